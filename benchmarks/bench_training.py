@@ -1,0 +1,74 @@
+"""Benchmark: full training iterations (Gmain, Greg/4, Dmain, Dreg/16) on CPU, img/s of real images consumed.
+
+    python benchmarks/bench_training.py [--setting ref64|small32|f256] [--iters 48]
+
+ref64: res 64, channel_base 8192, channel_max 256, batch 16, 2 mapping layers (REFERENCE §4: NVIDIA's
+stylegan2-ada-pytorch does 2.69 img/s on this machine kind; goal 1.3x = 3.5 img/s). small32: the `small`
+preset at 32x32. f256: config F at 256, batch 4. Iterations are timed after a warm-up of 16 (tracing).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+from common import ROOT  # noqa: F401
+
+from training.util import quiet_tensorflow
+
+SETTINGS = {
+    "ref64": dict(res=64, cbase=8192, cmax=256, batch=16, map=2),
+    "small32": dict(res=32, cbase=8192, cmax=256, batch=16, map=2),
+    "f256": dict(res=256, cbase=32768, cmax=512, batch=4, map=8),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--setting", default="ref64", choices=sorted(SETTINGS))
+    ap.add_argument("--iters", type=int, default=48)
+    args = ap.parse_args()
+    quiet_tensorflow()
+    import tensorflow as tf
+    from PIL import Image
+
+    from dataset_tool.build import CreateConfig, create_dataset
+    from training.config import TrainConfig, resolve
+    from training.training_loop import Logger, Trainer
+    s = SETTINGS[args.setting]
+    tmp = tempfile.mkdtemp(prefix="bench-train-")
+    try:
+        src = os.path.join(tmp, "src")
+        os.makedirs(src)
+        rng = np.random.RandomState(0)
+        for i in range(64):
+            Image.fromarray(rng.randint(0, 256, (s["res"], s["res"], 3), dtype=np.uint8)).save(f"{src}/{i}.png")
+        create_dataset(CreateConfig(source=src, dest=f"{tmp}/ds", res=s["res"], quiet=True), log=lambda *a, **k: None)
+        warm, total = 16, 16 + args.iters
+        cfg = TrainConfig(data=f"{tmp}/ds", outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
+                          cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
+                          kimg_per_tick=warm * s["batch"] / 1000, snap=10**6)
+        cfg = resolve(cfg, s["res"], 1)
+        os.makedirs(f"{tmp}/run")
+        trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), __import__("pathlib").Path(f"{tmp}/run"))
+        logger = Logger(__import__("pathlib").Path(f"{tmp}/run"))
+        t0 = time.perf_counter()
+        trainer.train(logger, resumed=True)
+        wall = time.perf_counter() - t0
+        lines = [line for line in open(f"{tmp}/run/stats.jsonl")]
+        import json
+        ticks = [json.loads(line) for line in lines]
+        timed = ticks[1:]
+        secs = sum(t["Timing/sec_per_tick"] for t in timed)
+        imgs = sum(t["Progress/kimg"] - p["Progress/kimg"] for p, t in zip(ticks, ticks[1:])) * 1000
+        print(f"training {args.setting} ({s}): {imgs / secs:.2f} img/s over {int(imgs)} images after warm-up "
+              f"(wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+"""Build a multi-resolution TFRecord dataset from a folder or archive of images.
+
+Pipeline: list files -> labels -> fixed-seed shuffled order -> worker processes decode, crop, resize and
+compute every box-filter level -> the main process writes one record per level (and shard) in order.
+Everything is built in a hidden `.<dest>.partial-<pid>` folder holding an `.incomplete` marker and moved
+into place only when complete, manifest last; an interrupted build never looks like a dataset.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import dataset_tool
+from dataset_tool import format as fmt
+from dataset_tool.images import BadImage, box_levels, crop_resize, encode_level, image_size, open_image, to_array
+from dataset_tool.labels import Labeler, LabelError
+from dataset_tool.sources import Source, is_image_name
+from training.util import Progress, UserError
+
+
+@dataclass
+class CreateConfig:
+    """Everything that decides the dataset's content; written to the manifest."""
+
+    source: str                       # folder, .zip or .tar of images
+    dest: str                         # output folder (must be empty or absent unless overwrite)
+    res: int | None = None            # top resolution (power of two 4..1024); None: from the typical image
+    resize_filter: str = "lanczos"    # lanczos | box | bicubic (all anti-aliased in Pillow)
+    channels: int = 3                 # 3 (RGB) or 1 (grayscale)
+    max_images: int | None = None     # stop after this many written images
+    shuffle_seed: int = 123           # write order = RandomState(seed).permutation(sorted files)
+    align: bool = False               # detect face and eyes, crop FFHQ-style
+    labels: str | None = None         # .csv / .json file, regex:PATTERN, or utkface
+    label_classes: str = ""           # fields to one-hot: "gender=2,race=5"
+    dedupe: bool = False              # drop exact duplicate files (always reported)
+    overwrite: bool = False           # replace a non-empty dest (only once the new dataset is complete)
+    shards: int = 1                   # files per level (record i -> shard i % shards)
+    encoding: str = "raw"             # raw (official, uint8 CHW) | png
+    jobs: int = 0                     # worker processes; 0: all cores
+    name: str | None = None           # file-name prefix; default: dest folder's name
+    quiet: bool = False               # no progress bar
+
+
+def validate(cfg: CreateConfig) -> None:
+    """Check the options before any work; UserError names the first problem."""
+    if cfg.res is not None and (cfg.res < 4 or cfg.res > 1024 or cfg.res & (cfg.res - 1)):
+        raise UserError(f"--res {cfg.res} must be a power of two from 4 to 1024")
+    if cfg.resize_filter not in ("lanczos", "box", "bicubic"):
+        raise UserError(f"--resize-filter {cfg.resize_filter} must be lanczos, box or bicubic")
+    if cfg.channels not in (1, 3):
+        raise UserError(f"--channels {cfg.channels} must be 1 or 3")
+    if cfg.encoding not in ("raw", "png"):
+        raise UserError(f"--encoding {cfg.encoding} must be raw or png")
+    if not 1 <= cfg.shards <= 99999:
+        raise UserError(f"--shards {cfg.shards} must be between 1 and 99999")
+    if cfg.max_images is not None and cfg.max_images < 1:
+        raise UserError(f"--max-images {cfg.max_images} must be at least 1")
+    if cfg.jobs < 0:
+        raise UserError(f"--jobs {cfg.jobs} must be 0 (all cores) or more")
+    src, dest = Path(cfg.source).resolve(), Path(cfg.dest).resolve()
+    if not src.exists():
+        raise UserError(f"source {cfg.source} does not exist")
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"destination {cfg.dest} exists and is not a folder")
+    if dest.is_dir() and any(dest.iterdir()) and not cfg.overwrite:
+        raise UserError(f"destination {cfg.dest} is not empty; pass --overwrite to replace it")
+    if src.is_dir() and (dest == src or src in dest.parents):
+        raise UserError(f"destination {cfg.dest} lies inside the source folder {cfg.source}")
+
+
+def guess_resolution(source: Source, names: list[str], sample: int = 256) -> tuple[int, int]:
+    """(resolution, median short side): the largest power of two (4..1024) not above the typical short side."""
+    step = max(1, len(names) // sample)
+    sides = [min(s) for s in (image_size(source.read(n)) for n in names[::step][:sample]) if s]
+    if not sides:
+        raise UserError(f"none of the sampled files in {source.path} can be read as an image")
+    short = int(statistics.median(sides))
+    res = 4
+    while res * 2 <= min(short, 1024):
+        res *= 2
+    return res, short
+
+
+# ---------------------------------------------------------------------------------------------- workers
+_WORKER: dict = {}
+
+
+def _init_worker(state: dict) -> None:
+    _WORKER.clear()
+    _WORKER.update(state)
+
+
+def _process(task: tuple[int, str]) -> dict:
+    """Decode one file into its encoded levels (top first); errors become a reason string."""
+    idx, name = task
+    w = _WORKER
+    try:
+        data = w["source"].read(name)
+    except Exception as exc:
+        return {"idx": idx, "name": name, "error": f"cannot read: {exc}"}
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        arr = to_array(open_image(data), w["channels"])
+        if w["align"]:
+            from dataset_tool.align import align_face
+            arr = align_face(arr)
+        top, upscaled = crop_resize(arr, w["res"], w["resize_filter"])
+        levels = [encode_level(lv, w["encoding"]) for lv in box_levels(top)]
+    except BadImage as exc:
+        return {"idx": idx, "name": name, "sha": sha, "error": str(exc)}
+    except Exception as exc:  # any other failure on one file must not stop the build
+        return {"idx": idx, "name": name, "sha": sha, "error": f"{type(exc).__name__}: {exc}"}
+    return {"idx": idx, "name": name, "sha": sha, "levels": levels, "upscaled": upscaled,
+            "shape": [int(top.shape[2]), int(top.shape[0]), int(top.shape[1])]}
+
+
+def _results(tasks: list[tuple[int, str]], state: dict, jobs: int):
+    """Processed results in task order; at most a few hundred in flight (bounded memory)."""
+    if jobs == 1:
+        _init_worker(state)
+        yield from map(_process, tasks)
+        return
+    ctx = multiprocessing.get_context("spawn")   # never fork a process that may hold TensorFlow threads
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(state,)) as pool:
+        block = 128 * jobs
+        for start in range(0, len(tasks), block):
+            yield from pool.imap(_process, tasks[start:start + block], chunksize=4)
+
+
+# ---------------------------------------------------------------------------------------------- writer
+def _clean_stale_partials(dest: Path) -> None:
+    for p in dest.parent.glob(f".{dest.name}.partial-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        alive = pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid()
+        if not alive:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _log(*args, **kwargs) -> None:
+    print(*args, **kwargs, flush=True)
+
+
+def create_dataset(cfg: CreateConfig, log=_log) -> dict:
+    """Build the dataset described by `cfg`; returns the manifest. Raises UserError on bad input."""
+    validate(cfg)
+    import tensorflow as tf  # imported after validation so bad options fail fast
+
+    source = Source(cfg.source)
+    all_files = source.list_files()
+    images = [n for n in all_files if is_image_name(n)]
+    skipped: list[tuple[str, str]] = [(n, "not an image file (extension)") for n in all_files
+                                      if not is_image_name(n)]
+    if not images:
+        raise UserError(f"no image files (.jpg .jpeg .png .webp .bmp) found in {cfg.source}")
+    res, short = (cfg.res, None) if cfg.res else guess_resolution(source, images)
+    if cfg.res is None:
+        log(f"resolution {res}x{res} (typical short side {short} px; set --res to override)")
+
+    labeler = Labeler(cfg.labels, cfg.label_classes) if cfg.labels else None
+    label_rows: dict[str, np.ndarray] = {}
+    if labeler:
+        for n in images:
+            try:
+                label_rows[n] = labeler(n)
+            except LabelError as exc:
+                skipped.append((n, f"label: {exc}"))
+    order = np.random.RandomState(cfg.shuffle_seed).permutation(len(images))
+    tasks = [(int(i), images[i]) for i in order if labeler is None or images[i] in label_rows]
+
+    dest = Path(cfg.dest).resolve()
+    name = cfg.name or dest.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale_partials(dest)
+    tmp = dest.parent / f".{dest.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    (tmp / fmt.INCOMPLETE_MARKER).write_text("this dataset is being built or its build was interrupted\n")
+    try:
+        manifest = _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp, log)
+        os.unlink(tmp / fmt.INCOMPLETE_MARKER)
+        if dest.exists():
+            shutil.rmtree(dest)   # only now: the new dataset is complete
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp: Path, log) -> dict:
+    top_lvl = fmt.log2_exact(res)
+    lvls = list(range(top_lvl, 1, -1))                        # top first, down to r02
+    paths = {lvl: [tmp / f for f in fmt.level_file_names(name, lvl, cfg.shards)] for lvl in lvls}
+    writers = {lvl: [tf.io.TFRecordWriter(str(p)) for p in ps] for lvl, ps in paths.items()}
+    state = {"source": source, "res": res, "channels": cfg.channels, "align": cfg.align,
+             "resize_filter": cfg.resize_filter, "encoding": cfg.encoding}
+    jobs = cfg.jobs or os.cpu_count() or 1
+    target = min(len(tasks), cfg.max_images or len(tasks))
+    progress = Progress(target, desc="writing", enabled=not cfg.quiet)
+    seen: dict[str, str] = {}
+    duplicates: list[list[str]] = []
+    rows: list[np.ndarray] = []
+    written = upscaled = 0
+    for r in _results(tasks, state, jobs):
+        if "error" in r:
+            skipped.append((r["name"], r["error"]))
+            continue
+        first = seen.setdefault(r["sha"], r["name"])
+        if first != r["name"]:
+            duplicates.append([r["name"], first])
+            if cfg.dedupe:
+                skipped.append((r["name"], f"duplicate of {first} (--dedupe)"))
+                continue
+        c = r["shape"][0]
+        label = label_rows[r["name"]] if labeler else None
+        for k, lvl in enumerate(lvls):
+            feature = {
+                "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=[c, 2 ** lvl, 2 ** lvl])),
+                "data": tf.train.Feature(bytes_list=tf.train.BytesList(value=[r["levels"][k]])),
+            }
+            if label is not None:
+                feature["label"] = tf.train.Feature(float_list=tf.train.FloatList(value=label))
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writers[lvl][written % cfg.shards].write(example.SerializeToString())
+        if label is not None:
+            rows.append(label)
+        written += 1
+        upscaled += bool(r["upscaled"])
+        progress.update()
+        if written >= target:
+            break
+    for ws in writers.values():
+        for w in ws:
+            w.close()
+    elapsed = progress.close()
+    if written == 0:
+        reasons = sorted({why for _, why in skipped})[:3]
+        raise UserError(f"no usable images in {cfg.source} ({len(skipped)} skipped: {'; '.join(reasons)})")
+
+    if labeler:
+        with open(tmp / fmt.labels_file_name(name), "wb") as f:   # np.save(path) would append .npy
+            np.save(f, np.stack(rows).astype(np.float32))
+    with open(tmp / fmt.SKIPPED_NAME, "w") as f:
+        f.writelines(f"{n}\t{why}\n" for n, why in skipped)
+
+    levels = []
+    for lvl in lvls:
+        files = []
+        for s, p in enumerate(paths[lvl]):
+            files.append({"name": p.name, "records": len(range(s, written, cfg.shards)),
+                          "bytes": p.stat().st_size, "sha256": fmt.sha256_file(p)})
+        levels.append({"resolution": 2 ** lvl, "lod": top_lvl - lvl, "encoding": cfg.encoding, "files": files})
+    manifest = {
+        "format": "stylegan-multires-tfrecords",
+        "format_version": fmt.FORMAT_VERSION,
+        "tool": f"stylegan2-tf dataset_tool {dataset_tool.__version__}",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "name": name,
+        "resolution": res,
+        "channels": cfg.channels,
+        "count": written,
+        "shards": cfg.shards,
+        "source": {"path": str(Path(cfg.source).resolve()), "kind": source.kind,
+                   "files": len(tasks) + len(skipped) - sum(1 for _, w in skipped if w.startswith("duplicate")),
+                   "skipped": len(skipped)},
+        "preprocessing": {
+            "align": cfg.align, "crop": "center square", "resize_filter": cfg.resize_filter,
+            "upscaled": upscaled, "exif_orientation": "applied", "alpha": "composited onto white",
+            "levels": "2x2 box average cascade in float64, each level rounded (rint) on its own",
+            "shuffle_seed": cfg.shuffle_seed, "max_images": cfg.max_images, "dedupe": cfg.dedupe,
+        },
+        "duplicates": duplicates,
+        "labels": ({**labeler.describe(), "file": fmt.labels_file_name(name), "per_record_feature": "label"}
+                   if labeler else None),
+        "levels": levels,
+        "config": dataclasses.asdict(cfg),
+        "build_seconds": round(elapsed, 2),
+    }
+    with open(tmp / fmt.MANIFEST_NAME, "w") as f:
+        json.dump(manifest, f, indent=2)
+    log(f"wrote {written} images at {res}x{res} ({len(lvls)} levels, {cfg.shards} file(s) each) in "
+        f"{elapsed:.1f}s, {written / max(elapsed, 1e-9):.0f} img/s")
+    if upscaled:
+        log(f"warning: {upscaled} image(s) were smaller than {res}x{res} and were upscaled", file=sys.stderr)
+    if skipped:
+        log(f"skipped {len(skipped)} file(s); reasons in {Path(cfg.dest) / fmt.SKIPPED_NAME}")
+    if duplicates:
+        log(f"{len(duplicates)} exact duplicate file(s) {'dropped' if cfg.dedupe else 'kept (--dedupe drops them)'}")
+    return manifest

@@ -1,0 +1,48 @@
+"""Write the images of one dataset level back out as PNG files, and optionally one contact sheet.
+
+    python dataset_tool/extract.py tfrecords/ out/ --res 64 [--max-images 100] [--grid sheet.png]
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # repo root, not dataset_tool/
+
+from training.util import UserError, cli_main, quiet_tensorflow  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+flags.DEFINE_integer("res", None, "Level to extract (default: the highest).")
+flags.DEFINE_integer("max_images", None, "Extract at most this many images.")
+flags.DEFINE_string("grid", None, "Also write a contact sheet of the first images to this PNG path.")
+flags.DEFINE_integer("grid_size", 64, "Images on the contact sheet.")
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> int:
+    quiet_tensorflow()
+    if len(argv) != 3:
+        raise UserError("usage: extract.py DATASET OUTDIR [--res N] [--max-images N] [--grid sheet.png]")
+    from PIL import Image
+
+    from dataset_tool.images import contact_sheet
+    from training.dataset import read_records
+    outdir = argv[2]
+    os.makedirs(outdir, exist_ok=True)
+    sheet, n = [], 0
+    for i, (img, _) in enumerate(read_records(argv[1], FLAGS.res)):
+        if FLAGS.max_images is not None and i >= FLAGS.max_images:
+            break
+        Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(os.path.join(outdir, f"img{i:08d}.png"))
+        if len(sheet) < FLAGS.grid_size:
+            sheet.append(img)
+        n += 1
+    if FLAGS.grid and sheet:
+        contact_sheet(sheet).save(FLAGS.grid)
+    print(f"wrote {n} PNG files to {outdir}" + (f" and a contact sheet to {FLAGS.grid}" if FLAGS.grid else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    cli_main(main)

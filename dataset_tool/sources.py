@@ -1,0 +1,78 @@
+"""Input images from a folder (recursive), a .zip or a .tar(.gz/.bz2/.xz) archive, read lazily by name."""
+from __future__ import annotations
+
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+from training.util import UserError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/"))
+
+
+class Source:
+    """A set of named files. Picklable: archives are opened on first use in each process."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise UserError(f"source {self.path} does not exist")
+        name = self.path.name.lower()
+        if self.path.is_dir():
+            self.kind = "folder"
+        elif name.endswith(".zip"):
+            self.kind = "zip"
+        elif name.endswith(_TAR_SUFFIXES):
+            self.kind = "tar"
+        else:
+            raise UserError(f"source {self.path} is neither a folder nor a .zip/.tar archive")
+        self._handle = None
+        self._tar_members: dict[str, tarfile.TarInfo] | None = None
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "kind": self.kind}
+
+    def __setstate__(self, state: dict) -> None:
+        self.path, self.kind = state["path"], state["kind"]
+        self._handle, self._tar_members = None, None
+
+    def list_files(self) -> list[str]:
+        """All regular, non-hidden files as sorted relative paths with '/' separators."""
+        try:
+            if self.kind == "folder":
+                names = [p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()]
+            elif self.kind == "zip":
+                names = [i.filename for i in self._open().infolist() if not i.is_dir()]
+            else:
+                self._open()
+                names = list(self._tar_members)
+        except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
+            raise UserError(f"cannot read {self.path}: {exc}") from None
+        return sorted(n for n in names if not _hidden(n))
+
+    def read(self, name: str) -> bytes:
+        if self.kind == "folder":
+            return (self.path / name).read_bytes()
+        if self.kind == "zip":
+            return self._open().read(name)
+        member = self._open().extractfile(self._tar_members[name])
+        return member.read()
+
+    def _open(self):
+        if self._handle is None:
+            if self.kind == "zip":
+                self._handle = zipfile.ZipFile(self.path)
+            elif self.kind == "tar":
+                self._handle = tarfile.open(self.path)
+                self._tar_members = {m.name: m for m in self._handle.getmembers() if m.isfile()}
+        return self._handle
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS

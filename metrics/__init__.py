@@ -1,0 +1,1 @@
+"""Image-quality metrics (FID and friends) computed with the standard feature networks."""

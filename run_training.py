@@ -1,0 +1,72 @@
+"""Train StyleGAN2 on a multi-resolution TFRecord dataset.
+
+    python run_training.py --data tfrecords/ --res 64 --cfg small --kimg 500
+    python run_training.py --resume latest --kimg 1000          # continue the newest run in results/
+    python run_training.py --data tfrecords/ --dry-run          # print the resolved options and exit
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+sys.path[0] = os.path.dirname(os.path.abspath(__file__))
+
+from absl import flags  # noqa: E402
+
+from training.util import UserError, cli_main, quiet_tensorflow  # noqa: E402
+
+flags.DEFINE_string("data", None, "Dataset folder (made by dataset_tool/create.py, or official TFRecords).")
+flags.DEFINE_integer("res", None, "Training resolution: a level of the dataset (default: its highest).")
+flags.DEFINE_string("outdir", "results", "Parent folder of the run folders.")
+flags.DEFINE_enum("cfg", "auto", ["auto", "stylegan2", "paper256", "paper512", "paper1024", "small"],
+                  "Preset (small: CPU-sized networks).")
+flags.DEFINE_integer("batch", None, "Global batch size (all replicas).")
+flags.DEFINE_float("gamma", None, "R1 regularisation weight.")
+flags.DEFINE_float("kimg", 25000, "Total training length in thousands of real images.")
+flags.DEFINE_float("kimg_per_tick", 4.0, "Progress/status interval in kimg.")
+flags.DEFINE_integer("snap", 50, "Snapshot (checkpoint, network, fakes grid) every N ticks.")
+flags.DEFINE_boolean("mirror", False, "Random horizontal flips of the real images.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_boolean("cond", False, "Train a conditional network on the dataset's labels.")
+flags.DEFINE_float("glr", None, "G learning rate.")
+flags.DEFINE_float("dlr", None, "D learning rate.")
+flags.DEFINE_integer("map", None, "Mapping network depth.")
+flags.DEFINE_integer("cbase", None, "Channel base (channels at res r: min(cbase / r, cmax)).")
+flags.DEFINE_integer("cmax", None, "Maximum channels per layer.")
+flags.DEFINE_enum("loss", "stylegan2", ["stylegan2", "wgan-gp"], "Objective.")
+flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "one_device"],
+                  "auto: MirroredStrategy over all GPUs, one device on CPU.")
+flags.DEFINE_string("resume", None, "Resume a run folder, or 'latest' (newest run under --outdir).")
+flags.DEFINE_boolean("dry_run", False, "Print the resolved options and exit.")
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
+    from training.config import TrainConfig, resolve
+    if not FLAGS.data and not FLAGS.resume:
+        raise UserError("pass --data DATASET (or --resume latest|RUN)")
+    quiet_tensorflow()
+    from training.dataset import open_level
+    from training.training_loop import make_strategy, run_training
+    cfg = TrainConfig(data=FLAGS.data or "", res=FLAGS.res, outdir=FLAGS.outdir, cfg=FLAGS.cfg, batch=FLAGS.batch,
+                      gamma=FLAGS.gamma, kimg=FLAGS.kimg, kimg_per_tick=FLAGS.kimg_per_tick, snap=FLAGS.snap,
+                      mirror=FLAGS.mirror, seed=FLAGS.seed, cond=FLAGS.cond, glr=FLAGS.glr, dlr=FLAGS.dlr,
+                      map=FLAGS.map, cbase=FLAGS.cbase, cmax=FLAGS.cmax, loss=FLAGS.loss, strategy=FLAGS.strategy,
+                      resume=FLAGS.resume, dry_run=FLAGS.dry_run)
+    strategy = make_strategy(cfg.strategy)
+    if not cfg.resume:
+        _, res, _ = open_level(cfg.data, cfg.res)          # the level must exist
+        cfg = resolve(cfg, res, strategy.num_replicas_in_sync)
+    if cfg.dry_run:
+        print(json.dumps(cfg.to_dict(), indent=2))
+        return 0
+    run = run_training(cfg, strategy)
+    print(f"run folder: {run}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli_main(main)

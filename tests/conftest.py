@@ -1,0 +1,44 @@
+"""Shared test setup: repo root on sys.path, quiet TensorFlow, helpers that make synthetic image folders."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+
+from PIL import Image  # noqa: E402
+
+
+def write_images(folder: Path, n: int, size: tuple[int, int] = (64, 64), fmt: str = "png",
+                 seed: int = 0, prefix: str = "img") -> list[Path]:
+    """n random RGB images; image i has pixel [0, 0] = (i % 256, i // 256, 7) so records can be identified."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    paths = []
+    for i in range(n):
+        arr = rng.randint(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+        arr[0, 0] = (i % 256, i // 256, 7)
+        p = folder / f"{prefix}{i:04d}.{fmt}"
+        Image.fromarray(arr).save(p)
+        paths.append(p)
+    return paths
+
+
+def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run a repo script with the test interpreter from the repo root; returns the completed process."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,33 @@
+"""Train a tiny network for a few iterations under a given strategy and save its weights (subprocess helper).
+
+    python tests/helpers/train_compare.py DATASET OUT.npz one_device|mirrored2
+Two logical CPU devices stand in for two GPUs; they must be configured before TensorFlow starts.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from training.config import TrainConfig, resolve  # noqa: E402
+from training.training_loop import run_training  # noqa: E402
+
+data, out, kind = sys.argv[1:4]
+strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if kind == "mirrored2"
+            else tf.distribute.OneDeviceStrategy("/cpu:0"))
+cfg = TrainConfig(data=data, outdir=os.path.dirname(out) + f"/runs-{kind}", cfg="small", batch=8, cbase=64, cmax=16,
+                  map=1, kimg=0.128, kimg_per_tick=0.064, snap=100, noise_mode="const", style_mixing=0.9,
+                  g_reg_interval=2, d_reg_interval=2)
+cfg = resolve(cfg, 8, strategy.num_replicas_in_sync)
+cfg.mbstd_group = 1   # minibatch-stddev groups are strided per replica (as NVIDIA's): only size 1 is replica-invariant
+run = run_training(cfg, strategy)
+from training.serialize import load_network  # noqa: E402
+from training.convert import export_official_state  # noqa: E402
+bundle = load_network(run)
+np.savez(out, **{f"G.{k}": v for k, v in export_official_state(bundle.G).items()},
+         **{f"D.{k}": v for k, v in export_official_state(bundle.D).items()})

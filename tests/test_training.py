@@ -1,0 +1,164 @@
+"""Training: phases and intervals, Adam corrections, EMA, R1 and path length, resume, strategies, CLI errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import ROOT, run_cli, write_images
+from dataset_tool.build import CreateConfig, create_dataset
+from training.config import TrainConfig, resolve
+from training.convert import export_official_state
+from training.loss import Phase, StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
+from training.networks import Discriminator, Generator
+from training.serialize import load_network
+from training.training_loop import Trainer, run_training
+
+
+@pytest.fixture(scope="module")
+def data8(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    write_images(tmp / "src", 40, size=(8, 8))
+    create_dataset(CreateConfig(source=str(tmp / "src"), dest=str(tmp / "ds"), res=8, jobs=1, quiet=True),
+                   log=lambda *a, **k: None)
+    return tmp / "ds"
+
+
+def tiny(data, outdir, **kw) -> TrainConfig:
+    kw = {**dict(cfg="small", batch=4, cbase=64, cmax=16, map=1, kimg=0.032, kimg_per_tick=0.016, snap=1), **kw}
+    cfg = TrainConfig(data=str(data), outdir=str(outdir), **kw)
+    return resolve(cfg, 8, 1)
+
+
+def weights(model) -> dict[str, np.ndarray]:
+    return export_official_state(model)
+
+
+def test_lazy_regularisation_adam_corrections_match_stylegan2():
+    lr, b1, b2 = lazy_adam_params(0.002, (0.0, 0.99), 4)
+    # 0.99 ** (4/5) = 0.991992 (REFERENCE §2 prints 0.99192, a dropped digit; its D value agrees with the formula)
+    assert lr == pytest.approx(0.0016) and b1 == 0.0 and b2 == pytest.approx(0.991992, abs=1e-6)
+    lr, b1, b2 = lazy_adam_params(0.002, (0.0, 0.99), 16)
+    assert lr == pytest.approx(0.0018824, abs=1e-7) and b2 == pytest.approx(0.99059, abs=1e-5)
+    assert lazy_adam_params(0.002, (0.0, 0.99), None) == (0.002, 0.0, 0.99)
+
+
+def test_ema_beta():
+    assert ema_beta(32, 10.0, 10**9, None) == pytest.approx(0.997784, abs=1e-6)
+    assert ema_beta(32, 10.0, 1000, 0.05) == pytest.approx(0.5 ** (32 / 50), rel=1e-9)   # ramped up
+
+
+def test_phases_as_data():
+    names = [(p.name, p.interval) for p in make_phases(4, 16, True, True)]
+    assert names == [("Gmain", 1), ("Greg", 4), ("Dmain", 1), ("Dreg", 16)]
+    assert [p.name for p in make_phases(None, 1, True, True)] == ["Gboth", "Dboth"]
+    assert [p.name for p in make_phases(4, 16, False, True)] == ["Gmain", "Dmain", "Dreg"]
+
+
+def test_r1_equals_a_numerically_computed_gradient_norm():
+    D = Discriminator(img_resolution=4, channel_base=32, channel_max=8, mbstd_group_size=1)
+    loss = StyleGAN2Loss(Generator(z_dim=4, w_dim=4, img_resolution=4, channel_base=32, channel_max=8,
+                                   mapping_layers=1), D, global_batch=2, r1_gamma=10.0)
+    real = tf.constant(np.random.RandomState(0).uniform(-1, 1, [2, 4, 4, 3]).astype(np.float32))
+    rnd = {"z": tf.zeros([2, 4]), "z2": tf.zeros([2, 4]), "cutoff": tf.constant(1), "eps": tf.zeros([2, 1, 1, 1]),
+           "pl_noise": tf.zeros([1, 4, 4, 3])}
+    _, stats = loss.d_step(Phase("Dreg", "D", 16, False, True), real, tf.zeros([2, 0]), rnd)
+    r1 = stats["Loss/r1_penalty"].numpy()                                   # |grad_x D(x)|^2 per image
+    x = real.numpy().astype(np.float64)
+    for i in range(2):
+        grad = np.zeros_like(x[i])
+        for idx in np.ndindex(*x[i].shape):
+            h = 1e-3
+            plus, minus = x.copy(), x.copy()
+            plus[i][idx] += h
+            minus[i][idx] -= h
+            grad[idx] = (D(plus.astype(np.float32)).numpy()[i, 0] - D(minus.astype(np.float32)).numpy()[i, 0]) / (2 * h)
+        assert r1[i] == pytest.approx(np.sum(grad ** 2), rel=2e-2)
+
+
+def test_path_length_mean_update():
+    G = Generator(z_dim=4, w_dim=4, img_resolution=8, channel_base=32, channel_max=8, mapping_layers=1)
+    loss = StyleGAN2Loss(G, None, global_batch=4, pl_decay=0.01, style_mixing_prob=0.0)
+    rnd = {"z": tf.random.normal([4, 4]), "z2": tf.random.normal([4, 4]), "cutoff": tf.constant(G.num_ws),
+           "pl_noise": tf.random.normal([2, 8, 8, 3]) / 8.0, "eps": tf.zeros([4, 1, 1, 1])}
+    _, stats = loss.g_step(Phase("Greg", "G", 4, False, True), tf.zeros([4, 8, 8, 3]), tf.zeros([4, 0]), rnd)
+    lengths = stats["Loss/pl_length"].numpy()
+    assert float(loss.pl_mean.numpy()) == pytest.approx(0.01 * lengths.mean(), rel=1e-5)
+    np.testing.assert_allclose(stats["Loss/pl_penalty"].numpy(), 2.0 * (lengths - 0.01 * lengths.mean()) ** 2,
+                               rtol=1e-4)
+
+
+def test_a_run_trains_with_finite_losses_right_intervals_and_snapshots(data8, tmp_path):
+    cfg = tiny(data8, tmp_path, g_reg_interval=4, d_reg_interval=3)
+    run = run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert len(stats) == 2 and stats[-1]["Progress/kimg"] == pytest.approx(0.032)
+    for s in stats:
+        for k in ("Loss/G/loss", "Loss/D/loss", "Loss/r1_penalty", "Loss/pl_penalty"):
+            assert np.isfinite(s[k]), k
+    for name in ("reals.png", "fakes_init.png", "fakes000000.png", "log.txt", "training_options.json"):
+        assert (run / name).exists(), name
+    assert "tick 2" in (run / "log.txt").read_text()
+    bundle = load_network(run)
+    assert bundle.G is not None and bundle.D is not None and bundle.metadata["kimg"] == pytest.approx(0.032)
+    assert list(run.glob("events.out.tfevents.*"))
+
+
+def test_phase_counts_follow_intervals(data8, tmp_path):
+    cfg = tiny(data8, tmp_path, g_reg_interval=4, d_reg_interval=3)
+    trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path)
+    from training.training_loop import Logger
+    trainer.train(Logger(tmp_path), resumed=False)
+    assert trainer.phase_runs == {"Gmain": 8, "Greg": 2, "Dmain": 8, "Dreg": 3}    # iterations 0..7
+
+
+def test_resume_continues_exactly(data8, tmp_path):
+    straight = run_training(tiny(data8, tmp_path / "a", kimg=0.032), tf.distribute.OneDeviceStrategy("/cpu:0"))
+    first = run_training(tiny(data8, tmp_path / "b", kimg=0.016), tf.distribute.OneDeviceStrategy("/cpu:0"))
+    resumed_cfg = TrainConfig(outdir=str(tmp_path / "b"), resume="latest", kimg=0.032)
+    again = run_training(resumed_cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))
+    assert again == first
+    log = (first / "log.txt").read_text()
+    assert "resumed" in log and "at 0.016 kimg (iteration 4)" in log
+    a, b = load_network(straight), load_network(again)
+    assert b.metadata["kimg"] == pytest.approx(0.032)
+    for net in ("G", "D", "G_ema"):
+        wa, wb = weights(getattr(a, net)), weights(getattr(b, net))
+        for k in wa:
+            np.testing.assert_allclose(wa[k], wb[k], rtol=0, atol=1e-6, err_msg=f"{net}.{k}")
+
+
+def test_mirrored_two_devices_equals_one_device(data8, tmp_path):
+    outs = {}
+    for kind in ("one_device", "mirrored2"):
+        out = tmp_path / f"{kind}.npz"
+        r = run_cli(str(ROOT / "tests" / "helpers" / "train_compare.py"), str(data8), str(out), kind)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs[kind] = np.load(out)
+    for k in outs["one_device"].files:
+        np.testing.assert_allclose(outs["mirrored2"][k], outs["one_device"][k], rtol=0, atol=2e-4, err_msg=k)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--res", "16"], "no 16x16 level"),
+    (["--batch", "6"], "divisible by the minibatch-stddev group"),
+    (["--cfg", "small", "--gamma", "-1"], "must not be negative"),
+])
+def test_cli_errors_are_one_line(data8, tmp_path, args, message):
+    r = run_cli("run_training.py", "--data", str(data8), "--outdir", str(tmp_path), "--dry-run", *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_cli_dry_run_and_missing_data(data8, tmp_path):
+    r = run_cli("run_training.py", "--data", str(data8), "--cfg", "small", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    opts = json.loads(r.stdout)
+    assert opts["res"] == 8 and opts["batch"] == 16 and opts["gamma"] == pytest.approx(0.0002 * 64 / 16)
+    r = run_cli("run_training.py")
+    assert r.returncode == 2 and "--data" in r.stderr
+    r = run_cli("run_training.py", "--resume", "latest", "--outdir", str(tmp_path))
+    assert r.returncode == 2 and "no run with a checkpoint" in r.stderr
+
+

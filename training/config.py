@@ -1,0 +1,100 @@
+"""Training configuration: presets, validation and the resolved options written to the run folder."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from training.util import UserError
+
+# name -> overrides of TrainConfig (None entries are resolved from the resolution in resolve()).
+PRESETS: dict[str, dict] = {
+    "auto": {},   # StyleGAN2-ADA heuristics from the resolution
+    "stylegan2": dict(batch=32, map=8, cbase=32768, cmax=512, glr=0.002, dlr=0.002, gamma=10.0, ema_kimg=10.0,
+                      ema_rampup=None, mbstd_group=4),
+    "paper256": dict(batch=64, map=8, cbase=16384, cmax=512, glr=0.0025, dlr=0.0025, gamma=1.0, ema_kimg=20.0,
+                     ema_rampup=None, mbstd_group=8),
+    "paper512": dict(batch=64, map=8, cbase=32768, cmax=512, glr=0.0025, dlr=0.0025, gamma=0.5, ema_kimg=20.0,
+                     ema_rampup=None, mbstd_group=8),
+    "paper1024": dict(batch=32, map=8, cbase=32768, cmax=512, glr=0.002, dlr=0.002, gamma=2.0, ema_kimg=10.0,
+                      ema_rampup=None, mbstd_group=4),
+    "small": dict(batch=16, map=2, cbase=8192, cmax=256, glr=0.0025, dlr=0.0025, ema_kimg=5.0, ema_rampup=0.05,
+                  mbstd_group=4),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved as training_options.json in the run folder."""
+
+    data: str = ""                     # dataset folder (multi-resolution TFRecords)
+    res: int | None = None             # training resolution (a level of the dataset); None: its highest
+    outdir: str = "results"            # parent of the run folders
+    cfg: str = "auto"                  # preset: auto | stylegan2 | paper256 | paper512 | paper1024 | small
+    batch: int | None = None           # global batch (all replicas together)
+    gamma: float | None = None         # R1 weight (None: preset or 0.0002 * res^2 / batch)
+    kimg: float = 25000                # train for this many thousand real images
+    kimg_per_tick: float = 4.0         # status line, stats and checks every this many kimg
+    snap: int = 50                     # checkpoint + network snapshot + fakes grid every this many ticks
+    keep: int = 5                      # checkpoints kept
+    mirror: bool = False               # random horizontal flips of the reals
+    seed: int = 0                      # everything random derives from it
+    cond: bool = False                 # condition on the dataset's labels
+    glr: float | None = None           # G learning rate
+    dlr: float | None = None           # D learning rate
+    map: int | None = None             # mapping network depth
+    cbase: int | None = None           # channel base
+    cmax: int | None = None            # channel max
+    mbstd_group: int | None = None     # minibatch-stddev group size
+    ema_kimg: float | None = None      # G_ema half-life in kimg
+    ema_rampup: float | None = None    # ramp the EMA half-life up with training progress (None: preset; 0: off)
+    loss: str = "stylegan2"            # stylegan2 (non-saturating logistic + R1) | wgan-gp
+    pl_weight: float = 2.0             # path-length regularisation weight (0: off)
+    style_mixing: float = 0.9          # style-mixing regularisation probability
+    g_reg_interval: int = 4            # lazy path-length regularisation interval
+    d_reg_interval: int = 16           # lazy R1 interval
+    noise_mode: str = "random"         # per-pixel noise while training (const only for exact-equality tests)
+    strategy: str = "auto"             # auto | mirrored | one_device
+    max_nonfinite: int = 20            # stop after this many consecutive iterations with non-finite gradients
+    resume: str | None = None          # run folder, or 'latest' (newest run under outdir)
+    dry_run: bool = False              # print the resolved options and exit
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def resolve(cfg: TrainConfig, res: int, replicas: int) -> TrainConfig:
+    """Fill unset options from the preset / ADA heuristics; validate; UserError names the first problem."""
+    if cfg.cfg not in PRESETS:
+        raise UserError(f"--cfg {cfg.cfg} is not one of {', '.join(PRESETS)}")
+    out = dataclasses.replace(cfg, res=res)
+    preset = dict(PRESETS[cfg.cfg])
+    if cfg.cfg == "auto":
+        batch = max(min(replicas * min(4096 // res, 32), 64), replicas)
+        preset = dict(batch=batch, map=2, cbase=32768 if res >= 512 else 16384, cmax=512,
+                      glr=0.002 if res >= 1024 else 0.0025, dlr=0.002 if res >= 1024 else 0.0025,
+                      ema_kimg=batch * 10 / 32, ema_rampup=0.05, mbstd_group=min(batch // replicas, 4))
+    for key, value in preset.items():
+        if getattr(out, key) is None:
+            setattr(out, key, value)
+    if out.gamma is None:
+        out.gamma = preset.get("gamma", 0.0002 * res ** 2 / out.batch)
+    if out.batch < 1 or out.batch % replicas:
+        raise UserError(f"--batch {out.batch} must be a positive multiple of the {replicas} replica(s)")
+    per_replica = out.batch // replicas
+    group = min(out.mbstd_group, per_replica)
+    if per_replica % group:
+        raise UserError(f"--batch {out.batch}: the per-replica batch {per_replica} must be divisible by the "
+                        f"minibatch-stddev group {group}")
+    if out.pl_weight > 0 and per_replica < 2:
+        raise UserError(f"--batch {out.batch}: path-length regularisation halves the batch; "
+                        "need at least 2 per replica")
+    if out.loss not in ("stylegan2", "wgan-gp"):
+        raise UserError(f"--loss {out.loss} must be stylegan2 or wgan-gp")
+    if out.kimg <= 0 or out.kimg_per_tick <= 0 or out.snap < 1:
+        raise UserError("--kimg, --kimg-per-tick and --snap must be positive")
+    if out.noise_mode not in ("random", "const", "none"):
+        raise UserError(f"--noise-mode {out.noise_mode} must be random, const or none")
+    for name in ("glr", "dlr", "gamma"):
+        if getattr(out, name) < 0:
+            raise UserError(f"--{name} must not be negative")
+    return out

@@ -1,0 +1,159 @@
+"""tf.data input pipeline over multi-resolution TFRecords (ours, or official StyleGAN/StyleGAN2 datasets).
+
+`make_dataset(path, res=64, batch_size=32)` yields `(images, labels)`: images float32 [N, H, W, C] in
+[-1, 1] (or uint8 with `as_uint8`), labels float32 [N, label_dim] (label_dim 0 when unlabelled).
+
+Sharding under tf.distribute: with an `input_context` of K input pipelines, a level stored as at least K
+files is split by file (each worker reads only its files); a level with fewer files (the official single
+file per level) is split by record: every worker reads the whole file and keeps records i % K == index.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from dataset_tool import format as fmt
+from training.util import UserError
+
+_FEATURES = {
+    "shape": tf.io.FixedLenFeature([3], tf.int64),
+    "data": tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def open_level(path: str | Path, res: int | None = None) -> tuple[fmt.DatasetLayout, int, tuple[int, int, int]]:
+    """(layout, resolution, record shape [C, H, W]) for one level; res None picks the highest level."""
+    layout = fmt.discover(path)
+    res = res or layout.max_resolution
+    files = layout.files(res)
+    try:
+        first = next(iter(tf.data.TFRecordDataset([str(files[0])]).take(1)), None)
+    except tf.errors.OpError as exc:
+        raise UserError(f"cannot read {files[0]}: {exc.message.splitlines()[0]}") from None
+    if first is None:
+        raise UserError(f"{files[0]} holds no records")
+    shape = tuple(int(v) for v in tf.io.parse_single_example(first, _FEATURES)["shape"].numpy())
+    if shape[1:] != (res, res) or shape[0] not in (1, 3, 4):
+        raise UserError(f"{files[0]} holds records of shape {list(shape)}; expected [C, {res}, {res}]")
+    return layout, res, shape
+
+
+def _has_record_labels(layout: fmt.DatasetLayout) -> bool:
+    return bool(layout.manifest and layout.manifest.get("labels"))
+
+
+def label_dim(layout: fmt.DatasetLayout) -> int:
+    if _has_record_labels(layout):
+        return int(layout.manifest["labels"]["dim"])
+    if layout.labels_path is not None:
+        return int(np.load(layout.labels_path).shape[1])
+    return 0
+
+
+def _decode_fn(encoding: str, shape: tuple[int, int, int], ldim: int, record_labels: bool):
+    """(serialized record, label from the .labels file or None) -> (uint8 [H, W, C], float32 [label_dim])."""
+    c, h, w = shape
+    spec = dict(_FEATURES)
+    if record_labels:
+        spec["label"] = tf.io.FixedLenFeature([ldim], tf.float32)
+
+    def decode(serialized: tf.Tensor, file_label: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        ex = tf.io.parse_single_example(serialized, spec)
+        if encoding == "png":
+            img = tf.io.decode_png(ex["data"], channels=c)                                   # [H, W, C]
+        else:
+            img = tf.transpose(tf.reshape(tf.io.decode_raw(ex["data"], tf.uint8), [c, h, w]), [1, 2, 0])
+        img = tf.ensure_shape(img, [h, w, c])
+        if record_labels:
+            return img, ex["label"]
+        return img, file_label if file_label is not None else tf.zeros([ldim], tf.float32)
+
+    return decode
+
+
+def make_dataset(
+    path: str | Path,
+    res: int | None = None,           # level to read (pixels); None: the highest
+    batch_size: int = 32,             # images per batch (global when the batches are split by a tf.distribute strategy)
+    shuffle: bool = True,             # shuffle records with a buffer of shuffle_buffer
+    shuffle_buffer: int = 2048,       # records held for shuffling (serialized, before decoding)
+    seed: int = 0,                    # shuffle and flip seed
+    mirror: bool = False,             # random horizontal flip, per image
+    repeat: bool = True,              # loop forever (training)
+    drop_remainder: bool = True,      # only full batches
+    as_uint8: bool = False,           # uint8 [0, 255] instead of float32 [-1, 1]
+    skip: int = 0,                    # batches already consumed (resume): skipped before decoding
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Batched (images [N, H, W, C], labels [N, label_dim]) from one level of a dataset folder.
+
+    The order of records and flips depends only on `seed` (and the sharding), so a run resumed with
+    `skip=batches_done` sees exactly the batches it would have seen without the interruption.
+    """
+    layout, res, shape = open_level(path, res)
+    files = [str(f) for f in layout.files(res)]
+    record_labels = _has_record_labels(layout)
+    ldim = label_dim(layout)
+    pipelines, index = (input_context.num_input_pipelines, input_context.input_pipeline_id) if input_context else (1, 0)
+
+    split_by_file = pipelines > 1 and len(files) >= pipelines
+    names = tf.data.Dataset.from_tensor_slices(files)
+    if split_by_file:
+        names = names.shard(pipelines, index)
+    if len(files) == 1:
+        records = tf.data.TFRecordDataset(files)
+    else:
+        records = names.interleave(tf.data.TFRecordDataset, cycle_length=max(1, min(len(files), 16)),
+                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if ldim and not record_labels:          # official layout: labels in the .labels file, record order
+        if len(files) != 1:
+            raise UserError(f"{layout.root}: a sharded level needs per-record labels (rebuild with dataset_tool)")
+        labels = np.load(layout.labels_path).astype(np.float32)
+        records = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensor_slices(labels)))
+    else:
+        records = records.map(lambda r: (r, tf.zeros([0], tf.float32)))
+    if pipelines > 1 and not split_by_file:
+        records = records.shard(pipelines, index)
+    if shuffle:
+        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        records = records.repeat()
+    if skip:
+        records = records.skip(skip * batch_size)
+    decode = _decode_fn(layout.encoding(res), shape, ldim, record_labels)
+    ds = records.map(lambda r, lab: decode(r, lab if not record_labels and ldim else None),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=True)
+
+    def finish(step: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        img, lab = batch                                                                  # [N, H, W, C] uint8
+        if mirror:
+            coin = tf.random.stateless_uniform([tf.shape(img)[0]], seed=tf.stack([tf.cast(seed, tf.int64), step]))
+            img = tf.where(coin[:, None, None, None] < 0.5, tf.reverse(img, axis=[2]), img)
+        if not as_uint8:
+            img = tf.cast(img, tf.float32) / 127.5 - 1.0                                  # [N, H, W, C] in [-1, 1]
+        return img, lab
+
+    ds = tf.data.Dataset.zip((tf.data.Dataset.counter(start=skip), ds))
+    return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def read_records(path: str | Path, res: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every record of one level in global record order: (uint8 [H, W, C], label [label_dim])."""
+    layout, res, shape = open_level(path, res)
+    files = [str(f) for f in layout.files(res)]
+    decode = _decode_fn(layout.encoding(res), shape, label_dim(layout), _has_record_labels(layout))
+    # Record i lives in shard i % K: round-robin interleave restores the global order.
+    records = tf.data.Dataset.from_tensor_slices(files).interleave(
+        tf.data.TFRecordDataset, cycle_length=len(files), block_length=1, num_parallel_calls=len(files),
+        deterministic=True)
+    ds = records.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(64)
+    labels = None
+    if label_dim(layout) and not _has_record_labels(layout):
+        labels = np.load(layout.labels_path).astype(np.float32)
+    for i, (img, lab) in enumerate(ds.as_numpy_iterator()):
+        yield img, (labels[i] if labels is not None else lab)

@@ -1,0 +1,263 @@
+"""Reading NVIDIA's network pickles safely: no TensorFlow 1, no torch, no code from the pickle is ever run.
+
+- NVlabs/stylegan2 (TF1): a tuple (G, D, Gs) of `dnnlib.tflib.network.Network`; each unpickles here as
+  a plain record of its state (`variables` as (name, array) pairs, `components` as sub-networks).
+- stylegan2-ada-pytorch / stylegan3: a dict with `G`, `D`, `G_ema` made by `torch_utils.persistence`;
+  each network's state dict is read from the pickled module tree, tensors from the torch storage
+  archives embedded as bytes. The embedded source code (`module_src`) is never executed.
+- Only the classes and functions in `_ALLOWED` can be named by the pickle; anything else (os.system,
+  builtins.eval, ...) is refused with UnsafePickleError before it can run.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from training.util import UserError
+
+
+class UnsafePickleError(UserError):
+    """The pickle names a class or function outside the allowed set."""
+
+
+class _Record:
+    """Stands in for any allowed non-data class: keeps the state it is given."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.args, self.kwargs, self.state = args, kwargs, None
+
+    def __setstate__(self, state) -> None:
+        self.state = state
+
+    def __setitem__(self, key, value) -> None:     # dict subclasses such as EasyDict
+        self.__dict__.setdefault("items", {})[key] = value
+
+
+class TF1Network(_Record):
+    """`dnnlib.tflib.network.Network` state: name, static_kwargs, components, variables."""
+
+    def all_variables(self, prefix: str = "") -> dict[str, np.ndarray]:
+        st = self.state or {}
+        out = {prefix + name: np.asarray(value) for name, value in st.get("variables", [])}
+        for cname, comp in (st.get("components") or {}).items():
+            if isinstance(comp, TF1Network):
+                out.update(comp.all_variables(f"{prefix}{cname}/"))
+        return out
+
+
+class _TorchModule(_Record):
+    """A persistent torch module (`torch_utils.persistence`) or a plain torch.nn module: only its state."""
+
+    def state_dict(self, prefix: str = "") -> dict[str, np.ndarray]:
+        st = self.state if isinstance(self.state, dict) else {}
+        out = {}
+        for kind in ("_parameters", "_buffers"):
+            for name, t in (st.get(kind) or {}).items():
+                if t is not None:
+                    out[prefix + name] = np.asarray(t)
+        for name, child in (st.get("_modules") or {}).items():
+            if isinstance(child, _TorchModule):
+                out.update(child.state_dict(f"{prefix}{name}."))
+        return out
+
+
+def _reconstruct_persistent_obj(meta: dict) -> _TorchModule:
+    """Replacement for torch_utils.persistence._reconstruct_persistent_obj: keeps `state`, ignores `module_src`."""
+    obj = _TorchModule()
+    obj.state = meta.get("state") if isinstance(meta, dict) else None
+    obj.class_name = meta.get("class_name") if isinstance(meta, dict) else None
+    return obj
+
+
+# ----------------------------------------------------------------------------------- torch tensors, no torch
+_TORCH_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+                 "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+                 "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+                 "BFloat16Storage": None}
+
+
+class _StorageType:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Storage:
+    def __init__(self, data: bytes, dtype) -> None:
+        if dtype is None:
+            raise UserError("bfloat16 tensors are not supported in network pickles")
+        self.array = np.frombuffer(data, dtype=dtype)
+
+
+def _rebuild_tensor(storage: _Storage, offset: int, size, stride, *args) -> np.ndarray:
+    arr = storage.array
+    if not size:
+        return arr[offset].copy()
+    itemsize = arr.itemsize
+    view = np.lib.stride_tricks.as_strided(arr[offset:], shape=tuple(size),
+                                           strides=tuple(s * itemsize for s in stride))
+    return np.array(view)
+
+
+def _rebuild_parameter(data, requires_grad=None, backward_hooks=None, *args) -> np.ndarray:
+    return data
+
+
+def read_torch_zip(data: bytes | str) -> Any:
+    """Load a torch.save / TorchScript zip archive (data.pkl + data/N) into numpy, without torch."""
+    with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data) as z:
+        names = z.namelist()
+        pkl = next((n for n in names if n.endswith("/data.pkl") or n == "data.pkl"), None)
+        if pkl is None:
+            raise UserError("not a torch archive: no data.pkl inside")
+        root = pkl[: -len("data.pkl")]
+        cache: dict[str, _Storage] = {}
+
+        def load_storage(pid):
+            if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+                raise UnsafePickleError(f"unexpected persistent id {pid!r}")
+            storage_type, key = pid[1], str(pid[2])
+            if key not in cache:
+                name = storage_type.name if isinstance(storage_type, _StorageType) else str(storage_type)
+                dtype = _TORCH_DTYPES.get(name, np.float32) if not isinstance(storage_type, np.dtype) else storage_type
+                cache[key] = _Storage(z.read(f"{root}data/{key}"), dtype)
+            return cache[key]
+
+        return _RestrictedUnpickler(io.BytesIO(z.read(pkl)), persistent_load=load_storage).load()
+
+
+def _load_from_bytes(b: bytes):
+    """Replacement for torch.storage._load_from_bytes: storages pickled inside network pickles."""
+    if not b.startswith(b"PK"):
+        raise UserError("this network pickle stores tensors in torch's legacy (pre-1.6) format; "
+                        "re-save it with a recent torch or convert it with torch installed")
+    return read_torch_zip(b)
+
+
+# (module, name) -> object the pickle may name. Nothing here executes code from the pickle.
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("collections", "OrderedDict"): dict,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "slice"): slice,
+    ("builtins", "complex"): complex,
+    ("_codecs", "encode"): lambda s, enc="latin1": s.encode(enc),
+    ("numpy", "dtype"): np.dtype,
+    ("numpy", "ndarray"): np.ndarray,
+    ("dnnlib.tflib.network", "Network"): TF1Network,
+    ("dnnlib.util", "EasyDict"): dict,
+    ("dnnlib", "EasyDict"): dict,
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _load_from_bytes,
+    ("torch", "Size"): tuple,
+    ("torch", "device"): str,
+}
+_np_multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    _ALLOWED[(_mod, "_reconstruct")] = _np_multiarray._reconstruct
+    _ALLOWED[(_mod, "scalar")] = _np_multiarray.scalar
+for _name in _TORCH_DTYPES:
+    _ALLOWED[("torch", _name)] = _StorageType(_name)
+for _name in ("float32", "float16", "float64", "int64", "int32", "uint8", "bool", "bfloat16"):
+    _ALLOWED[("torch", _name)] = np.dtype(_name) if _name != "bfloat16" else None
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, persistent_load=None) -> None:
+        super().__init__(file)
+        self._pid = persistent_load
+
+    def find_class(self, module: str, name: str):
+        key = (module, name)
+        if key in _ALLOWED and _ALLOWED[key] is not None:
+            return _ALLOWED[key]
+        if module.startswith(("training.", "torch.nn.modules.", "torch_utils.", "networks", "legacy")) and \
+                name[:1].isupper() and "." not in name:
+            return _TorchModule             # plain (non-persistent) module classes: data only
+        raise UnsafePickleError(f"refusing to load: the pickle names {module}.{name}, which is not a "
+                                f"network class or tensor helper (it could run code)")
+
+    def persistent_load(self, pid):
+        if self._pid is None:
+            raise UnsafePickleError(f"unexpected persistent id {pid!r}")
+        return self._pid(pid)
+
+
+def safe_load_pickle(data: bytes) -> Any:
+    """Unpickle `data` admitting only network containers, numpy arrays and torch tensors."""
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data)).load()
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"cannot read the network pickle: {type(exc).__name__}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------- TF1 names -> official
+def tf1_to_official(tf1: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarray]:
+    """Convert NVlabs/stylegan2 variable names/layouts (G or Gs: kind 'G'; D: kind 'D') to official PyTorch ones."""
+    out: dict[str, np.ndarray] = {}
+    conv = lambda w: np.asarray(w).transpose(3, 2, 0, 1)  # noqa: E731  [kh, kw, I, O] -> [O, I, kh, kw]
+    if kind == "G":
+        noise_layers = []
+        for name, v in tf1.items():
+            parts = name.split("/")
+            if name == "dlatent_avg":
+                out["mapping.w_avg"] = v
+            elif parts[0] == "mapping" and parts[1].startswith("Dense"):
+                out[f"mapping.fc{parts[1][5:]}.{parts[2]}"] = v.T if parts[2] == "weight" else v
+            elif parts[0] == "mapping" and parts[1] == "LabelConcat":
+                raise UserError("conditional TF1 generators use a different label embedding; not supported")
+            elif parts[0] == "synthesis" and parts[1].startswith("noise"):
+                noise_layers.append((int(parts[1][5:]), v))
+            elif parts[0] == "synthesis":
+                res = parts[1].split("x")[0]
+                layer = {"Const": "const", "Conv": "conv1", "Conv0_up": "conv0", "Conv1": "conv1",
+                         "ToRGB": "torgb"}.get(parts[2])
+                if layer is None:
+                    raise UserError(f"unknown TF1 generator variable {name}")
+                base, leaf = f"synthesis.b{res}", parts[3]
+                if layer == "const":
+                    out[f"{base}.const"] = v[0]
+                elif leaf == "weight":
+                    w = conv(v)
+                    out[f"{base}.{layer}.weight"] = w[:, :, ::-1, ::-1].copy() if layer == "conv0" else w
+                elif leaf == "mod_weight":
+                    out[f"{base}.{layer}.affine.weight"] = v.T
+                elif leaf == "mod_bias":
+                    out[f"{base}.{layer}.affine.bias"] = v + 1.0
+                else:
+                    out[f"{base}.{layer}.{leaf}"] = v
+            elif name not in ("lod",):
+                raise UserError(f"unknown TF1 generator variable {name}")
+        # noise0 is the 4x4 conv; then conv0, conv1 of each resolution in order.
+        targets = sorted({k.rsplit(".", 1)[0] for k in out if k.endswith("noise_strength")},
+                         key=lambda s: (int(s.split(".")[1][1:]), s.split(".")[2]))
+        if len(noise_layers) != len(targets):
+            raise UserError(f"TF1 generator has {len(noise_layers)} noise buffers for {len(targets)} conv layers")
+        for (_, v), target in zip(sorted(noise_layers), targets):
+            out[f"{target}.noise_const"] = np.asarray(v).reshape(v.shape[-2:])
+        return out
+    for name, v in tf1.items():
+        parts = name.split("/")
+        if parts[0] == "Output":
+            out[f"b4.out.{parts[1]}"] = v.T if parts[1] == "weight" else v
+            continue
+        if parts[0].startswith("LabelEmbed") or parts[0] == "mapping":
+            raise UserError("conditional TF1 discriminators are not supported")
+        res = parts[0].split("x")[0]
+        layer = {"FromRGB": "fromrgb", "Conv0": "conv0", "Conv1_down": "conv1", "Skip": "skip", "Conv": "conv",
+                 "Dense0": "fc"}.get(parts[1])
+        if layer is None:
+            raise UserError(f"unknown TF1 discriminator variable {name}")
+        leaf = parts[2]
+        if leaf == "weight":
+            v = v.T if v.ndim == 2 else conv(v)
+        out[f"b{res}.{layer}.{leaf}"] = v
+    return out

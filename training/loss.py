@@ -1,0 +1,171 @@
+"""StyleGAN2 objective as data: phases (G main, G reg, D main, D reg) with intervals, and their losses.
+
+Every function here runs per replica inside `strategy.run`. Per-example losses are scaled with
+`tf.nn.compute_average_loss(..., global_batch_size)` because the Keras optimizer sums gradients over
+replicas. Randomness (latents, mixing cutoff, path-length noise) is drawn globally by the caller and
+sliced per replica, so the result does not depend on how many replicas share the batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One optimisation step of one network, run every `interval` iterations."""
+
+    name: str            # Gmain | Greg | Gboth | Dmain | Dreg | Dboth
+    net: str             # "G" or "D"
+    interval: int        # run when iteration % interval == 0
+    main: bool           # includes the adversarial loss
+    reg: bool            # includes the regulariser (path length for G, R1 or gradient penalty for D)
+
+
+def make_phases(g_reg_interval: int | None, d_reg_interval: int | None, g_reg: bool, d_reg: bool) -> list[Phase]:
+    """Lazy regularisation splits main and reg phases; interval None/1 (or no regulariser) folds them."""
+    phases = []
+    for net, interval, has_reg in (("G", g_reg_interval, g_reg), ("D", d_reg_interval, d_reg)):
+        if not has_reg:
+            phases.append(Phase(f"{net}main", net, 1, True, False))
+        elif interval is None or interval <= 1:
+            phases.append(Phase(f"{net}both", net, 1, True, True))
+        else:
+            phases += [Phase(f"{net}main", net, 1, True, False), Phase(f"{net}reg", net, interval, False, True)]
+    return phases
+
+
+def lazy_adam_params(lr: float, betas: tuple[float, float], interval: int | None) -> tuple[float, float, float]:
+    """(lr, beta1, beta2) corrected for lazy regularisation: c = k/(k+1); lr*c, beta1**c, beta2**c."""
+    c = interval / (interval + 1) if interval and interval > 1 else 1.0
+    return lr * c, betas[0] ** c, betas[1] ** c
+
+
+def _slice(t: tf.Tensor, n: int) -> tf.Tensor:
+    """This replica's rows [rid*n, (rid+1)*n) of a global tensor."""
+    rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+    return t[rid * n:(rid + 1) * n]
+
+
+class StyleGAN2Loss:
+    """Losses of one training iteration; `pl_mean` is a mirrored variable shared by all replicas."""
+
+    def __init__(self, G, D, global_batch: int, loss: str = "stylegan2", r1_gamma: float = 10.0,
+                 pl_weight: float = 2.0, pl_batch_shrink: int = 2, pl_decay: float = 0.01,
+                 style_mixing_prob: float = 0.9, wgan_lambda: float = 10.0, wgan_epsilon: float = 0.001,
+                 noise_mode: str = "random", g_reg_interval: int = 4, d_reg_interval: int = 16) -> None:
+        self.G, self.D, self.global_batch = G, D, global_batch
+        self.loss, self.r1_gamma, self.pl_weight = loss, r1_gamma, pl_weight
+        self.pl_batch_shrink, self.pl_decay, self.style_mixing_prob = pl_batch_shrink, pl_decay, style_mixing_prob
+        self.wgan_lambda, self.wgan_epsilon, self.noise_mode = wgan_lambda, wgan_epsilon, noise_mode
+        self.intervals = {"G": g_reg_interval, "D": d_reg_interval}
+        self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean", aggregation=tf.VariableAggregation.MEAN)
+
+    # ------------------------------------------------------------------------------------- generator
+    def run_G(self, z, c, z2, cutoff, update_w_avg: bool = True):
+        """Images [n, R, R, C] and ws [n, num_ws, w_dim], layers >= cutoff taking w from z2 (style mixing)."""
+        G = self.G
+        ws = G.mapping(z, c, update_w_avg=update_w_avg)                              # [n, L, w_dim]
+        if self.style_mixing_prob > 0:
+            ws2 = G.mapping(z2, c)
+            layer = tf.range(G.num_ws)[None, :, None]
+            ws = tf.where(layer < cutoff, ws, ws2)
+        return G.synthesis(ws, noise_mode=self.noise_mode), ws
+
+    def g_step(self, phase: Phase, real, c_real, rnd: dict):
+        """Per-replica G loss of `phase` (scaled for summation over replicas) and its statistics.
+
+        rnd: global randomness: z, z2 [GB, z_dim], cutoff [] int32, pl_noise [GB/shrink, R, R, C], eps [GB, 1, 1, 1].
+        """
+        n = tf.shape(real)[0]
+        z, z2, cutoff, pl_noise = _slice(rnd["z"], n), _slice(rnd["z2"], n), rnd["cutoff"], rnd["pl_noise"]
+        stats = {}
+        total = tf.constant(0.0)
+        if phase.main:
+            img, _ = self.run_G(z, c_real, z2, cutoff)
+            logits = tf.cast(self.D(img, c_real), tf.float32)[:, 0]                     # [n]
+            per_example = -logits if self.loss == "wgan-gp" else tf.nn.softplus(-logits)
+            total += tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+            stats["Loss/G/loss"] = per_example
+            stats["Loss/scores/fake"] = logits
+        if phase.reg and self.pl_weight > 0:
+            m = n // self.pl_batch_shrink
+            pl_rows = self.global_batch // self.pl_batch_shrink           # the first GB/shrink global latents,
+            zs, z2s = _slice(rnd["z"][:pl_rows], m), _slice(rnd["z2"][:pl_rows], m)   # split evenly over replicas
+            noise = _slice(pl_noise, m)                                                   # [m, R, R, C]
+            with tf.GradientTape() as inner:
+                ws = self.G.mapping(zs, c_real[:m], update_w_avg=True)
+                if self.style_mixing_prob > 0:
+                    ws2 = self.G.mapping(z2s, c_real[:m])
+                    ws = tf.where(tf.range(self.G.num_ws)[None, :, None] < cutoff, ws, ws2)
+                inner.watch(ws)
+                img = self.G.synthesis(ws, noise_mode=self.noise_mode)
+                s = tf.reduce_sum(tf.cast(img, tf.float32) * noise)                       # reduced inside the tape
+            grads = inner.gradient(s, ws)                                                 # [m, L, w_dim]
+            lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))   # [m]
+            ctx = tf.distribute.get_replica_context()
+            global_mean = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(lengths))
+            pl_mean = self.pl_mean + (global_mean - self.pl_mean) * self.pl_decay
+            self.pl_mean.assign(pl_mean)
+            penalty = tf.square(lengths - pl_mean) * self.pl_weight
+            gain = float(phase.interval)
+            pl_batch = self.global_batch // self.pl_batch_shrink
+            total += tf.nn.compute_average_loss(penalty, global_batch_size=pl_batch) * gain
+            stats["Loss/pl_penalty"] = penalty
+            stats["Loss/pl_length"] = lengths
+        return total, stats
+
+    # ------------------------------------------------------------------------------------- discriminator
+    def d_step(self, phase: Phase, real, c_real, rnd: dict):
+        """Per-replica D loss of `phase` (scaled for summation over replicas) and its statistics."""
+        n = tf.shape(real)[0]
+        z, z2, cutoff = _slice(rnd["z"], n), _slice(rnd["z2"], n), rnd["cutoff"]
+        stats = {}
+        total = tf.constant(0.0)
+        if phase.main:
+            img, _ = self.run_G(z, c_real, z2, cutoff)
+            fake_logits = tf.cast(self.D(tf.stop_gradient(img), c_real), tf.float32)[:, 0]
+            real_logits = tf.cast(self.D(real, c_real), tf.float32)[:, 0]
+            if self.loss == "wgan-gp":
+                per_example = fake_logits - real_logits + self.wgan_epsilon * tf.square(real_logits)
+            else:
+                per_example = tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits)
+            total += tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+            stats.update({"Loss/D/loss": per_example, "Loss/scores/real": real_logits,
+                          "Loss/scores/fake": fake_logits})
+        if phase.reg:
+            gain = float(phase.interval)
+            if self.loss == "wgan-gp":
+                img, _ = self.run_G(z, c_real, z2, cutoff, update_w_avg=False)
+                eps = _slice(rnd["eps"], n)                                               # [n, 1, 1, 1]
+                x = eps * real + (1 - eps) * tf.stop_gradient(img)
+            else:
+                x = real
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                s = tf.reduce_sum(tf.cast(self.D(x, c_real), tf.float32))               # reduced inside the tape
+            g = inner.gradient(s, x)
+            sq = tf.reduce_sum(tf.square(g), axis=[1, 2, 3])                              # [n]
+            if self.loss == "wgan-gp":
+                penalty = self.wgan_lambda * tf.square(tf.sqrt(sq + 1e-8) - 1.0)
+                stats["Loss/gradient_penalty"] = penalty
+            else:
+                penalty = sq * (self.r1_gamma / 2)
+                stats["Loss/r1_penalty"] = sq
+            total += tf.nn.compute_average_loss(penalty, global_batch_size=self.global_batch) * gain
+        return total, stats
+
+
+def ema_beta(batch: int, ema_kimg: float, cur_nimg: int, rampup: float | None) -> float:
+    """G_ema decay per iteration: 0.5 ** (batch / ema_nimg), ema_nimg optionally ramped up with training."""
+    ema_nimg = ema_kimg * 1000
+    if rampup is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * rampup)
+    return float(0.5 ** (batch / max(ema_nimg, 1e-8)))
+
+
+def default_gamma(res: int, batch: int) -> float:
+    """Heuristic R1 weight: 0.0002 * res^2 / batch."""
+    return float(0.0002 * res ** 2 / batch)
+

@@ -1,0 +1,215 @@
+"""Network files: our own format, official NVIDIA pickles, the parity fixtures' .npz, SavedModel export.
+
+Our format is one Keras 3 file (`.keras`: a zip of config.json + weights, no pickle) holding a
+`NetworkBundle` with G_ema and optionally G and D, plus metadata. Loading needs only this package.
+`load_network(path)` accepts:
+  - our `.keras` bundle, or a run folder (its newest `network-snapshot-*.keras`);
+  - an NVlabs/stylegan2 TF1 pickle or a stylegan2-ada-pytorch / stylegan3 pickle (StyleGAN2 networks),
+    converted once and cached beside it (or in ~/.cache/stylegan2-tf) as `.keras`;
+  - a folder or `.npz` in the parity-fixture format (`G_ema.npz`, `D.npz`, `config.json`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import keras
+
+from training.convert import load_official_state
+from training.networks import PACKAGE, Discriminator, Generator
+from training.util import UserError
+
+CACHE_DIR = Path(os.environ.get("STYLEGAN2_TF_CACHE", Path.home() / ".cache" / "stylegan2-tf"))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class NetworkBundle(keras.Model):
+    """G_ema (always), G and D (optional) and JSON-able metadata, saved as one `.keras` file."""
+
+    def __init__(self, G_ema: Generator, G: Generator | None = None, D: Discriminator | None = None,
+                 metadata: dict | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.G_ema, self.G, self.D = G_ema, G, D
+        self.metadata = dict(metadata or {})
+        self.built = True
+
+    def call(self, z, c=None):
+        return self.G_ema(z, c)
+
+    def get_config(self) -> dict:
+        ser = keras.saving.serialize_keras_object
+        return {**super().get_config(), "G_ema": ser(self.G_ema), "G": ser(self.G) if self.G else None,
+                "D": ser(self.D) if self.D else None, "metadata": self.metadata}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "NetworkBundle":
+        de = keras.saving.deserialize_keras_object
+        config = dict(config)
+        nets = {k: config.pop(k, None) for k in ("G_ema", "G", "D")}
+        nets = {k: de(v) if v else None for k, v in nets.items()}
+        return cls(**nets, **config)
+
+
+def save_bundle(path: str | Path, G_ema: Generator, G: Generator | None = None, D: Discriminator | None = None,
+                metadata: dict | None = None) -> Path:
+    """Write the bundle to `path` (.keras) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
+    NetworkBundle(G_ema, G, D, metadata).save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _config_from_fixture(cfg: dict) -> tuple[dict, dict]:
+    g, d = cfg["G_init_kwargs"], cfg["D_init_kwargs"]
+    syn = g.get("synthesis_kwargs", {})
+    gk = dict(z_dim=g["z_dim"], c_dim=g["c_dim"], w_dim=g["w_dim"], img_resolution=g["img_resolution"],
+              img_channels=g["img_channels"], mapping_layers=g.get("mapping_kwargs", {}).get("num_layers", 8),
+              channel_base=syn.get("channel_base", 32768), channel_max=syn.get("channel_max", 512))
+    dk = dict(c_dim=d["c_dim"], img_resolution=d["img_resolution"], img_channels=d["img_channels"],
+              channel_base=d.get("channel_base", 32768), channel_max=d.get("channel_max", 512),
+              mbstd_group_size=d.get("epilogue_kwargs", {}).get("mbstd_group_size", 4))
+    return gk, dk
+
+
+def _infer_g_config(state: dict[str, np.ndarray]) -> dict:
+    """Generator kwargs from an official state dict's shapes."""
+    res = max(int(k.split(".")[1][1:]) for k in state if k.startswith("synthesis.b"))
+    fc = sorted(int(k.split(".")[1][2:]) for k in state if k.startswith("mapping.fc") and k.endswith(".weight"))
+    w_dim = state["mapping.fc0.weight"].shape[0]
+    c_dim = state["mapping.embed.weight"].shape[1] if "mapping.embed.weight" in state else 0
+    z_dim = state["mapping.fc0.weight"].shape[1] - (w_dim if c_dim else 0)
+    ch = {int(k.split(".")[1][1:]): v.shape[0] for k, v in state.items()
+          if k.startswith("synthesis.b") and k.endswith(".conv1.weight")}
+    channel_max = max(ch.values())
+    # channel_base: the smallest base that reproduces every block's width.
+    base = next(b for b in (2 ** i for i in range(6, 20)) if all(min(b // r, channel_max) == c for r, c in ch.items()))
+    img_channels = state[f"synthesis.b{res}.torgb.weight"].shape[0]
+    return dict(z_dim=int(z_dim), c_dim=int(c_dim), w_dim=int(w_dim), img_resolution=res,
+                img_channels=int(img_channels), mapping_layers=len(fc), channel_base=base,
+                channel_max=int(channel_max))
+
+
+def _infer_d_config(state: dict[str, np.ndarray], g_cfg: dict) -> dict:
+    res = max(int(k.split(".")[0][1:]) for k in state if k.startswith("b") and ".fromrgb." in k)
+    return dict(c_dim=g_cfg["c_dim"], img_resolution=res, img_channels=state[f"b{res}.fromrgb.weight"].shape[1],
+                channel_base=g_cfg["channel_base"], channel_max=g_cfg["channel_max"],
+                mapping_layers=len([k for k in state if k.startswith("mapping.fc") and k.endswith(".weight")]) or 8)
+
+
+def build_from_official(G_ema_state: dict, D_state: dict | None = None, G_state: dict | None = None,
+                        g_cfg: dict | None = None, d_cfg: dict | None = None,
+                        metadata: dict | None = None) -> NetworkBundle:
+    """Our networks holding the given official-named weights (configs inferred from shapes when not given)."""
+    g_cfg = g_cfg or _infer_g_config(G_ema_state)
+    G_ema = Generator(**g_cfg, name="G_ema")
+    load_official_state(G_ema, G_ema_state)
+    G = None
+    if G_state is not None:
+        G = Generator(**g_cfg, name="G")
+        load_official_state(G, G_state)
+    D = None
+    if D_state is not None:
+        D = Discriminator(**(d_cfg or _infer_d_config(D_state, g_cfg)), name="D")
+        load_official_state(D, D_state)
+    return NetworkBundle(G_ema, G, D, metadata)
+
+
+def _from_pickle(path: Path) -> NetworkBundle:
+    from training import legacy
+    data = legacy.safe_load_pickle(path.read_bytes())
+    if isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, legacy.TF1Network) for n in data):
+        G, D, Gs = data
+        g_state = legacy.tf1_to_official(Gs.all_variables(), "G")
+        return build_from_official(g_state, legacy.tf1_to_official(D.all_variables(), "D"),
+                                   legacy.tf1_to_official(G.all_variables(), "G"),
+                                   metadata={"source": str(path), "format": "nvlabs-stylegan2-tf1"})
+    if isinstance(data, dict) and "G_ema" in data:
+        states = {k: data[k].state_dict() for k in ("G_ema", "G", "D")
+                  if isinstance(data.get(k), legacy._TorchModule)}
+        if not any(k.startswith("synthesis.b") for k in states.get("G_ema", {})):
+            raise UserError(f"{path}: G_ema is not a StyleGAN2 generator (StyleGAN3 networks are not supported)")
+        return build_from_official(states["G_ema"], states.get("D"), states.get("G"),
+                                   metadata={"source": str(path), "format": "stylegan2-ada-pytorch"})
+    raise UserError(f"{path}: not a StyleGAN2 network pickle (expected (G, D, Gs) or a dict with G_ema)")
+
+
+def _from_fixture(path: Path) -> NetworkBundle:
+    folder = path if path.is_dir() else path.parent
+    cfg = json.loads((folder / "config.json").read_text()) if (folder / "config.json").exists() else None
+    g_cfg, d_cfg = _config_from_fixture(cfg) if cfg else (None, None)
+    g_file = path if path.suffix == ".npz" else folder / "G_ema.npz"
+    d_file = folder / "D.npz"
+    return build_from_official(dict(np.load(g_file)), dict(np.load(d_file)) if d_file.exists() else None,
+                               g_cfg=g_cfg, d_cfg=d_cfg, metadata={"source": str(path), "format": "npz"})
+
+
+def _cache_path(path: Path) -> Path:
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return CACHE_DIR / f"{path.stem}-{key}.keras"
+
+
+def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
+    """Load any supported network file or run folder (see module docstring); UserError if unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"network {path} does not exist")
+    if path.is_dir():
+        if (path / "G_ema.npz").exists():
+            return _from_fixture(path)
+        snaps = sorted(path.glob("network-snapshot-*.keras"))
+        if not snaps:
+            raise UserError(f"{path} holds no network-snapshot-*.keras (is it a training run folder?)")
+        path = snaps[-1]
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        try:
+            bundle = keras.saving.load_model(path, compile=False)
+        except Exception as exc:
+            raise UserError(f"cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        if not isinstance(bundle, NetworkBundle):
+            raise UserError(f"{path} is a Keras file but not a StyleGAN2 network bundle")
+        return bundle
+    if suffix == ".npz":
+        return _from_fixture(path)
+    if suffix in (".pkl", ".pickle"):
+        cached = _cache_path(path)
+        if cache and cached.exists():
+            return load_network(cached)
+        bundle = _from_pickle(path)
+        if cache:
+            try:
+                save_bundle(cached, bundle.G_ema, bundle.G, bundle.D, bundle.metadata)
+            except OSError:
+                pass
+        return bundle
+    raise UserError(f"{path}: unknown network format (expected .keras, .pkl, .npz or a run folder)")
+
+
+def to_uint8(images):
+    """Official float -> uint8: floor(clip(x * 127.5 + 128, 0, 255)). [N, H, W, C] float -> uint8."""
+    from keras import ops
+    return ops.cast(ops.floor(ops.clip(images * 127.5 + 128.0, 0.0, 255.0)), "uint8")
+
+
+def export_saved_model(G: Generator, path: str | Path) -> None:
+    """SavedModel with endpoint `generate(z [N, z_dim] float32, psi [] float32) -> uint8 [N, R, R, C]`
+    (and `c [N, c_dim]` for conditional networks), constant noise."""
+    import tensorflow as tf
+    archive = keras.export.ExportArchive()
+    archive.track(G)
+    z_spec = tf.TensorSpec([None, G.z_dim], tf.float32, name="z")
+    psi_spec = tf.TensorSpec([], tf.float32, name="psi")
+    if G.c_dim:
+        c_spec = tf.TensorSpec([None, G.c_dim], tf.float32, name="c")
+        fn = tf.function(lambda z, psi, c: to_uint8(G(z, c, truncation_psi=psi, noise_mode="const")))
+        archive.add_endpoint("generate", fn, input_signature=[z_spec, psi_spec, c_spec])
+    else:
+        fn = tf.function(lambda z, psi: to_uint8(G(z, None, truncation_psi=psi, noise_mode="const")))
+        archive.add_endpoint("generate", fn, input_signature=[z_spec, psi_spec])
+    archive.write_out(str(path), verbose=False)

@@ -1,0 +1,326 @@
+"""The training loop: tf.distribute, phases at their intervals, G_ema, ticks, stats, checkpoints, resume.
+
+Run folder `<outdir>/<NNNNN>-<desc>/`: training_options.json, log.txt, stats.jsonl, TensorBoard events,
+reals.png, fakes_init.png, fakes<kimg>.png, checkpoints/ (tf.train.CheckpointManager) and
+network-snapshot-<kimg>.keras (G_ema, G, D; loadable by run_generator.py).
+"""
+from __future__ import annotations
+
+import json
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from dataset_tool.images import contact_sheet
+from training.config import TrainConfig
+from training.dataset import label_dim, make_dataset, open_level
+from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
+from training.networks import Discriminator, Generator
+from training.serialize import save_bundle, to_uint8
+from training.util import Progress, UserError, format_seconds
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "one_device" or (name == "auto" and len(gpus) <= 1):
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    if name in ("auto", "mirrored"):
+        return tf.distribute.MirroredStrategy()
+    raise UserError(f"--strategy {name} must be auto, mirrored or one_device")
+
+
+def find_resume(cfg: TrainConfig) -> Path | None:
+    if not cfg.resume:
+        return None
+    if cfg.resume == "latest":
+        runs = sorted((p for p in Path(cfg.outdir).glob("[0-9][0-9][0-9][0-9][0-9]-*")
+                       if (p / "checkpoints" / "checkpoint").exists()), key=lambda p: p.name)
+        if not runs:
+            raise UserError(f"--resume latest: no run with a checkpoint under {cfg.outdir}/")
+        return runs[-1]
+    run = Path(cfg.resume)
+    if not (run / "checkpoints" / "checkpoint").exists():
+        raise UserError(f"--resume {run}: no checkpoint in {run / 'checkpoints'}")
+    return run
+
+
+def new_run_dir(outdir: str, desc: str) -> Path:
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    ids = [int(m[1]) for p in Path(outdir).iterdir() if (m := re.match(r"^(\d{5})-", p.name))]
+    run = Path(outdir) / f"{max(ids, default=-1) + 1:05d}-{desc}"
+    run.mkdir()
+    return run
+
+
+class Logger:
+    """One place for statistics: log.txt + stdout, stats.jsonl and TensorBoard."""
+
+    def __init__(self, run: Path) -> None:
+        self.log = open(run / "log.txt", "a")
+        self.jsonl = open(run / "stats.jsonl", "a")
+        self.writer = tf.summary.create_file_writer(str(run))
+
+    def print(self, text: str) -> None:
+        print(text, flush=True)
+        self.log.write(text + "\n")
+        self.log.flush()
+
+    def stats(self, step_kimg: float, stats: dict[str, float]) -> None:
+        self.jsonl.write(json.dumps({"kimg": step_kimg, **stats}) + "\n")
+        self.jsonl.flush()
+        with self.writer.as_default():
+            for k, v in stats.items():
+                tf.summary.scalar(k, v, step=int(step_kimg * 1000))
+        self.writer.flush()
+
+    def image(self, name: str, grid: np.ndarray, step_kimg: float) -> None:
+        with self.writer.as_default():
+            tf.summary.image(name, grid[None], step=int(step_kimg * 1000))
+
+
+class Trainer:
+    """Builds networks, optimizers and the compiled phase steps; `train()` runs to cfg.kimg."""
+
+    def __init__(self, cfg: TrainConfig, strategy: tf.distribute.Strategy, run: Path) -> None:
+        self.cfg, self.strategy, self.run = cfg, strategy, run
+        self.replicas = strategy.num_replicas_in_sync
+        _, _, shape = open_level(cfg.data, cfg.res)
+        self.c_dim = label_dim(open_level(cfg.data, cfg.res)[0]) if cfg.cond else 0
+        if cfg.cond and not self.c_dim:
+            raise UserError(f"--cond: the dataset {cfg.data} has no labels")
+        self.channels = shape[0]
+        keras.utils.set_random_seed(cfg.seed)
+        g_kwargs = dict(c_dim=self.c_dim, img_resolution=cfg.res, img_channels=self.channels,
+                        mapping_layers=cfg.map, channel_base=cfg.cbase, channel_max=cfg.cmax)
+        with strategy.scope():
+            self.G = Generator(**g_kwargs, name="G")
+            self.G_ema = Generator(**g_kwargs, name="G_ema")
+            self.D = Discriminator(c_dim=self.c_dim, img_resolution=cfg.res, img_channels=self.channels,
+                                   channel_base=cfg.cbase, channel_max=cfg.cmax,
+                                   mbstd_group_size=min(cfg.mbstd_group, cfg.batch // self.replicas), name="D")
+            for a, b in zip(self.G_ema.weights, self.G.weights):
+                a.assign(b)
+            has_reg = {"G": cfg.pl_weight > 0, "D": cfg.loss == "wgan-gp" or cfg.gamma > 0}
+            intervals = {"G": cfg.g_reg_interval, "D": 1 if cfg.loss == "wgan-gp" else cfg.d_reg_interval}
+            self.phases = make_phases(intervals["G"], intervals["D"], has_reg["G"], has_reg["D"])
+            self.opts = {}
+            for net, lr, model in (("G", cfg.glr, self.G), ("D", cfg.dlr, self.D)):
+                k = intervals[net] if has_reg[net] else None
+                lr_c, b1, b2 = lazy_adam_params(lr, (0.0, 0.99), k)
+                opt = keras.optimizers.Adam(learning_rate=lr_c, beta_1=b1, beta_2=b2, epsilon=1e-8, name=f"{net}_opt")
+                opt.build(model.trainable_weights)
+                self.opts[net] = opt
+            self.loss = StyleGAN2Loss(self.G, self.D, cfg.batch, loss=cfg.loss, r1_gamma=cfg.gamma,
+                                      pl_weight=cfg.pl_weight, style_mixing_prob=cfg.style_mixing,
+                                      noise_mode=cfg.noise_mode, g_reg_interval=intervals["G"],
+                                      d_reg_interval=intervals["D"])
+        self.rng = tf.random.Generator.from_seed(cfg.seed)
+        self.cur_nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name="cur_nimg")
+        self.batch_idx = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_idx")
+        self.tick = tf.Variable(0, dtype=tf.int64, trainable=False, name="tick")
+        self.nonfinite = tf.Variable(0, dtype=tf.int64, trainable=False, name="nonfinite_total")
+        noise_seeds = [layer.seed_generator.state for layer in self.G._flatten_layers()
+                       if hasattr(layer, "seed_generator")]          # Keras does not checkpoint these itself
+        self.ckpt = tf.train.Checkpoint(G=self.G, G_ema=self.G_ema, D=self.D, G_opt=self.opts["G"],
+                                        D_opt=self.opts["D"], pl_mean=self.loss.pl_mean, rng=self.rng,
+                                        cur_nimg=self.cur_nimg, batch_idx=self.batch_idx, tick=self.tick,
+                                        nonfinite=self.nonfinite, noise_seeds=noise_seeds)
+        self.phase_runs: dict[str, int] = dict.fromkeys((p.name for p in self.phases), 0)
+        self.manager = tf.train.CheckpointManager(self.ckpt, str(run / "checkpoints"), max_to_keep=cfg.keep)
+        self.steps = {p.name: self._compile_phase(p) for p in self.phases}
+        self.ema_step = tf.function(self._ema_update)
+
+    # --------------------------------------------------------------------------------- compiled steps
+    def _compile_phase(self, phase):
+        model = self.G if phase.net == "G" else self.D
+        opt = self.opts[phase.net]
+        step_fn = self.loss.g_step if phase.net == "G" else self.loss.d_step
+
+        def replica_fn(real, c_real, rnd):
+            with tf.GradientTape() as tape:
+                total, stats = step_fn(phase, real, c_real, rnd)
+            grads = tape.gradient(total, model.trainable_weights)
+            # Regularisers do not reach every weight (R1 ignores D's output bias): None means zero.
+            grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, model.trainable_weights)]
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            ctx = tf.distribute.get_replica_context()
+            bad_replicas = ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
+            finite = bad_replicas < 0.5
+            # With Adam beta1 = 0 a zero gradient moves no weight: a non-finite step is skipped.
+            grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+            opt.apply_gradients(zip(grads, model.trainable_weights))
+            means = {k: tf.reduce_mean(v) for k, v in stats.items()}
+            return means, tf.cast(finite, tf.float32)
+
+        @tf.function
+        def step(real, c_real, rnd):
+            means, finite = self.strategy.run(replica_fn, args=(real, c_real, rnd))
+            reduce = lambda v: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)  # noqa: E731
+            return {k: reduce(v) for k, v in means.items()}, reduce(finite)
+
+        return step
+
+    def _ema_update(self, beta):
+        for e, p in zip(self.G_ema.trainable_weights, self.G.trainable_weights):
+            e.assign(p + (e - p) * beta)
+        for e, p in zip(self.G_ema.non_trainable_weights, self.G.non_trainable_weights):
+            e.assign(p)
+
+    def _randomness(self, shape: tuple[int, int, int]) -> dict[str, tf.Tensor]:
+        b, g = self.cfg.batch, self.G
+        cut = self.rng.uniform([], 1, g.num_ws, dtype=tf.int32)
+        use = self.rng.uniform([]) < self.cfg.style_mixing
+        res = shape[0]
+        return {"z": self.rng.normal([b, g.z_dim]), "z2": self.rng.normal([b, g.z_dim]),
+                "cutoff": tf.where(use, cut, g.num_ws),
+                "pl_noise": self.rng.normal([b // 2, *shape]) / np.sqrt(res * res),
+                "eps": self.rng.uniform([b, 1, 1, 1])}
+
+    # --------------------------------------------------------------------------------- images
+    def grid_latents(self) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
+        res = self.cfg.res
+        gw, gh = int(np.clip(1024 // res, 4, 16)), int(np.clip(768 // res, 4, 12))
+        z = np.random.RandomState(self.cfg.seed + 1).randn(gw * gh, self.G.z_dim).astype(np.float32)
+        c = None
+        if self.c_dim:
+            c = np.eye(self.c_dim, dtype=np.float32)[np.arange(gw * gh) % self.c_dim]
+        return z, c, (gw, gh)
+
+    def fakes_grid(self) -> np.ndarray:
+        z, c, (gw, _) = self.grid_latents()
+        imgs = []
+        for i in range(0, len(z), 32):
+            out = self.G_ema(z[i:i + 32], None if c is None else c[i:i + 32], noise_mode="const")
+            imgs.extend(to_uint8(out).numpy())
+        return np.asarray(contact_sheet(imgs, gw))
+
+    # --------------------------------------------------------------------------------- loop
+    def train(self, logger: Logger, resumed: bool) -> None:
+        cfg = self.cfg
+        ds = make_dataset(cfg.data, res=cfg.res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror,
+                          skip=int(self.batch_idx.numpy()))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        dist = iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
+        shape = (cfg.res, cfg.res, self.channels)
+        if not resumed:
+            reals = next(iter(make_dataset(cfg.data, res=cfg.res, batch_size=len(self.grid_latents()[0]),
+                                           seed=cfg.seed, as_uint8=True)))[0].numpy()
+            contact_sheet(list(reals), self.grid_latents()[2][0]).save(self.run / "reals.png")
+            grid = self.fakes_grid()
+            contact_sheet([grid]).save(self.run / "fakes_init.png")
+        total_nimg = cfg.kimg * 1000
+        tick_start_nimg = int(self.cur_nimg.numpy())
+        tick_start = time.time()
+        start_time = tick_start
+        acc: dict[str, list[float]] = {}
+        consecutive_nonfinite = 0
+        progress = Progress(total_nimg, desc="training", unit="img", enabled=sys.stderr.isatty())
+        progress.count = tick_start_nimg
+        logger.print(f"training {cfg.res}x{cfg.res} from {tick_start_nimg / 1000:.1f} kimg to {cfg.kimg} kimg, batch "
+                     f"{cfg.batch} on {self.replicas} replica(s); phases "
+                     + ", ".join(f"{p.name}/{p.interval}" for p in self.phases))
+        while True:
+            real, c_real = next(dist)
+            rnd = self._randomness(shape)
+            it = int(self.batch_idx.numpy())
+            any_nonfinite = False
+            for phase in self.phases:
+                if it % phase.interval:
+                    continue
+                stats, finite = self.steps[phase.name](real, c_real, rnd)
+                self.phase_runs[phase.name] += 1
+                for k, v in stats.items():
+                    acc.setdefault(k, []).append(float(v))
+                if float(finite) < 1:
+                    any_nonfinite = True
+            cur = int(self.cur_nimg.numpy()) + cfg.batch
+            self.ema_step(tf.constant(ema_beta(cfg.batch, cfg.ema_kimg, cur, cfg.ema_rampup or None), tf.float32))
+            self.cur_nimg.assign(cur)
+            self.batch_idx.assign_add(1)
+            progress.update(cfg.batch)
+            if any_nonfinite:
+                self.nonfinite.assign_add(1)
+                consecutive_nonfinite += 1
+                if consecutive_nonfinite >= cfg.max_nonfinite:
+                    raise UserError(f"{consecutive_nonfinite} consecutive iterations with non-finite gradients at "
+                                    f"{cur / 1000:.1f} kimg; lower the learning rates or raise --gamma, then "
+                                    f"--resume from the last checkpoint")
+            else:
+                consecutive_nonfinite = 0
+            done = cur >= total_nimg
+            if not done and cur < tick_start_nimg + cfg.kimg_per_tick * 1000:
+                continue
+            # ---- end of tick
+            self.tick.assign_add(1)
+            tick = int(self.tick.numpy())
+            now = time.time()
+            tick_time = now - tick_start
+            tick_kimg = (cur - tick_start_nimg) / 1000
+            mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+            stats = {k: float(np.mean(v)) for k, v in acc.items()}
+            stats.update({"Progress/tick": tick, "Progress/kimg": cur / 1000,
+                          "Timing/sec_per_tick": tick_time, "Timing/sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
+                          "Timing/img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9),
+                          "Resources/peak_rss_gb": mem, "Progress/pl_mean": float(self.loss.pl_mean.numpy()),
+                          "Progress/nonfinite_total": int(self.nonfinite.numpy())})
+            logger.stats(cur / 1000, stats)
+            logger.print(f"tick {tick:<5d} kimg {cur / 1000:<8.1f} time {format_seconds(now - start_time):<10s} "
+                         f"sec/tick {tick_time:<7.1f} sec/kimg {tick_time / max(tick_kimg, 1e-9):<7.2f} "
+                         f"img/s {stats['Timing/img_per_sec']:<7.1f} mem {mem:.2f} GB "
+                         f"G {stats.get('Loss/G/loss', float('nan')):.3f} "
+                         f"D {stats.get('Loss/D/loss', float('nan')):.3f}")
+            acc = {}
+            if done or tick % cfg.snap == 0:
+                self.snapshot(logger, cur)
+            tick_start, tick_start_nimg = time.time(), cur
+            if done:
+                break
+        progress.close()
+        logger.print(f"done: {cur / 1000:.1f} kimg")
+
+    def snapshot(self, logger: Logger, cur: int) -> None:
+        kimg = cur // 1000
+        grid = self.fakes_grid()
+        contact_sheet([grid]).save(self.run / f"fakes{kimg:06d}.png")
+        logger.image("fakes", grid, cur / 1000)
+        save_bundle(self.run / f"network-snapshot-{kimg:06d}.keras", self.G_ema, self.G, self.D,
+                    metadata={"kimg": cur / 1000, "resolution": self.cfg.res, "dataset": str(self.cfg.data)})
+        path = self.manager.save(checkpoint_number=cur)
+        logger.print(f"snapshot at {cur / 1000:.1f} kimg: {Path(path).name}, network-snapshot-{kimg:06d}.keras, "
+                     f"fakes{kimg:06d}.png")
+
+
+def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> Path:
+    """Create (or resume) a run folder and train; returns the run folder."""
+    strategy = strategy or make_strategy(cfg.strategy)
+    resume_dir = find_resume(cfg)
+    if resume_dir is not None:
+        saved = json.loads((resume_dir / "training_options.json").read_text())
+        kimg = cfg.kimg
+        cfg = TrainConfig(**{**saved, "resume": cfg.resume})
+        cfg.kimg = kimg                         # the only option a resumed run may change: how far to go
+        run = resume_dir
+    else:
+        desc = f"{Path(cfg.data).name}-{cfg.cfg}-{cfg.res}"
+        run = new_run_dir(cfg.outdir, desc)
+        (run / "training_options.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    logger = Logger(run)
+    trainer = Trainer(cfg, strategy, run)
+    resumed = False
+    if resume_dir is not None:
+        trainer.ckpt.restore(trainer.manager.latest_checkpoint).expect_partial()
+        resumed = True
+        logger.print(f"resumed {run} at {int(trainer.cur_nimg.numpy()) / 1000:.3f} kimg "
+                     f"(iteration {int(trainer.batch_idx.numpy())})")
+    trainer.train(logger, resumed)
+    return run
+
+
+__all__ = ["run_training", "Trainer", "make_strategy"]

@@ -1,0 +1,148 @@
+"""Small helpers shared by the command-line tools: one-line errors, progress bars, atomic writes.
+
+Nothing here imports TensorFlow, so worker processes and `--help` stay light.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterator, TextIO
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; reported as one line and a non-zero exit, no traceback."""
+
+
+def cli_main(main: Callable[[list[str]], int | None]) -> None:
+    """Run an absl `main(argv)` so that UserError (and Ctrl-C) end with one clear line and exit code 2/130."""
+    from absl import app, logging
+
+    def wrapped(argv: list[str]) -> int | None:
+        logging.set_verbosity(logging.WARNING)   # TF's checkpoint saver logs at INFO through absl
+        try:
+            return main(argv)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+
+    app.run(wrapped, argv=normalize_flag_names(sys.argv))
+
+
+def normalize_flag_names(argv: list[str]) -> list[str]:
+    """Accept `--max-images 5` as well as absl's `--max_images 5` (only the name part, never values)."""
+    out = []
+    for arg in argv:
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg[2:].partition("=")
+            arg = "--" + name.replace("-", "_") + eq + value
+        out.append(arg)
+    return out
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up chatter unless the user asked for it (call before importing TF).
+
+    TF_CPP_MIN_LOG_LEVEL=2 hides info/warning logs; the lines TF's C++ code writes before its logging is
+    initialised (CUDA probing on machines without a GPU) are hidden by silencing stderr while TF imports
+    and enumerates devices. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class Progress:
+    """A dependency-free progress bar: count/total, rate, ETA. Writes to stderr, redraws at most 4x/s."""
+
+    def __init__(self, total: int | None, desc: str = "", unit: str = "img", stream: TextIO | None = None,
+                 enabled: bool = True) -> None:
+        self.total = total
+        self.desc = desc
+        self.unit = unit
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.count = 0
+        self.start = time.perf_counter()
+        self._last_draw = 0.0
+        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, n: int = 1, extra: str = "") -> None:
+        self.count += n
+        now = time.perf_counter()
+        if self.enabled and (now - self._last_draw > (0.25 if self._tty else 10.0)):
+            self._last_draw = now
+            self._draw(extra)
+
+    @property
+    def rate(self) -> float:
+        return self.count / max(time.perf_counter() - self.start, 1e-9)
+
+    def _draw(self, extra: str = "", final: bool = False) -> None:
+        rate = self.rate
+        if self.total:
+            frac = min(self.count / self.total, 1.0)
+            bar = "#" * int(frac * 24)
+            eta = (self.total - self.count) / rate if rate > 0 else 0.0
+            text = (f"{self.desc} [{bar:<24}] {self.count}/{self.total} {rate:.1f} {self.unit}/s "
+                    f"ETA {format_seconds(eta)}")
+        else:
+            text = f"{self.desc} {self.count} {rate:.1f} {self.unit}/s"
+        if extra:
+            text += f" {extra}"
+        end = "\n" if (final or not self._tty) else ""
+        self.stream.write(("\r" if self._tty else "") + text + end)
+        self.stream.flush()
+
+    def close(self, extra: str = "") -> float:
+        """Draw the final line; return the elapsed seconds."""
+        if self.enabled:
+            self._draw(extra, final=True)
+        return time.perf_counter() - self.start
+
+
+def format_seconds(seconds: float) -> str:
+    """`93784` -> `1d 02h 03m`, `125` -> `2m 05s`."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {(s // 60) % 60:02d}m"
+    return f"{s // 86400}d {(s // 3600) % 24:02d}h {(s // 60) % 60:02d}m"
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
+    """Write to a temporary file beside `path`, then rename over it: readers never see a half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
