@@ -1,0 +1,201 @@
+"""run_generator.py latent-space modes: style mixing, interpolation videos, directions and attribute editing."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli
+from dataset_tool.build import CreateConfig, create_dataset
+from training.attributes import (AttributeClassifier, AttributeTarget, attribute_target, learn_direction,
+                                 train_attribute_classifier)
+from training.latent import (LatentRunner, direction_scales, edit_ws, ganspace_directions, mix_styles, parse_edit,
+                             parse_styles, sample_w, sefa_directions, walk)
+from training.networks import Generator
+from training.serialize import load_network
+from training.util import UserError
+
+NET = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32"
+
+
+def test_parse_styles_groups_and_ranges():
+    assert parse_styles("coarse", 18) == [0, 1, 2, 3]           # 4-8 px, as in the StyleGAN figure
+    assert parse_styles("middle", 18) == [4, 5, 6, 7]           # 16-32 px
+    assert parse_styles("fine", 18) == list(range(8, 18))       # 64-1024 px
+    assert parse_styles("0-6", 18) == list(range(7))
+    assert parse_styles("0,2,4-5", 8) == [0, 2, 4, 5]
+    for bad in ("3-1", "0-18", "x", ""):
+        with pytest.raises(UserError):
+            parse_styles(bad, 18)
+    with pytest.raises(UserError, match="no fine layers"):
+        parse_styles("fine", 8)                                 # a 32x32 network has no 64+ px layers
+    assert parse_edit("age=-3..3") == ("age", None, -3.0, 3.0)
+    assert parse_edit("sefa:2=-1.5..2") == ("sefa", 2, -1.5, 2.0)
+    with pytest.raises(UserError):
+        parse_edit("age=3")
+
+
+def test_style_mix_grid_equals_mixing_by_hand(tmp_path):
+    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "style-mix", "--rows", "85,100",
+                "--cols", "55,821,1789", "--styles", "0-2", "--outdir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    G = load_network(NET).G_ema
+    runner = LatentRunner(G)
+    w85, w821 = runner.seeds([85]), runner.seeds([821])
+    by_hand = w85.copy()
+    by_hand[:, :3] = w821[:, :3]                                 # row keeps its layers, except 0-2 from the column
+    expected = runner.synthesize(by_hand)[0]
+    got = np.asarray(Image.open(tmp_path / "mix-85-821.png"))
+    np.testing.assert_array_equal(got, expected)
+    grid = np.asarray(Image.open(tmp_path / "stylemix.png"))
+    assert grid.shape == (3 * 32, 4 * 32, 3)
+    np.testing.assert_array_equal(grid[32:64, 64:96], expected)  # row 1 (seed 85), column 2 (seed 821)
+    np.testing.assert_array_equal(grid[:32, :32], 0)             # blank corner
+    np.testing.assert_array_equal(grid[32:64, :32], runner.synthesize(w85)[0])
+    mixed = mix_styles(w85, w821, [0, 1, 2])
+    np.testing.assert_array_equal(mixed[0, 0], by_hand[0])
+
+
+def test_walk_endpoints_and_lengths():
+    keys = np.random.RandomState(0).randn(3, 4, 8).astype(np.float32)
+    path = walk(keys, 5)
+    assert len(path) == 11 and np.allclose(path[0], keys[0]) and np.allclose(path[5], keys[1])
+    assert np.allclose(path[-1], keys[2])
+    assert len(walk(keys, 5, loop=True)) == 15
+    zs = walk(keys[:, 0], 4, spherical=True)
+    norms = np.linalg.norm(zs, axis=-1)                          # slerp between equal norms keeps the norm
+    k2 = keys[:, 0] / np.linalg.norm(keys[:, 0], axis=-1, keepdims=True)
+    assert np.allclose(np.linalg.norm(walk(k2, 4, spherical=True), axis=-1), 1.0, atol=1e-5)
+    assert norms.shape == (9,)
+    with pytest.raises(UserError):
+        walk(keys[:1], 5)
+
+
+def test_interpolation_video_and_gif_have_the_right_frames(tmp_path):
+    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "interpolate", "--seeds", "0-2",
+                "--frames", "4", "--loop", "--outdir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    cap = cv2.VideoCapture(str(tmp_path / "interpolate.mp4"))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 12 and frames[0].shape == (32, 32, 3)
+    gif = Image.open(tmp_path / "interpolate.gif")
+    assert gif.n_frames == 12 and gif.size == (32, 32)
+    # the first frame is seed 0's face (MP4 is lossy: compare loosely)
+    seed0 = LatentRunner(load_network(NET).G_ema).synthesize(LatentRunner(load_network(NET).G_ema).seeds([0]))[0]
+    assert np.abs(frames[0][:, :, ::-1].astype(int) - seed0.astype(int)).mean() < 20
+    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "interpolate", "--seeds", "0-3", "--frames",
+                "2", "--walks", "2", "--space", "z", "--outdir", str(tmp_path / "two"))
+    assert r.returncode == 0, r.stderr
+    gif = Image.open(tmp_path / "two" / "interpolate.gif")
+    assert gif.n_frames == 3 and gif.size == (64, 32)           # two walks side by side, no loop: 2 + 1 frames
+
+
+def test_sefa_and_ganspace_directions_are_orthonormal():
+    G = load_network(NET).G_ema
+    dirs, values = sefa_directions(G)
+    assert dirs.shape == (G.w_dim, G.w_dim)
+    np.testing.assert_allclose(dirs @ dirs.T, np.eye(G.w_dim), atol=1e-4)
+    assert np.all(np.diff(values) <= 1e-5)                       # largest eigenvalue first
+    # the top direction maximises |A^T d| over unit vectors: beats any random direction
+    A = np.concatenate([fc.weight.numpy() for _, fc in __import__("training.latent", fromlist=["x"]).affine_layers(G)],
+                       axis=1)
+    A = A / np.linalg.norm(A, axis=0, keepdims=True)
+    rnd = np.random.RandomState(0).randn(50, G.w_dim)
+    rnd /= np.linalg.norm(rnd, axis=1, keepdims=True)
+    assert np.linalg.norm(dirs[0] @ A) >= np.linalg.norm(rnd @ A, axis=1).max()
+    w = sample_w(LatentRunner(G), 2000)
+    pcs, stds, mean = ganspace_directions(w, k=10)
+    np.testing.assert_allclose(pcs @ pcs.T, np.eye(10), atol=1e-4)
+    np.testing.assert_allclose(direction_scales(pcs, w), stds, rtol=1e-3)
+    assert np.all(np.diff(stds) <= 0)
+
+
+def _toy_redness(res: int) -> AttributeClassifier:
+    """A 'classifier' whose score is the mean red channel: a toy attribute every generator can change."""
+    inp = keras.Input([res, res, 3])
+    out = keras.layers.Lambda(lambda x: keras.ops.mean(x[..., :1], axis=[1, 2]))(inp)
+    return AttributeClassifier(keras.Model(inp, out), AttributeTarget("redness", 0, "scalar"), res)
+
+
+def test_learned_direction_moves_the_score_monotonically():
+    keras.utils.set_random_seed(1)
+    G = Generator(z_dim=16, w_dim=16, img_resolution=16, channel_base=256, channel_max=16, mapping_layers=2)
+    runner = LatentRunner(G, batch=64)
+    clf = _toy_redness(16)
+    direction, figures, w = learn_direction(runner, clf, n=400)
+    assert figures["heldout_r"] > 0.8                           # redness is close to linear in w here
+    ws = runner.seeds([0, 1, 2])
+    scale = direction_scales(direction[None], w)[0]
+    moved = edit_ws(ws, direction, np.linspace(-3, 3, 7).astype(np.float32) * scale)   # [3, 7, num_ws, w_dim]
+    scores = clf.score(runner.synthesize_float(moved.reshape(-1, G.num_ws, G.w_dim))).reshape(3, 7)
+    assert np.all(np.diff(scores, axis=1) > 0), scores
+
+
+def _labelled_faces(tmp_path):
+    out = tmp_path / "faces"
+    create_dataset(CreateConfig(source=str(ROOT / "data" / "faces"), dest=str(out), res=32, labels="utkface",
+                                label_classes="gender=2,race=5", quiet=True))
+    return out
+
+
+def test_attribute_targets_and_classifier(tmp_path):
+    data = _labelled_faces(tmp_path)
+    from dataset_tool import format as fmt
+    manifest = fmt.discover(data).manifest
+    assert attribute_target(manifest, "age").kind == "scalar"
+    g = attribute_target(manifest, "gender")
+    assert (g.kind, g.column) == ("binary", 2)                  # columns: age | gender0 gender1 | race0..4
+    assert attribute_target(manifest, "race=3").column == 6
+    for bad, msg in (("height", "not a label"), ("race", "name one"), ("race=7", "class must be"),
+                     ("age=1", "scalar label")):
+        with pytest.raises(UserError, match=msg):
+            attribute_target(manifest, bad)
+    clf = train_attribute_classifier(data, "age", res=32, epochs=2, holdout=0.2)
+    assert clf.target.scale > 50 and clf.heldout["images"] == 32 and np.isfinite(clf.heldout["mae"])
+
+
+def test_cli_learn_direction_then_edit(tmp_path):
+    data = _labelled_faces(tmp_path)
+    dirs = tmp_path / "dirs"
+    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "learn-direction", "--data", str(data),
+                "--attribute", "gender", "--samples", "120", "--classifier-epochs", "1", "--directions", str(dirs),
+                "--seeds", "0-1", "--outdir", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    d = np.load(dirs / "gender.npy")
+    info = json.loads((dirs / "gender.json").read_text())
+    assert d.shape == (load_network(NET).G_ema.w_dim,) and abs(np.linalg.norm(d) - 1) < 1e-5
+    assert {"heldout_accuracy", "classifier_heldout", "scales", "network"} <= set(info)
+    r = run_cli("run_generator.py", "--network", str(NET), "--seeds", "3,4", "--edit", "gender=-2..2", "--steps",
+                "5", "--directions", str(dirs), "--outdir", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    strip = np.asarray(Image.open(tmp_path / "out" / "edit-gender-seed0003.png"))
+    assert strip.shape == (32, 5 * 32, 3)
+    middle = LatentRunner(load_network(NET).G_ema).synthesize(LatentRunner(load_network(NET).G_ema).seeds([3]))[0]
+    np.testing.assert_array_equal(strip[:, 64:96], middle)      # strength 0 is the unedited face
+    assert np.abs(strip[:, :32].astype(int) - strip[:, 128:].astype(int)).mean() > 1
+    other = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "cond-16"
+    r = run_cli("run_generator.py", "--network", str(other), "--class", "0", "--seeds", "1", "--edit",
+                "gender=-1..1", "--directions", str(dirs), "--outdir", str(tmp_path / "out"))
+    assert r.returncode == 2 and "made for network" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--mode", "style-mix", "--rows", "1"], "needs --rows and --cols"),
+    (["--mode", "style-mix", "--rows", "1", "--cols", "2", "--styles", "fine"], "no fine layers"),
+    (["--mode", "interpolate", "--seeds", "1"], "split the 1 seeds"),
+    (["--seeds", "1", "--edit", "age=-3..3", "--directions", "/nonexistent"], "no direction"),
+    (["--seeds", "1", "--edit", "age=3"], "bad --edit"),
+    (["--mode", "learn-direction", "--data", "x"], "needs --data"),
+])
+def test_cli_mode_errors(args, message, tmp_path):
+    r = run_cli("run_generator.py", "--network", str(NET), "--outdir", str(tmp_path), *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr

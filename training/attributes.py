@@ -1,0 +1,195 @@
+"""Supervised edit directions: a small attribute classifier trained on labelled real faces, used to label
+generated faces, and a linear boundary fitted in W (the InterFaceGAN recipe).
+
+    clf = train_attribute_classifier("tfrecords/", "gender")        # labels from the dataset manifest
+    d = learn_direction(runner, clf, n=2000)                         # unit direction [w_dim] + held-out score
+
+Attributes name a dataset label field: a scalar field (e.g. UTKFace `age`) is regressed; a two-class field
+(`gender`) predicts class 1; `race=2` predicts one class of a many-class field against the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from training.util import UserError
+
+MAX_CLASSIFIER_RES = 64
+
+
+@dataclass
+class AttributeTarget:
+    """How to read one attribute from a dataset label row."""
+    name: str                       # as given: 'age', 'gender', 'race=2'
+    column: int                     # label column holding the value (scalar) or the class indicator
+    kind: str                       # 'scalar' (regression) or 'binary'
+    scale: float = 1.0              # scalar targets are divided by this (e.g. the maximum age)
+
+
+def attribute_target(manifest: dict | None, name: str) -> AttributeTarget:
+    """Resolve `name` against the label fields that dataset_tool wrote into the dataset manifest."""
+    fields = (manifest or {}).get("labels", {}) or {}
+    fields = fields.get("fields", []) if isinstance(fields, dict) else []
+    if not fields:
+        raise UserError("the dataset has no named label fields: create it with --labels (e.g. --labels utkface)")
+    base, _, cls = name.partition("=")
+    known = {f["name"]: f for f in fields}
+    if base not in known:
+        raise UserError(f"attribute '{base}' is not a label of this dataset (it has: {', '.join(known)})")
+    f = known[base]
+    first = f["columns"][0]
+    if f["kind"] == "scalar":
+        if cls:
+            raise UserError(f"'{name}': {base} is a scalar label; use just --attribute {base}")
+        return AttributeTarget(name, first, "scalar")
+    n = int(f["classes"])
+    if not cls:
+        if n != 2:
+            raise UserError(f"'{base}' has {n} classes: name one, e.g. --attribute {base}=1")
+        return AttributeTarget(name, first + 1, "binary")
+    if not cls.isdigit() or int(cls) >= n:
+        raise UserError(f"'{name}': class must be 0..{n - 1}")
+    return AttributeTarget(name, first + int(cls), "binary")
+
+
+def _pool_to(images: np.ndarray, res: int) -> np.ndarray:
+    """Box-filter float images [N, R, R, C] down to [N, res, res, C] (R a multiple of res)."""
+    n, r = images.shape[:2]
+    if r == res:
+        return images
+    f = r // res
+    return images.reshape(n, res, f, res, f, -1).mean(axis=(2, 4))
+
+
+def build_classifier(res: int, channels: int = 3):
+    """Small CNN: float image [N, res, res, C] in [-1, 1] -> one logit (binary) or value (scalar)."""
+    import keras
+    from keras import layers
+    x = inp = keras.Input([res, res, channels])
+    for width in (32, 64, 128):
+        x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+        x = layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.2)(x)
+    return keras.Model(inp, layers.Dense(1)(x), name="attribute_classifier")
+
+
+@dataclass
+class AttributeClassifier:
+    """A trained classifier and what it measured on held-out real faces."""
+    model: object
+    target: AttributeTarget
+    res: int
+    heldout: dict = field(default_factory=dict)
+
+    def score(self, images: np.ndarray, batch: int = 64) -> np.ndarray:
+        """Float images [N, R, R, C] in [-1, 1] -> [N]: P(class) for binary targets, the value for scalars."""
+        out = []
+        for s in range(0, len(images), batch):
+            x = _pool_to(np.asarray(images[s:s + batch], np.float32), self.res)
+            out.append(self.model(x, training=False).numpy()[:, 0])
+        y = np.concatenate(out)
+        return 1 / (1 + np.exp(-y)) if self.target.kind == "binary" else y * self.target.scale
+
+
+def train_attribute_classifier(data: str | Path, attribute: str, res: int = MAX_CLASSIFIER_RES,
+                               max_images: int = 20000, epochs: int = 5, batch: int = 64, holdout: float = 0.1,
+                               seed: int = 0, verbose: int = 0) -> AttributeClassifier:
+    """Train on the dataset's labelled faces at level `res` (capped at 64), hold out a fraction for scoring."""
+    import keras
+
+    from dataset_tool import format as fmt
+    from training.dataset import read_records
+    layout = fmt.discover(data)
+    target = attribute_target(layout.manifest, attribute)
+    res = min(res, MAX_CLASSIFIER_RES)
+    if res not in layout.resolutions:
+        res = max(r for r in layout.resolutions if r <= MAX_CLASSIFIER_RES)
+    images, values = [], []
+    for img, label in read_records(data, res):
+        images.append(img)
+        values.append(label[target.column])
+        if len(images) >= max_images:
+            break
+    x = np.stack(images).astype(np.float32) / 127.5 - 1.0                 # [N, res, res, C]
+    y = np.asarray(values, np.float32)
+    if len(x) < 20:
+        raise UserError(f"only {len(x)} labelled faces in {data}: too few to train an attribute classifier")
+    if target.kind == "scalar":
+        target.scale = float(max(np.abs(y).max(), 1e-6))
+        y = y / target.scale
+    order = np.random.RandomState(seed).permutation(len(x))
+    n_val = max(int(len(x) * holdout), 10)
+    val, trn = order[:n_val], order[n_val:]
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(res, x.shape[3])
+    loss = keras.losses.BinaryCrossentropy(from_logits=True) if target.kind == "binary" else "mse"
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    model.fit(np.concatenate([x[trn], x[trn, :, ::-1]]), np.concatenate([y[trn], y[trn]]), batch_size=batch,
+              epochs=epochs, shuffle=True, verbose=verbose)
+    clf = AttributeClassifier(model, target, res)
+    pred = clf.score(x[val])
+    truth = y[val] * (target.scale if target.kind == "scalar" else 1)
+    if target.kind == "binary":
+        clf.heldout = {"accuracy": float(np.mean((pred > 0.5) == (truth > 0.5))), "images": int(n_val),
+                       "base_rate": float(max(truth.mean(), 1 - truth.mean()))}
+    else:
+        clf.heldout = {"mae": float(np.mean(np.abs(pred - truth))), "images": int(n_val),
+                       "mae_of_mean": float(np.mean(np.abs(truth - truth.mean())))}
+    return clf
+
+
+def fit_linear_direction(w: np.ndarray, scores: np.ndarray, kind: str, holdout: float = 0.2,
+                         seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Linear boundary (binary: logistic regression on score above its median) or regression (scalar) of scores on
+    w [n, w_dim]. Returns (unit normal [w_dim] pointing towards higher scores, held-out figures)."""
+    n = len(w)
+    order = np.random.RandomState(seed).permutation(n)
+    n_val = max(int(n * holdout), 2)
+    val, trn = order[:n_val], order[n_val:]
+    mean, std = w[trn].mean(0), w[trn].std(0) + 1e-8
+    xs = (w - mean) / std                                                  # standardised features
+    if kind == "binary":
+        # As InterFaceGAN, split by the classifier's score rank (here at the median), not at P = 0.5: the
+        # boundary then exists even when a small network's faces lean to one class.
+        y = (scores > np.median(scores[trn])).astype(np.float64)
+        if y[trn].min() == y[trn].max():
+            raise UserError("the classifier gave every generated face the same score: no boundary to fit")
+        coef, bias = np.zeros(w.shape[1]), 0.0
+        lam = 1e-2
+        for _ in range(500):                                               # gradient descent, L2-regularised
+            p = 1 / (1 + np.exp(-(xs[trn] @ coef + bias)))
+            coef -= 0.5 * (xs[trn].T @ (p - y[trn]) / len(trn) + lam * coef)
+            bias -= 0.5 * float(np.mean(p - y[trn]))
+        pred = (xs[val] @ coef + bias) > 0
+        figures = {"heldout_accuracy": float(np.mean(pred == (y[val] > 0.5))),
+                   "heldout_base_rate": float(max(y[val].mean(), 1 - y[val].mean()))}
+    else:
+        y = scores.astype(np.float64)
+        a = xs[trn]
+        coef = np.linalg.solve(a.T @ a + 1.0 * np.eye(a.shape[1]), a.T @ (y[trn] - y[trn].mean()))
+        pred = xs[val] @ coef + y[trn].mean()
+        figures = {"heldout_r": float(np.corrcoef(pred, y[val])[0, 1]),
+                   "heldout_mae": float(np.mean(np.abs(pred - y[val])))}
+    direction = coef / std                                                 # back to w coordinates
+    direction = (direction / np.linalg.norm(direction)).astype(np.float32)
+    return direction, {**figures, "samples": int(n), "heldout": int(n_val)}
+
+
+def learn_direction(runner, clf: AttributeClassifier, n: int = 2000, psi: float = 1.0, seed: int = 0,
+                    progress=None) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Sample n faces, score them with the classifier, fit the direction in W.
+    Returns (unit direction [w_dim], figures, sampled w [n, w_dim])."""
+    z = np.random.RandomState(seed).randn(n, runner.G.z_dim).astype(np.float32)
+    ws = runner.map(z, psi)                                                # [n, num_ws, w_dim]
+    scores = []
+    for s in range(0, n, runner.batch):
+        scores.append(clf.score(runner.synthesize_float(ws[s:s + runner.batch])))
+        if progress is not None:
+            progress.update(len(scores[-1]))
+    scores = np.concatenate(scores)
+    direction, figures = fit_linear_direction(ws[:, 0], scores, clf.target.kind, seed=seed)
+    figures["score_mean"], figures["score_std"] = float(scores.mean()), float(scores.std())
+    return direction, figures, ws[:, 0]
