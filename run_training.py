@@ -37,6 +37,8 @@ flags.DEFINE_integer("cmax", None, "Maximum channels per layer.")
 flags.DEFINE_enum("loss", "stylegan2", ["stylegan2", "wgan-gp"], "Objective.")
 flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "one_device"],
                   "auto: MirroredStrategy over all GPUs, one device on CPU.")
+flags.DEFINE_string("metrics", "", "Metrics at every snapshot, e.g. fid50k_full,kid50k_full (fid2k: quick "
+                    "CPU check); results in metric-<name>.jsonl and TensorBoard.")
 flags.DEFINE_string("resume", None, "Resume a run folder, or 'latest' (newest run under --outdir).")
 flags.DEFINE_boolean("dry_run", False, "Print the resolved options and exit.")
 FLAGS = flags.FLAGS
@@ -55,7 +57,7 @@ def main(argv: list[str]) -> int:
                       gamma=FLAGS.gamma, kimg=FLAGS.kimg, kimg_per_tick=FLAGS.kimg_per_tick, snap=FLAGS.snap,
                       mirror=FLAGS.mirror, seed=FLAGS.seed, cond=FLAGS.cond, glr=FLAGS.glr, dlr=FLAGS.dlr,
                       map=FLAGS.map, cbase=FLAGS.cbase, cmax=FLAGS.cmax, loss=FLAGS.loss, strategy=FLAGS.strategy,
-                      resume=FLAGS.resume, dry_run=FLAGS.dry_run)
+                      metrics=FLAGS.metrics, resume=FLAGS.resume, dry_run=FLAGS.dry_run)
     strategy = make_strategy(cfg.strategy)
     if not cfg.resume:
         _, res, _ = open_level(cfg.data, cfg.res)          # the level must exist

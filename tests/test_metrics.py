@@ -3,6 +3,7 @@ real-statistics caching and the run_metrics.py command line."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 
 import numpy as np
@@ -144,3 +145,26 @@ def test_cli_errors(tmp_path):
                       (["--data", str(tmp_path)], "pass --network")):
         r = run_cli("run_metrics.py", *args)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@needs_weights
+def test_training_evaluates_metrics_at_snapshots(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    import metrics.metrics as mm
+    from training.config import TrainConfig, resolve
+    from training.training_loop import run_training
+    write_images(tmp_path / "src", 32, size=(8, 8))
+    create_dataset(CreateConfig(source=str(tmp_path / "src"), dest=str(tmp_path / "data"), res=8, quiet=True))
+    monkeypatch.setattr(mm, "Detector", _ToyDetector)               # the protocol, not Inception's speed
+    monkeypatch.setattr(inception, "CACHE", tmp_path / "cache")
+    cfg = resolve(TrainConfig(data=str(tmp_path / "data"), outdir=str(tmp_path / "runs"), cfg="small", batch=8,
+                              kimg=0.016, kimg_per_tick=0.008, snap=1, cbase=64, cmax=8, map=1,
+                              metrics="fid1k_full"), 8, 1)
+    with pytest.raises(UserError, match="unknown metric"):
+        resolve(TrainConfig(data=str(tmp_path / "data"), metrics="fid"), 8, 1)
+    run = run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))
+    rows = [json.loads(line) for line in (run / "metric-fid1k_full.jsonl").read_text().splitlines()]
+    assert [r["kimg"] for r in rows] == [0.008, 0.016]                   # one row per snapshot
+    assert rows[-1]["snapshot"] == "network-snapshot-000000.keras" and rows[-1]["value"] > 0
+    assert "fid1k_full" in (run / "log.txt").read_text()

@@ -54,6 +54,7 @@ class TrainConfig:
     d_reg_interval: int = 16           # lazy R1 interval
     noise_mode: str = "random"         # per-pixel noise while training (const only for exact-equality tests)
     strategy: str = "auto"             # auto | mirrored | one_device
+    metrics: str = ""                  # evaluated at every snapshot, e.g. "fid50k_full,kid50k_full" ("": none)
     max_nonfinite: int = 20            # stop after this many consecutive iterations with non-finite gradients
     resume: str | None = None          # run folder, or 'latest' (newest run under outdir)
     dry_run: bool = False              # print the resolved options and exit
@@ -92,6 +93,11 @@ def resolve(cfg: TrainConfig, res: int, replicas: int) -> TrainConfig:
         raise UserError(f"--loss {out.loss} must be stylegan2 or wgan-gp")
     if out.kimg <= 0 or out.kimg_per_tick <= 0 or out.snap < 1:
         raise UserError("--kimg, --kimg-per-tick and --snap must be positive")
+    if out.metrics:
+        from metrics.inception import find_weights
+        from metrics.metrics import parse_metrics
+        parse_metrics(out.metrics)                        # names checked before any work
+        find_weights()                                    # and the Inception weights are there
     if out.noise_mode not in ("random", "const", "none"):
         raise UserError(f"--noise-mode {out.noise_mode} must be random, const or none")
     for name in ("glr", "dlr", "gamma"):

@@ -79,6 +79,11 @@ class Logger:
                 tf.summary.scalar(k, v, step=int(step_kimg * 1000))
         self.writer.flush()
 
+    def scalar(self, name: str, value: float, step_kimg: float) -> None:
+        with self.writer.as_default():
+            tf.summary.scalar(name, value, step=int(step_kimg * 1000))
+        self.writer.flush()
+
     def image(self, name: str, grid: np.ndarray, step_kimg: float) -> None:
         with self.writer.as_default():
             tf.summary.image(name, grid[None], step=int(step_kimg * 1000))
@@ -295,6 +300,22 @@ class Trainer:
         path = self.manager.save(checkpoint_number=cur)
         logger.print(f"snapshot at {cur / 1000:.1f} kimg: {Path(path).name}, network-snapshot-{kimg:06d}.keras, "
                      f"fakes{kimg:06d}.png")
+        if self.cfg.metrics:
+            self.evaluate(logger, cur, f"network-snapshot-{kimg:06d}.keras")
+
+    def evaluate(self, logger: Logger, cur: int, snapshot: str) -> None:
+        """The configured metrics of G_ema: metric-<name>.jsonl rows, TensorBoard scalars, a log line each."""
+        from metrics.inception import CACHE
+        from metrics.metrics import Detector, compute_metrics, parse_metrics
+        if getattr(self, "_detector", None) is None:
+            self._detector = Detector()
+        for row in compute_metrics(parse_metrics(self.cfg.metrics), self.G_ema, self.cfg.data, self._detector,
+                                   CACHE / "metrics"):
+            row = {"kimg": cur / 1000, "snapshot": snapshot, **row}
+            with open(self.run / f"metric-{row['metric']}.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            logger.scalar(f"Metrics/{row['metric']}", row["value"], cur / 1000)
+            logger.print(f"{row['metric']} {row['value']:.4f} ({row['seconds']:.0f} s)")
 
 
 def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> Path:
