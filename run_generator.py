@@ -37,8 +37,14 @@ flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
 flags.DEFINE_string("export", None, "Convert --network to our .keras format at this path and exit.")
 flags.DEFINE_string("export_savedmodel", None,
                     "Export G_ema as a SavedModel with generate(z, psi) -> uint8, then exit.")
-flags.DEFINE_enum("mode", "seeds", ["seeds", "style-mix", "interpolate", "directions", "learn-direction", "edit"],
-                  "What to make (an --edit implies --mode edit).")
+flags.DEFINE_enum("mode", "seeds", ["seeds", "style-mix", "interpolate", "directions", "learn-direction", "edit",
+                                    "project"], "What to make (an --edit implies --mode edit).")
+flags.DEFINE_string("target", None, "project: the aligned face image to project (resized to the network's size).")
+flags.DEFINE_integer("num_steps", 1000, "project: optimisation steps.")
+flags.DEFINE_boolean("w_plus", False, "project: optimise one w per layer (W+) instead of a single w.")
+flags.DEFINE_enum("distance", "pixel", ["pixel", "inception"], "project: image distance (pixel MSE, or plus "
+                  "FID-Inception feature distance; the official LPIPS/VGG16 weights are not available offline).")
+flags.DEFINE_string("projected_w", None, "A projected_w.npz: its w replace --seeds in seeds, interpolate and edit.")
 flags.DEFINE_string("rows", None, "style-mix: row seeds (the faces that keep their other layers).")
 flags.DEFINE_string("cols", None, "style-mix: column seeds (the faces whose --styles layers are copied).")
 flags.DEFINE_string("styles", "coarse", "style-mix: layers taken from the columns: coarse (4-8 px: pose, face "
@@ -90,7 +96,28 @@ def check_flags(mode: str) -> dict:
     if FLAGS.steps < 2:
         raise UserError(f"--steps {FLAGS.steps} must be at least 2")
     exporting = FLAGS.export or FLAGS.export_savedmodel
-    if mode in ("seeds", "interpolate", "edit") and out["seeds"] is None and not (mode == "seeds" and exporting):
+    if FLAGS.projected_w:
+        import numpy as np
+        if not Path(FLAGS.projected_w).is_file():
+            raise UserError(f"--projected-w {FLAGS.projected_w} does not exist")
+        try:
+            with np.load(FLAGS.projected_w, allow_pickle=False) as z:
+                out["projected_w"] = z["w"].astype(np.float32)
+                out["projected_noise"] = [z[k] for k in sorted(z.files) if k.startswith("noise")]
+        except (KeyError, ValueError, OSError) as exc:
+            raise UserError(f"--projected-w {FLAGS.projected_w}: not a projected_w.npz with an array 'w' "
+                            f"({exc})") from None
+        if out["projected_w"].ndim != 3:
+            raise UserError(f"--projected-w: 'w' should be [N, num_ws, w_dim], got {out['projected_w'].shape}")
+    if mode == "project":
+        if not FLAGS.target:
+            raise UserError("--mode project needs --target face.png (an aligned, cropped face)")
+        if not Path(FLAGS.target).is_file():
+            raise UserError(f"--target {FLAGS.target} does not exist")
+        if FLAGS.num_steps < 1:
+            raise UserError("--num-steps must be at least 1")
+    if mode in ("seeds", "interpolate", "edit") and out["seeds"] is None and "projected_w" not in out \
+            and not (mode == "seeds" and exporting):
         example = {"seeds": "--seeds 0-9", "interpolate": "--seeds 0-5", "edit": "--seeds 0-3"}[mode]
         raise UserError(f"pass --seeds (e.g. {example})" + (", or --export / --export-savedmodel"
                                                               if mode == "seeds" else ""))
@@ -139,15 +166,23 @@ def main(argv: list[str]) -> int:
     if FLAGS.export_savedmodel:
         export_saved_model(G, FLAGS.export_savedmodel)
         print(f"wrote SavedModel {FLAGS.export_savedmodel} (endpoint generate(z, psi) -> uint8 NHWC)")
-    if mode == "seeds" and args["seeds"] is None:
+    if mode == "seeds" and args["seeds"] is None and "projected_w" not in args:
         return 0
     from training.generate import class_vector
     class_vector(G.c_dim, FLAGS["class"].value)                      # class flag vs network, one clear line
     outdir = Path(FLAGS.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     net_id = network_id(path, G)
+    if "projected_w" in args:
+        if args["projected_w"].shape[1:] != (G.num_ws, G.w_dim):
+            raise UserError(f"--projected-w holds w of shape {args['projected_w'].shape[1:]}, the network needs "
+                            f"{(G.num_ws, G.w_dim)}")
+        if args["projected_noise"]:                  # the projection's noise maps reproduce its face exactly
+            from training.projector import apply_noise
+            apply_noise(G, args["projected_noise"])
     {"seeds": mode_seeds, "style-mix": mode_style_mix, "interpolate": mode_interpolate,
-     "directions": mode_directions, "learn-direction": mode_learn_direction, "edit": mode_edit}[mode](
+     "directions": mode_directions, "learn-direction": mode_learn_direction, "edit": mode_edit,
+     "project": mode_project}[mode](
         G, args, outdir, net_id)
     return 0
 
@@ -163,6 +198,13 @@ def _meta(net_id: str, **extra) -> dict:
 
 def mode_seeds(G, args: dict, outdir: Path, net_id: str) -> None:
     from training.generate import generate_seeds, save_png
+    if "projected_w" in args:
+        imgs = _runner(G).synthesize(args["projected_w"])
+        for i, img in enumerate(imgs):
+            save_png(outdir / f"projected{i:02d}.png", img, _meta(net_id, projected_w=FLAGS.projected_w, index=i))
+        print(f"wrote {len(imgs)} image(s) from {FLAGS.projected_w} to {outdir}/projected*.png")
+        if args["seeds"] is None:
+            return
     seeds = args["seeds"]
     progress = Progress(len(seeds), desc="generating")
     images = []
@@ -209,6 +251,17 @@ def mode_interpolate(G, args: dict, outdir: Path, net_id: str) -> None:
     from training.generate import seed_to_z
     from training.latent import walk, write_gif, write_video
     runner = _runner(G)
+    if "projected_w" in args:                    # walk through the projected latents, then the seeds
+        keys = [args["projected_w"]] + ([runner.seeds(args["seeds"], FLAGS.trunc, FLAGS.trunc_cutoff)]
+                                        if args["seeds"] else [])
+        path = walk(np.concatenate(keys), FLAGS.frames, FLAGS.loop)
+        progress = Progress(len(path), desc="interpolating")
+        video = runner.synthesize(path, progress)
+        progress.close()
+        write_gif(outdir / "interpolate.gif", video, FLAGS.fps)
+        write_video(outdir / "interpolate.mp4", video, FLAGS.fps)
+        print(f"wrote {outdir}/interpolate.mp4 and .gif: {len(video)} frames (projected w, then seeds)")
+        return
     seeds = args["seeds"]
     groups = np.array_split(np.array(seeds), FLAGS.walks)
     paths = []
@@ -327,8 +380,12 @@ def mode_edit(G, args: dict, outdir: Path, net_id: str) -> None:
 
     import numpy as np
     runner = _runner(G)
-    seeds = args["seeds"]
-    ws = runner.seeds(seeds, FLAGS.trunc, FLAGS.trunc_cutoff)
+    if "projected_w" in args:
+        ws = args["projected_w"]
+        seeds = list(range(len(ws)))             # strips are numbered by projected latent
+    else:
+        seeds = args["seeds"]
+        ws = runner.seeds(seeds, FLAGS.trunc, FLAGS.trunc_cutoff)
     for name, comp, lo, hi in args["edits"]:
         folder = Path(FLAGS.directions)
         dirs = np.load(folder / f"{name}.npy", allow_pickle=False)
@@ -350,6 +407,47 @@ def mode_edit(G, args: dict, outdir: Path, net_id: str) -> None:
         label = name if comp is None else f"{name}{comp:02d}"
         sheet = _save_strips(outdir, f"edit-{label}", seeds, imgs, _meta(net_id, edit=f"{name}={lo}..{hi}"))
         print(f"wrote {sheet} and {len(seeds)} strip(s): {FLAGS.steps} steps from {lo:g} to {hi:g} std of w")
+
+
+def mode_project(G, args: dict, outdir: Path, net_id: str) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from training.generate import save_png
+    from training.latent import write_video
+    from training.projector import ProjectConfig, project
+    R = G.img_resolution
+    try:
+        img = Image.open(FLAGS.target)
+        img = img.convert("RGB" if G.img_channels == 3 else "L")
+    except OSError as exc:
+        raise UserError(f"--target {FLAGS.target}: cannot read the image ({exc})") from None
+    w, h = img.size
+    s = min(w, h)                                       # centre square crop, then resize
+    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((R, R), Image.LANCZOS)
+    target = np.asarray(img).reshape(R, R, G.img_channels)
+    detector = None
+    if FLAGS.distance == "inception":
+        from metrics.metrics import Detector
+        detector = Detector()
+    cfg = ProjectConfig(steps=FLAGS.num_steps, w_plus=FLAGS.w_plus, distance=FLAGS.distance)
+    progress = Progress(cfg.steps, desc="projecting", unit="step")
+    result = project(G, target, cfg, detector, progress)
+    progress.close()
+    tmp = outdir / "projected_w.tmp.npz"
+    np.savez(tmp, w=result.w[None], distance=result.distance, steps=cfg.steps, w_plus=cfg.w_plus,
+             **{f"noise{i:02d}": n for i, n in enumerate(result.noise)})
+    tmp.replace(outdir / "projected_w.npz")
+    save_png(outdir / "target.png", target, {"target": FLAGS.target})
+    save_png(outdir / "proj.png", result.image, _meta(net_id, distance=result.distance, steps=cfg.steps))
+    frames = np.stack([np.concatenate([target, f], axis=1) for f in result.frames])    # target | progress
+    if frames.shape[3] == 1:
+        frames = np.repeat(frames, 3, axis=3)
+    write_video(outdir / "proj.mp4", frames, FLAGS.fps)
+    mse = float(np.mean((result.image.astype(np.float64) - target.astype(np.float64)) ** 2))
+    psnr = 10 * np.log10(255 ** 2 / max(mse, 1e-12))
+    print(f"wrote {outdir}/projected_w.npz, proj.png, target.png, proj.mp4 ({'W+' if cfg.w_plus else 'W'}, "
+          f"{cfg.steps} steps, distance {result.distance}; PSNR of the projection {psnr:.1f} dB)")
 
 
 if __name__ == "__main__":

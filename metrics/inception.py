@@ -190,6 +190,14 @@ class InceptionFeatures:
                                self._conv(pooled, f"{name}.tower_2_conv")], axis=3)       # [N, 8, 8, 2048]
         return tf.reduce_mean(x, axis=[1, 2])                     # 8x8 average pool -> [N, 2048]
 
+    def resize_for(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """The [299, h] and [299, w] interpolation matrices for `features_float`."""
+        return resize_matrix(h), resize_matrix(w)
+
+    def features_float(self, x, mh, mw):
+        """Differentiable path: float tensor [N, H, W, 3] with values 0..255 -> [N, 2048]."""
+        return self._forward(x, mh, mw)
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[3] not in (1, 3):

@@ -199,3 +199,29 @@ def test_cli_learn_direction_then_edit(tmp_path):
 def test_cli_mode_errors(args, message, tmp_path):
     r = run_cli("run_generator.py", "--network", str(NET), "--outdir", str(tmp_path), *args)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_projection_recovers_a_generated_face_and_feeds_other_modes(tmp_path):
+    runner = LatentRunner(load_network(NET).G_ema)
+    target = runner.synthesize(runner.seeds([5]))[0]
+    Image.fromarray(target).save(tmp_path / "face.png")
+    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "project", "--target", str(tmp_path / "face.png"),
+                "--num-steps", "100", "--outdir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    G = load_network(NET).G_ema
+    w_avg = np.repeat(G.mapping.w_avg.numpy()[None, None], G.num_ws, axis=1)
+    start = LatentRunner(G).synthesize(w_avg)[0].astype(float)                 # where the search begins
+    proj = np.asarray(Image.open(tmp_path / "proj.png")).astype(float)
+    mse = np.mean((proj - target) ** 2)
+    assert mse < 0.2 * np.mean((start - target) ** 2), mse
+    z = np.load(tmp_path / "projected_w.npz")
+    assert z["w"].shape == (1, G.num_ws, G.w_dim) and str(z["distance"]) == "pixel"
+    cap = cv2.VideoCapture(str(tmp_path / "proj.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 11 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 64
+    # the saved latent (with its noise maps) reproduces the projection in another process and mode
+    r = run_cli("run_generator.py", "--network", str(NET), "--projected-w", str(tmp_path / "projected_w.npz"),
+                "--outdir", str(tmp_path / "again"))
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "again" / "projected00.png")), proj)
+    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "project", "--outdir", str(tmp_path))
+    assert r.returncode == 2 and "needs --target" in r.stderr

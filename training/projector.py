@@ -1,0 +1,168 @@
+"""Projection of a real image into the generator's latent space (the official StyleGAN2 recipe).
+
+Start at w_avg; Adam (lr 0.1, cosine ramp-down over the last 25 %, ramp-up over the first 5 %); Gaussian
+noise added to w, decaying to zero over the first 75 %; the per-layer noise maps optimised too, with the
+multi-scale autocorrelation penalty (weight 1e5) and renormalised after every step. Optimises W (one w for
+all layers) or W+ (one per layer).
+
+Distance: the official projector uses LPIPS/VGG16 features, whose weights are not available offline here.
+`pixel` is the mean squared error of the images in [-1, 1]; `inception` adds the squared distance of the
+FID Inception pool_3 features (normalised by their count). The distance used is reported with every result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from training.util import UserError
+
+DISTANCES = ("pixel", "inception")
+
+
+@dataclass
+class ProjectConfig:
+    steps: int = 1000                   # optimisation steps
+    w_plus: bool = False                # optimise one w per layer (W+) instead of one w (W)
+    distance: str = "pixel"             # pixel | inception (see module docstring)
+    initial_lr: float = 0.1             # Adam learning rate at its peak
+    lr_rampdown: float = 0.25           # fraction of steps of the final cosine ramp-down
+    lr_rampup: float = 0.05             # fraction of steps of the initial linear ramp-up
+    initial_noise_factor: float = 0.05  # w noise at step 0, in units of the w standard deviation
+    noise_ramp: float = 0.75            # fraction of steps over which the w noise decays to 0
+    reg_noise_weight: float = 1e5       # weight of the noise-map autocorrelation penalty
+    w_avg_samples: int = 10000          # samples for the w mean and standard deviation
+    seed: int = 0
+    record_every: int = 10              # keep a progress frame every this many steps
+
+
+@dataclass
+class Projection:
+    w: np.ndarray                       # [num_ws, w_dim]
+    image: np.ndarray                   # uint8 [H, W, C] synthesised from w with the optimised noise
+    frames: list = field(default_factory=list)   # uint8 progress images
+    losses: list = field(default_factory=list)   # (step, distance, noise penalty)
+    distance: str = "pixel"
+    noise: list = field(default_factory=list)    # the optimised noise maps (float32 [res, res] per layer)
+
+
+def noise_variables(G) -> list:
+    """The constant noise map of every synthesis conv layer (these are optimised, as in the official code)."""
+    out = []
+    for res in G.synthesis.resolutions:
+        block = getattr(G.synthesis, f"b{res}")
+        for name in ("conv0", "conv1"):
+            if hasattr(block, name):
+                out.append(getattr(block, name).noise_const)
+    return out
+
+
+def _noise_penalty(tf, maps):
+    """Squared autocorrelation at shifts of one pixel, summed over scales down to 8x8."""
+    reg = 0.0
+    for v in maps:
+        x = v[None, :, :, None]                                            # [1, H, W, 1]
+        while True:
+            reg += tf.square(tf.reduce_mean(x * tf.roll(x, 1, axis=2))) + \
+                tf.square(tf.reduce_mean(x * tf.roll(x, 1, axis=1)))
+            if x.shape[1] <= 8:
+                break
+            x = tf.nn.avg_pool2d(x, 2, 2, "VALID")
+    return reg
+
+
+def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=None, progress=None) -> Projection:
+    """Find w (or w+) whose image matches `target` (uint8 [R, R, C] at the network's resolution)."""
+    import tensorflow as tf
+
+    from training.serialize import to_uint8
+    cfg = cfg or ProjectConfig()
+    if cfg.distance not in DISTANCES:
+        raise UserError(f"--distance {cfg.distance} must be one of {', '.join(DISTANCES)}")
+    R = G.img_resolution
+    if target.shape != (R, R, G.img_channels):
+        raise UserError(f"target is {target.shape}, the network makes {R}x{R}x{G.img_channels} images")
+    if G.c_dim:
+        raise UserError("projection into conditional networks is not supported")
+    rng = np.random.RandomState(cfg.seed)
+    z = rng.randn(cfg.w_avg_samples, G.z_dim).astype(np.float32)
+    w_samples = np.concatenate([G.mapping(z[s:s + 1000]).numpy()[:, 0] for s in range(0, len(z), 1000)])
+    w_avg = w_samples.mean(0, keepdims=True)                              # [1, w_dim]
+    w_std = float(np.sqrt(np.sum((w_samples - w_avg) ** 2) / cfg.w_avg_samples))
+
+    layers = G.num_ws if cfg.w_plus else 1
+    w_opt = tf.Variable(np.repeat(w_avg[:, None], layers, axis=1))       # [1, layers, w_dim]
+    noise = [v.value for v in noise_variables(G)]                        # the backing tf.Variables
+    for v in noise:
+        v.assign(tf.random.stateless_normal(v.shape, [cfg.seed, 1]))
+    params = [w_opt] + noise
+    m = [tf.Variable(tf.zeros_like(p)) for p in params]
+    s2 = [tf.Variable(tf.zeros_like(p)) for p in params]
+    target_f = tf.constant(target[None].astype(np.float32) / 127.5 - 1.0)    # [1, R, R, C]
+    target_feat = None
+    if cfg.distance == "inception":
+        if detector is None:
+            raise UserError("--distance inception needs the FID Inception network")
+        target_feat = tf.constant(detector(target[None]))
+
+    def image_distance(img):
+        d = tf.reduce_mean(tf.square(img - target_f))
+        if target_feat is not None:
+            uint = (img + 1.0) * 127.5                                     # detector expects 0..255 values
+            rgb = uint if G.img_channels == 3 else tf.repeat(uint, 3, axis=3)
+            mh, mw = (tf.constant(a) for a in detector.net.resize_for(R, R))
+            feat = detector.net.features_float(rgb, mh, mw)
+            d += tf.reduce_mean(tf.square(feat - target_feat))
+        return d
+
+    @tf.function
+    def step(t_step, lr, w_noise_scale):
+        with tf.GradientTape() as tape:
+            tape.watch(noise)                                             # not trainable for Keras
+            w_noise = tf.random.stateless_normal(tf.shape(w_opt), [cfg.seed, t_step]) * w_noise_scale
+            ws = w_opt + w_noise
+            if not cfg.w_plus:
+                ws = tf.repeat(ws, G.num_ws, axis=1)                      # [1, num_ws, w_dim]
+            img = G.synthesis(ws, noise_mode="const")                     # [1, R, R, C]
+            dist = image_distance(img)
+            reg = _noise_penalty(tf, noise)
+            loss = dist + cfg.reg_noise_weight * reg
+        grads = tape.gradient(loss, params)
+        t = tf.cast(t_step, tf.float32) + 1.0
+        for p, g, mv, sv in zip(params, grads, m, s2):                   # Adam (0.9, 0.999, 1e-8)
+            mv.assign(0.9 * mv + 0.1 * g)
+            sv.assign(0.999 * sv + 0.001 * tf.square(g))
+            p.assign_sub(lr * (mv / (1 - 0.9 ** t)) / (tf.sqrt(sv / (1 - 0.999 ** t)) + 1e-8))
+        for v in noise:                                                   # renormalise the noise maps
+            v.assign(v - tf.reduce_mean(v))
+            v.assign(v * tf.math.rsqrt(tf.reduce_mean(tf.square(v))))
+        return dist, reg, to_uint8(img)[0]
+
+    out = Projection(w=np.zeros(0), image=np.zeros(0), distance=cfg.distance)
+    for i in range(cfg.steps):
+        t = i / cfg.steps
+        w_noise_scale = w_std * cfg.initial_noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
+        ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown)
+        ramp = 0.5 - 0.5 * np.cos(ramp * np.pi)
+        ramp *= min(1.0, t / cfg.lr_rampup)
+        dist, reg, img = step(tf.constant(i, tf.int32), tf.constant(cfg.initial_lr * ramp, tf.float32),
+                              tf.constant(w_noise_scale, tf.float32))
+        if i % cfg.record_every == 0 or i == cfg.steps - 1:
+            out.frames.append(img.numpy())
+            out.losses.append((i, float(dist), float(reg)))
+        if progress is not None:
+            progress.update(1, extra=f"dist {float(dist):.4f}")
+    w = w_opt.numpy()[0]
+    out.w = w if cfg.w_plus else np.repeat(w, G.num_ws, axis=0)           # [num_ws, w_dim]
+    out.image = to_uint8(G.synthesis(out.w[None], noise_mode="const")).numpy()[0]
+    out.noise = [v.numpy() for v in noise]
+    return out
+
+
+def apply_noise(G, maps: list[np.ndarray]) -> None:
+    """Install projected noise maps as the network's constant noise (so w reproduces the projected face)."""
+    variables = noise_variables(G)
+    if len(maps) != len(variables) or any(tuple(m.shape) != tuple(v.shape) for m, v in zip(maps, variables)):
+        raise UserError("the projected noise maps do not fit this network")
+    for m, v in zip(maps, variables):
+        v.assign(m)
