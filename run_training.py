@@ -35,8 +35,9 @@ flags.DEFINE_integer("map", None, "Mapping network depth.")
 flags.DEFINE_integer("cbase", None, "Channel base (channels at res r: min(cbase / r, cmax)).")
 flags.DEFINE_integer("cmax", None, "Maximum channels per layer.")
 flags.DEFINE_enum("loss", "stylegan2", ["stylegan2", "wgan-gp"], "Objective.")
-flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "one_device"],
-                  "auto: MirroredStrategy over all GPUs, one device on CPU.")
+flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "one_device"],
+                  "auto: MirroredStrategy over all GPUs, one device on CPU; multiworker: "
+                  "MultiWorkerMirroredStrategy over the hosts in TF_CONFIG.")
 flags.DEFINE_string("metrics", "", "Metrics at every snapshot, e.g. fid50k_full,kid50k_full (fid2k: quick "
                     "CPU check); results in metric-<name>.jsonl and TensorBoard.")
 flags.DEFINE_string("resume", None, "Resume a run folder, or 'latest' (newest run under --outdir).")

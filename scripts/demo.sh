@@ -16,6 +16,11 @@ $PY run_training.py --data demo/faces-tfrecords --res 32 --cfg small --cbase 102
     --mirror --kimg 1 --kimg-per-tick 0.25 --snap 2 --outdir demo/runs
 echo "== 5. images from the run's newest snapshot -> demo/generated/"
 $PY run_generator.py --network demo/runs/00000-faces-tfrecords-small-32 --seeds 0-15 --grid --outdir demo/generated
+echo "== 6. latent space: a style-mixing grid and an interpolation video -> demo/generated/"
+$PY run_generator.py --network demo/runs/00000-faces-tfrecords-small-32 --mode style-mix --rows 1,2,3 \
+    --cols 4,5,6 --styles coarse --outdir demo/generated
+$PY run_generator.py --network demo/runs/00000-faces-tfrecords-small-32 --mode interpolate --seeds 0-3 \
+    --frames 15 --loop --outdir demo/generated
 echo
-echo "Look at demo/faces-sheet.png (the data), demo/runs/00000-*/fakes*.png (training progress) and"
-echo "demo/generated/grid.png. Real faces need real training: see README 'Training'."
+echo "Look at demo/faces-sheet.png (the data), demo/runs/00000-*/fakes*.png (training progress),"
+echo "demo/generated/grid.png, stylemix.png and interpolate.mp4. Real faces need real training: see README."

@@ -170,3 +170,41 @@ def test_cli_dry_run_and_missing_data(data8, tmp_path):
     assert r.returncode == 2 and "no run with a checkpoint" in r.stderr
 
 
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multiworker_two_local_processes_end_with_identical_weights(data8, tmp_path):
+    import os
+    import subprocess
+    import sys
+    ports = _free_ports(2)
+    procs = []
+    for i in range(2):
+        tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": i}}
+        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
+        procs.append(subprocess.Popen(
+            [sys.executable, "run_training.py", "--data", str(data8), "--outdir", str(tmp_path), "--cfg", "small",
+             "--batch", "8", "--cbase", "64", "--cmax", "8", "--map", "1", "--kimg", "0.016", "--kimg-per-tick",
+             "0.008", "--snap", "1", "--strategy", "multiworker"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+    assert "on 2 replica(s)" in outs[0]
+    chief = load_network(next(tmp_path.glob("0*-*")))                        # the chief writes the run folder
+    other = load_network(next((tmp_path / ".worker1").glob("0*-*")))          # the other worker keeps its own
+    assert chief.metadata["kimg"] == pytest.approx(0.016)
+    for net in ("G", "D", "G_ema"):
+        for a, b in zip(getattr(chief, net).weights, getattr(other, net).weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"{net}.{a.path}")
+    r = run_cli("run_training.py", "--data", str(data8), "--outdir", str(tmp_path), "--strategy", "multiworker")
+    assert r.returncode == 2 and "needs TF_CONFIG" in r.stderr

@@ -53,7 +53,7 @@ class TrainConfig:
     g_reg_interval: int = 4            # lazy path-length regularisation interval
     d_reg_interval: int = 16           # lazy R1 interval
     noise_mode: str = "random"         # per-pixel noise while training (const only for exact-equality tests)
-    strategy: str = "auto"             # auto | mirrored | one_device
+    strategy: str = "auto"             # auto | mirrored | multiworker (TF_CONFIG) | one_device
     metrics: str = ""                  # evaluated at every snapshot, e.g. "fid50k_full,kid50k_full" ("": none)
     max_nonfinite: int = 20            # stop after this many consecutive iterations with non-finite gradients
     resume: str | None = None          # run folder, or 'latest' (newest run under outdir)

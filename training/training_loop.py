@@ -6,7 +6,9 @@ network-snapshot-<kimg>.keras (G_ema, G, D; loadable by run_generator.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import resource
 import sys
@@ -27,12 +29,35 @@ from training.util import Progress, UserError, format_seconds
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
+    """auto: Mirrored over all GPUs (one device on CPU); multiworker: MultiWorkerMirrored from TF_CONFIG."""
+    if name == "multiworker":                           # must come before anything initialises the TF context
+        if not os.environ.get("TF_CONFIG"):
+            raise UserError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's task), e.g. "
+                            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+                            '"index": 0}}')
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as exc:
+            raise UserError(f"TF_CONFIG is not valid JSON: {exc}") from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "one_device" or (name == "auto" and len(gpus) <= 1):
         return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
     if name in ("auto", "mirrored"):
         return tf.distribute.MirroredStrategy()
-    raise UserError(f"--strategy {name} must be auto, mirrored or one_device")
+    raise UserError(f"--strategy {name} must be auto, mirrored, multiworker or one_device")
+
+
+def worker_info(strategy: tf.distribute.Strategy) -> tuple[bool, int, int]:
+    """(is_chief, task index, number of workers). Worker 0 is the chief unless the cluster names one."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True, 0, 1
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    spec = resolver.cluster_spec().as_dict()
+    workers = sum(len(v) for k, v in spec.items() if k in ("chief", "worker"))
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
+    return chief, task_id, workers
 
 
 def find_resume(cfg: TrainConfig) -> Path | None:
@@ -208,11 +233,21 @@ class Trainer:
     # --------------------------------------------------------------------------------- loop
     def train(self, logger: Logger, resumed: bool) -> None:
         cfg = self.cfg
-        ds = make_dataset(cfg.data, res=cfg.res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror,
-                          skip=int(self.batch_idx.numpy()))
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        dist = iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
+        skip = int(self.batch_idx.numpy())
+        if worker_info(self.strategy)[2] > 1:
+            # several hosts: every worker reads its own shard of the records (by file when the level has a
+            # file per worker, else by record), batches of global / replicas
+            def per_worker(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+                return make_dataset(cfg.data, res=cfg.res, batch_size=ctx.get_per_replica_batch_size(cfg.batch),
+                                    seed=cfg.seed, mirror=cfg.mirror, skip=skip, input_context=ctx)
+            dist = iter(self.strategy.distribute_datasets_from_function(per_worker))
+        else:
+            # one host: one global batch in global order, split over the replicas (so N GPUs == 1 GPU)
+            ds = make_dataset(cfg.data, res=cfg.res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror,
+                              skip=skip)
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+            dist = iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
         shape = (cfg.res, cfg.res, self.channels)
         if not resumed:
             reals = next(iter(make_dataset(cfg.data, res=cfg.res, batch_size=len(self.grid_latents()[0]),
@@ -321,6 +356,11 @@ class Trainer:
 def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> Path:
     """Create (or resume) a run folder and train; returns the run folder."""
     strategy = strategy or make_strategy(cfg.strategy)
+    chief, task, workers = worker_info(strategy)
+    if not chief:
+        # every worker runs the same steps (checkpoints and snapshots read variables collectively), but only
+        # the chief writes the run folder; the others keep theirs under <outdir>/.worker<N>/
+        cfg = dataclasses.replace(cfg, outdir=str(Path(cfg.outdir) / f".worker{task}"))
     resume_dir = find_resume(cfg)
     if resume_dir is not None:
         saved = json.loads((resume_dir / "training_options.json").read_text())
