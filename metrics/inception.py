@@ -195,8 +195,8 @@ class InceptionFeatures:
         return resize_matrix(h), resize_matrix(w)
 
     def features_float(self, x, mh, mw):
-        """Differentiable path: float tensor [N, H, W, 3] with values 0..255 -> [N, 2048]."""
-        return self._forward(x, mh, mw)
+        """Float tensor [N, H, W, 3] with values 0..255 -> [N, 2048] (traced; differentiable)."""
+        return self._fn(x, mh, mw)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)

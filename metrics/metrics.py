@@ -20,15 +20,21 @@ from metrics.stats import FeatureStats, frechet_distance, kernel_inception_dista
 from training.util import UserError
 
 DETECTOR = "inception-2015-12-05 pool_3 (TTUR/StyleGAN2 graph), NVIDIA resize protocol"
-NOT_YET = {"ppl2_wend", "ppl_zfull", "ppl_wfull", "pr50k3", "pr50k3_full", "is50k"}
+NOT_YET = {"is50k"}
+STAND_IN = ("FID Inception pool_3 features as a stand-in for the official VGG16/LPIPS features (whose weights "
+            "are not available offline): not comparable with published numbers")
+PPL = {  # name -> (space, sampling, crop), as the official tools
+    "ppl_zfull": ("z", "full", True), "ppl_wfull": ("w", "full", True), "ppl_zend": ("z", "end", True),
+    "ppl_wend": ("w", "end", True), "ppl2_wend": ("w", "end", False)}
 
 
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    kind: str                      # fid | kid
-    num_gen: int                   # generated images
+    kind: str                      # fid | kid | pr | ppl
+    num_gen: int                   # generated images (ppl: sample pairs)
     num_real: int | None           # real images (None: all of them)
+    nhood: int = 3                 # pr: neighbourhood size k
 
 
 def parse_metrics(text: str) -> list[MetricSpec]:
@@ -36,11 +42,21 @@ def parse_metrics(text: str) -> list[MetricSpec]:
     out = []
     for name in filter(None, (s.strip() for s in str(text).split(","))):
         if name in NOT_YET:
-            raise UserError(f"metric {name} is not implemented yet (available: fidNk, fidNk_full, kidNk, kidNk_full)")
+            raise UserError(f"metric {name} is not implemented (it needs Inception's classifier head, which the "
+                            "available weights do not include)")
+        ppl = re.fullmatch(r"(ppl2?_[zw](?:full|end))(?:_(\d+)k)?", name)
+        if ppl and ppl[1] in PPL:
+            out.append(MetricSpec(name, "ppl", int(ppl[2] or 50) * 1000, 0))
+            continue
+        pr = re.fullmatch(r"pr(\d+)k(\d+)(_full)?", name)
+        if pr and int(pr[1]) > 0 and int(pr[2]) > 0:
+            n = int(pr[1]) * 1000
+            out.append(MetricSpec(name, "pr", n, None if pr[3] else n, nhood=int(pr[2])))
+            continue
         m = re.fullmatch(r"(fid|kid)(\d+)k(_full)?", name)
         if not m or int(m[2]) == 0:
-            raise UserError(f"unknown metric '{name}': use e.g. fid50k_full, fid10k, kid50k_full (or fid2k for a "
-                            "quick CPU check)")
+            raise UserError(f"unknown metric '{name}': use e.g. fid50k_full, fid10k, kid50k_full, pr50k3_full, "
+                            "ppl2_wend (or fid2k, ppl2_wend_1k for a quick CPU check)")
         n = int(m[2]) * 1000
         out.append(MetricSpec(name, m[1], n, None if m[3] else n))
     if not out:
@@ -63,6 +79,12 @@ class Detector:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return self.net(images)
+
+    def float_features(self, images: np.ndarray) -> np.ndarray:
+        """Float images [N, H, W, 3] with values 0..255 (not quantised) -> features [N, 2048]."""
+        mh, mw = self.net.resize_for(*images.shape[1:3])
+        return np.concatenate([self.net.features_float(images[s:s + 32], mh, mw).numpy()
+                               for s in range(0, len(images), 32)])
 
 
 def _dataset_fingerprint(data: str | Path, res: int) -> str:
@@ -162,6 +184,12 @@ def compute_metrics(specs: list[MetricSpec], G, data: str | Path, detector: Dete
     gens: dict = {}
     for spec in specs:
         t0 = time.time()
+        if spec.kind == "ppl":
+            value = perceptual_path_length(G, detector, spec.name.split("_")[0] + "_" + spec.name.split("_")[1],
+                                           spec.num_gen, batch=batch, progress=pf(spec.num_gen, "path length"))
+            yield {"metric": spec.name, "value": value, "num_samples": spec.num_gen, "epsilon": 1e-4,
+                   "seconds": round(time.time() - t0, 1), "features": STAND_IN, "detector_id": detector.id}
+            continue
         if spec.num_real not in reals:
             reals[spec.num_real] = real_stats(data, res, spec.num_real, detector, cache_dir,
                                               pf(spec.num_real, "real features"))
@@ -170,6 +198,12 @@ def compute_metrics(specs: list[MetricSpec], G, data: str | Path, detector: Dete
             gens[spec.num_gen] = generated_stats(G, spec.num_gen, detector, real.get("labels"), batch,
                                                  progress=pf(spec.num_gen, "generated features"))
         gen = gens[spec.num_gen]
+        if spec.kind == "pr":
+            p, r = precision_recall(real["features"], gen["features"], spec.nhood)
+            yield {"metric": spec.name, "precision": p, "recall": r, "num_gen": spec.num_gen,
+                   "num_real": int(real["n"]), "seconds": round(time.time() - t0, 1), "features": STAND_IN,
+                   "detector_id": detector.id}
+            continue
         if spec.kind == "fid":
             value = frechet_distance(gen["mu"], gen["sigma"], real["mu"], real["sigma"])
         else:
@@ -177,3 +211,91 @@ def compute_metrics(specs: list[MetricSpec], G, data: str | Path, detector: Dete
         yield {"metric": spec.name, "value": value, "num_gen": spec.num_gen, "num_real": int(real["n"]),
                "seconds": round(time.time() - t0, 1), "detector": DETECTOR, "detector_id": detector.id,
                "resize": "TF1 bilinear to 299x299 (NVIDIA protocol), (x - 128) / 128"}
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, batch: int = 4096) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al.): a sample is inside the other set's manifold when it
+    lies within the distance to some member's k-th nearest neighbour. Returns (precision, recall)."""
+    def kth_radius(x):
+        out = []
+        sq = np.sum(x.astype(np.float64) ** 2, axis=1)
+        for s in range(0, len(x), batch):
+            d = _dist(x[s:s + batch], x, sq)
+            out.append(np.partition(d, k, axis=1)[:, k])                  # k+1-th smallest: self is 0
+        return np.concatenate(out)
+
+    def inside(probes, manifold, radii):
+        sq = np.sum(manifold.astype(np.float64) ** 2, axis=1)
+        hits = [np.any(_dist(probes[s:s + batch], manifold, sq) <= radii[None, :], axis=1)
+                for s in range(0, len(probes), batch)]
+        return float(np.mean(np.concatenate(hits)))
+
+    if len(real) <= k or len(fake) <= k:
+        raise UserError(f"precision/recall with k={k} needs more than {k} images on each side")
+    return inside(fake, real, kth_radius(real)), inside(real, fake, kth_radius(fake))
+
+
+def _dist(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
+    """Euclidean distances [len(a), len(b)] (float64)."""
+    a = a.astype(np.float64)
+    d2 = np.sum(a ** 2, axis=1)[:, None] + b_sq[None, :] - 2 * a @ b.astype(np.float64).T
+    return np.sqrt(np.maximum(d2, 0))
+
+
+def perceptual_path_length(G, detector, kind: str = "ppl2_wend", num_samples: int = 50000, epsilon: float = 1e-4,
+                           batch: int = 16, seed: int = 123, progress=None) -> float:
+    """Mean of d(img(t), img(t + eps)) / eps^2 over random paths (outliers outside the 1st-99th percentiles
+    dropped), as the official PPL; d is the squared distance of the detector's float features."""
+    import tensorflow as tf
+    space, sampling, crop = PPL[kind]
+    rng = np.random.RandomState(seed)
+
+    @tf.function(reduce_retracing=True)
+    def images(z0, z1, t, c):
+        if space == "w":
+            w0, w1 = G.mapping(z0, c)[:, :1], G.mapping(z1, c)[:, :1]
+            w_a = w0 + (w1 - w0) * t[:, None, None]
+            w_b = w0 + (w1 - w0) * (t + epsilon)[:, None, None]
+            ws = tf.repeat(tf.concat([w_a, w_b], 0), G.num_ws, axis=1)
+        else:
+            z = tf.concat([_slerp_tf(z0, z1, t), _slerp_tf(z0, z1, t + epsilon)], 0)
+            cc = None if c is None else tf.concat([c, c], 0)
+            ws = G.mapping(z, cc)
+        img = G.synthesis(ws, noise_mode="const")                        # [2N, R, R, C]
+        if crop:                                                          # the face region, as the official
+            r = G.img_resolution // 8
+            img = img[:, r * 3:r * 7, r * 2:r * 6]
+        if img.shape[1] > 256:
+            f = img.shape[1] // 256
+            img = tf.nn.avg_pool2d(img, f, f, "VALID")
+        img = (img + 1) * 127.5                                           # float 0..255, not quantised
+        return tf.repeat(img, 3, axis=3) if img.shape[3] == 1 else img
+
+    dists = []
+    for s in range(0, num_samples, batch):
+        n = min(batch, num_samples - s)
+        z0, z1 = (rng.randn(n, G.z_dim).astype(np.float32) for _ in range(2))
+        t = (rng.uniform(size=n) if sampling == "full" else np.zeros(n)).astype(np.float32)
+        c = None
+        if G.c_dim:
+            c = np.eye(G.c_dim, dtype=np.float32)[rng.randint(G.c_dim, size=n)]
+        img = images(z0, z1, t, c).numpy()
+        feats = detector.float_features(img).astype(np.float64)
+        dists.append(np.sum((feats[:n] - feats[n:]) ** 2, axis=1) / epsilon ** 2)
+        if progress is not None:
+            progress.update(n)
+    d = np.concatenate(dists)
+    lo, hi = np.percentile(d, 1, method="lower"), np.percentile(d, 99, method="higher")
+    return float(np.mean(d[(d >= lo) & (d <= hi)]))
+
+
+def _slerp_tf(a, b, t):
+    import tensorflow as tf
+    a = a / tf.norm(a, axis=-1, keepdims=True)
+    b = b / tf.norm(b, axis=-1, keepdims=True)
+    d = tf.reduce_sum(a * b, axis=-1, keepdims=True)
+    p = t[:, None] * tf.acos(tf.clip_by_value(d, -1.0, 1.0))
+    c = b - d * a
+    c = c / tf.norm(c, axis=-1, keepdims=True)
+    out = a * tf.cos(p) + c * tf.sin(p)
+    return out / tf.norm(out, axis=-1, keepdims=True)

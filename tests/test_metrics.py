@@ -98,7 +98,7 @@ def test_parse_metrics():
     specs = parse_metrics("fid50k_full,kid50k_full,fid10k,fid2k")
     assert [(s.kind, s.num_gen, s.num_real) for s in specs] == [("fid", 50000, None), ("kid", 50000, None),
                                                                ("fid", 10000, 10000), ("fid", 2000, 2000)]
-    for bad, msg in (("fid", "unknown metric"), ("ppl2_wend", "not implemented"), ("", "no metrics"),
+    for bad, msg in (("fid", "unknown metric"), ("is50k", "not implemented"), ("", "no metrics"),
                      ("fid0k", "unknown metric")):
         with pytest.raises(UserError, match=msg):
             parse_metrics(bad)
@@ -168,3 +168,41 @@ def test_training_evaluates_metrics_at_snapshots(tmp_path, monkeypatch):
     assert [r["kimg"] for r in rows] == [0.008, 0.016]                   # one row per snapshot
     assert rows[-1]["snapshot"] == "network-snapshot-000000.keras" and rows[-1]["value"] > 0
     assert "fid1k_full" in (run / "log.txt").read_text()
+
+
+def test_precision_recall_on_toy_manifolds():
+    from metrics.metrics import precision_recall
+    rng = np.random.RandomState(4)
+    real = rng.randn(300, 8)
+    assert precision_recall(real, real.copy(), 3) == (1.0, 1.0)
+    far = rng.randn(300, 8) + 100
+    assert precision_recall(real, far, 3) == (0.0, 0.0)
+    # fakes covering only half of the real modes: precise but with half the recall
+    two_modes = np.concatenate([rng.randn(300, 8), rng.randn(300, 8) + 50])
+    p, r = precision_recall(two_modes, rng.randn(300, 8), 3)
+    assert p > 0.75 and 0.4 < r < 0.6
+
+
+class _ToyFloatDetector(_ToyDetector):
+    def __init__(self, scale=1.0):
+        super().__init__()
+        self.scale = scale
+
+    def float_features(self, images):
+        return images.reshape(len(images), -1).astype(np.float64) * self.scale / 255
+
+
+def test_ppl_is_zero_for_constant_features_and_scales_with_the_feature_distance():
+    from metrics.metrics import perceptual_path_length
+    from training.networks import Generator
+    G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=128, channel_max=8, mapping_layers=1)
+    const = _ToyFloatDetector(0.0)
+    assert perceptual_path_length(G, const, "ppl2_wend", 32, epsilon=1e-2) == 0.0
+    a = perceptual_path_length(G, _ToyFloatDetector(1.0), "ppl2_wend", 32, epsilon=1e-2)
+    b = perceptual_path_length(G, _ToyFloatDetector(2.0), "ppl2_wend", 32, epsilon=1e-2)
+    assert a > 0 and b == pytest.approx(4 * a, rel=1e-4)             # squared feature distance
+    for kind in ("ppl_zfull", "ppl_wend"):
+        assert perceptual_path_length(G, _ToyFloatDetector(1.0), kind, 16, epsilon=1e-2) > 0
+    specs = parse_metrics("ppl2_wend,ppl_zfull_1k,pr50k3_full,pr10k5")
+    assert [(s.kind, s.num_gen, s.num_real, s.nhood) for s in specs] == [
+        ("ppl", 50000, 0, 3), ("ppl", 1000, 0, 3), ("pr", 50000, None, 3), ("pr", 10000, 10000, 5)]
