@@ -38,6 +38,8 @@ flags.DEFINE_enum("loss", "stylegan2", ["stylegan2", "wgan-gp"], "Objective.")
 flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "one_device"],
                   "auto: MirroredStrategy over all GPUs, one device on CPU; multiworker: "
                   "MultiWorkerMirroredStrategy over the hosts in TF_CONFIG.")
+flags.DEFINE_enum("mixed_precision", "off", ["off", "fp16", "bf16"], "Run the 4 highest resolutions of G and D "
+                  "in float16 (with dynamic loss scaling) or bfloat16; off: float32 (the CPU default).")
 flags.DEFINE_string("metrics", "", "Metrics at every snapshot, e.g. fid50k_full,kid50k_full (fid2k: quick "
                     "CPU check); results in metric-<name>.jsonl and TensorBoard.")
 flags.DEFINE_string("resume", None, "Resume a run folder, or 'latest' (newest run under --outdir).")
@@ -58,7 +60,8 @@ def main(argv: list[str]) -> int:
                       gamma=FLAGS.gamma, kimg=FLAGS.kimg, kimg_per_tick=FLAGS.kimg_per_tick, snap=FLAGS.snap,
                       mirror=FLAGS.mirror, seed=FLAGS.seed, cond=FLAGS.cond, glr=FLAGS.glr, dlr=FLAGS.dlr,
                       map=FLAGS.map, cbase=FLAGS.cbase, cmax=FLAGS.cmax, loss=FLAGS.loss, strategy=FLAGS.strategy,
-                      metrics=FLAGS.metrics, resume=FLAGS.resume, dry_run=FLAGS.dry_run)
+                      metrics=FLAGS.metrics, mixed_precision=FLAGS.mixed_precision, resume=FLAGS.resume,
+                      dry_run=FLAGS.dry_run)
     strategy = make_strategy(cfg.strategy)
     if not cfg.resume:
         _, res, _ = open_level(cfg.data, cfg.res)          # the level must exist

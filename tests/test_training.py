@@ -14,6 +14,7 @@ from training.config import TrainConfig, resolve
 from training.convert import export_official_state
 from training.loss import Phase, StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
 from training.networks import Discriminator, Generator
+from training.util import UserError
 from training.serialize import load_network
 from training.training_loop import Trainer, run_training
 
@@ -208,3 +209,38 @@ def test_multiworker_two_local_processes_end_with_identical_weights(data8, tmp_p
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"{net}.{a.path}")
     r = run_cli("run_training.py", "--data", str(data8), "--outdir", str(tmp_path), "--strategy", "multiworker")
     assert r.returncode == 2 and "needs TF_CONFIG" in r.stderr
+
+
+def test_float16_blocks_with_loss_scaling_match_float32_through_the_nested_tapes():
+    from training.networks import set_mixed_precision
+    keras.utils.set_random_seed(0)
+    G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=256, channel_max=16, mapping_layers=1)
+    D = Discriminator(img_resolution=16, channel_base=256, channel_max=16, mbstd_group_size=1)
+    loss = StyleGAN2Loss(G, D, global_batch=4, r1_gamma=1.0, style_mixing_prob=0.0)
+    rng = np.random.RandomState(0)
+    real = tf.constant(rng.uniform(-1, 1, [4, 16, 16, 3]).astype(np.float32))
+    rnd = {"z": tf.constant(rng.randn(4, 8).astype(np.float32)), "z2": tf.zeros([4, 8]), "cutoff": tf.constant(1),
+           "eps": tf.zeros([4, 1, 1, 1]), "pl_noise": tf.constant(rng.randn(2, 16, 16, 3).astype(np.float32) / 16)}
+    c = tf.zeros([4, 0])
+
+    def run():
+        _, d = loss.d_step(Phase("Dreg", "D", 16, False, True), real, c, rnd)
+        _, g = loss.g_step(Phase("Greg", "G", 4, False, True), real, c, rnd)
+        return d["Loss/r1_penalty"].numpy(), g["Loss/pl_length"].numpy()
+
+    r1_32, pl_32 = run()
+    assert set_mixed_precision(G, "float16") == [4, 8, 16] and set_mixed_precision(D, "float16") == [8, 16]
+    loss.loss_scale.assign(2.0 ** 10)
+    r1_16, pl_16 = run()
+    np.testing.assert_allclose(r1_16, r1_32, rtol=3e-2)
+    np.testing.assert_allclose(pl_16, pl_32, rtol=3e-2)
+    assert G(rnd["z"]).dtype == "float32" and D(real).dtype == "float32"      # outputs stay float32
+
+
+def test_mixed_precision_run_keeps_and_checkpoints_its_loss_scale(data8, tmp_path):
+    run = run_training(tiny(data8, tmp_path, mixed_precision="fp16"), tf.distribute.OneDeviceStrategy("/cpu:0"))
+    last = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    assert last["Progress/loss_scale"] == 1024.0 and last["Progress/nonfinite_total"] == 0
+    assert np.isfinite(last["Loss/G/loss"]) and np.isfinite(last["Loss/D/loss"])
+    with pytest.raises(UserError, match="mixed-precision"):
+        resolve(TrainConfig(data=str(data8), mixed_precision="fp8"), 8, 1)

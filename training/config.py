@@ -54,6 +54,7 @@ class TrainConfig:
     d_reg_interval: int = 16           # lazy R1 interval
     noise_mode: str = "random"         # per-pixel noise while training (const only for exact-equality tests)
     strategy: str = "auto"             # auto | mirrored | multiworker (TF_CONFIG) | one_device
+    mixed_precision: str = "off"       # off (float32) | fp16 (loss-scaled) | bf16: top 4 resolutions of G and D
     metrics: str = ""                  # evaluated at every snapshot, e.g. "fid50k_full,kid50k_full" ("": none)
     max_nonfinite: int = 20            # stop after this many consecutive iterations with non-finite gradients
     resume: str | None = None          # run folder, or 'latest' (newest run under outdir)
@@ -93,6 +94,8 @@ def resolve(cfg: TrainConfig, res: int, replicas: int) -> TrainConfig:
         raise UserError(f"--loss {out.loss} must be stylegan2 or wgan-gp")
     if out.kimg <= 0 or out.kimg_per_tick <= 0 or out.snap < 1:
         raise UserError("--kimg, --kimg-per-tick and --snap must be positive")
+    if out.mixed_precision not in ("off", "fp16", "bf16"):
+        raise UserError(f"--mixed-precision {out.mixed_precision} must be off, fp16 or bf16")
     if out.metrics:
         from metrics.inception import find_weights
         from metrics.metrics import parse_metrics

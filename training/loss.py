@@ -61,6 +61,11 @@ class StyleGAN2Loss:
         self.wgan_lambda, self.wgan_epsilon, self.noise_mode = wgan_lambda, wgan_epsilon, noise_mode
         self.intervals = {"G": g_reg_interval, "D": d_reg_interval}
         self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean", aggregation=tf.VariableAggregation.MEAN)
+        # float16 training: every backward pass (the outer one and the nested R1 / path-length ones) runs on
+        # the objective times this scale and divides the gradients by it, so small float16 gradients do not
+        # underflow. Kept at 1 otherwise; adjusted by the training loop.
+        self.loss_scale = tf.Variable(1.0, trainable=False, name="loss_scale",
+                                      aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
     # ------------------------------------------------------------------------------------- generator
     def run_G(self, z, c, z2, cutoff, update_w_avg: bool = True):
@@ -101,8 +106,8 @@ class StyleGAN2Loss:
                     ws = tf.where(tf.range(self.G.num_ws)[None, :, None] < cutoff, ws, ws2)
                 inner.watch(ws)
                 img = self.G.synthesis(ws, noise_mode=self.noise_mode)
-                s = tf.reduce_sum(tf.cast(img, tf.float32) * noise)                       # reduced inside the tape
-            grads = inner.gradient(s, ws)                                                 # [m, L, w_dim]
+                s = tf.reduce_sum(tf.cast(img, tf.float32) * noise) * self.loss_scale     # reduced inside the tape
+            grads = inner.gradient(s, ws) / self.loss_scale                              # [m, L, w_dim]
             lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))   # [m]
             ctx = tf.distribute.get_replica_context()
             global_mean = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(lengths))
@@ -144,8 +149,8 @@ class StyleGAN2Loss:
                 x = real
             with tf.GradientTape() as inner:
                 inner.watch(x)
-                s = tf.reduce_sum(tf.cast(self.D(x, c_real), tf.float32))               # reduced inside the tape
-            g = inner.gradient(s, x)
+                s = tf.reduce_sum(tf.cast(self.D(x, c_real), tf.float32)) * self.loss_scale   # inside the tape
+            g = inner.gradient(s, x) / self.loss_scale
             sq = tf.reduce_sum(tf.square(g), axis=[1, 2, 3])                              # [n]
             if self.loss == "wgan-gp":
                 penalty = self.wgan_lambda * tf.square(tf.sqrt(sq + 1e-8) - 1.0)

@@ -28,13 +28,19 @@ def normalize_2nd_moment(x, eps: float = 1e-8):
     return x * ops.rsqrt(ops.mean(ops.square(x), axis=1, keepdims=True) + eps)
 
 
+FP16_CLAMP = 256.0          # activations of float16 layers are clamped to +-this
+
+
 def bias_act(x, b, act: str = "linear", gain: float = 1.0):
     """x + b, then leaky ReLU (slope 0.2) and the activation's gain (sqrt 2 for lrelu) times `gain`."""
     x = x + ops.cast(b, x.dtype)
     if act == "lrelu":
         x = ops.leaky_relu(x, negative_slope=0.2)
         gain = gain * LRELU_GAIN
-    return x if isinstance(gain, (int, float)) and gain == 1.0 else x * gain
+    x = x if isinstance(gain, (int, float)) and gain == 1.0 else x * gain
+    if keras.backend.standardize_dtype(x.dtype) == "float16":
+        x = ops.clip(x, -FP16_CLAMP, FP16_CLAMP)                          # as StyleGAN2-ADA's conv_clamp
+    return x
 
 
 class Module(keras.layers.Layer):
@@ -271,17 +277,18 @@ class SynthesisBlock(Module):
         return {"const": self.const} if self.in_channels == 0 else {}
 
     def call(self, x, img, ws, noise_mode: str = "random"):              # ws [N, num_conv + 1, w_dim]
+        dtype = getattr(self, "mp_dtype", "float32")                      # set by set_mixed_precision
         if self.in_channels == 0:
             n = ops.shape(ws)[0]
-            x = ops.repeat(ops.cast(self.const, ws.dtype)[None], n, axis=0)   # [N, 4, 4, C]
+            x = ops.repeat(ops.cast(self.const, dtype)[None], n, axis=0)  # [N, 4, 4, C]
             x = self.conv1(x, ws[:, 0], noise_mode=noise_mode)
         else:
-            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode)                    # [N, R, R, C]
+            x = self.conv0(ops.cast(x, dtype), ws[:, 0], noise_mode=noise_mode)   # [N, R, R, C]
             x = self.conv1(x, ws[:, 1], noise_mode=noise_mode)
         if img is not None:
-            img = upsample2d(img, self.filter)                            # [N, R, R, 3]
-        y = self.torgb(x, ws[:, self.num_conv])
-        return x, (img + ops.cast(y, img.dtype) if img is not None else y)
+            img = upsample2d(img, self.filter)                            # [N, R, R, 3], float32
+        y = ops.cast(self.torgb(x, ws[:, self.num_conv]), "float32")
+        return x, (img + y if img is not None else y)
 
 
 def channels_at(res: int, channel_base: int, channel_max: int) -> int:
@@ -389,8 +396,11 @@ class DiscriminatorBlock(Module):
         self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, name="skip")
 
     def call(self, x, img):                                               # [N, R, R, C] -> [N, R/2, R/2, C']
+        dtype = getattr(self, "mp_dtype", "float32")                      # set by set_mixed_precision
         if self.in_channels == 0:
-            x = self.fromrgb(img)
+            x = self.fromrgb(ops.cast(img, dtype))
+        else:
+            x = ops.cast(x, dtype)
         y = self.skip(x, gain=SQRT_HALF)
         x = self.conv0(x)
         x = self.conv1(x, gain=SQRT_HALF)
@@ -435,7 +445,8 @@ class DiscriminatorEpilogue(Module):
 
     def call(self, x, cmap=None, img=None):                               # [N, 4, 4, C] -> [N, 1]
         if hasattr(self, "fromrgb"):
-            x = self.fromrgb(img)
+            x = self.fromrgb(ops.cast(img, "float32"))
+        x = ops.cast(x, "float32")                                        # the head always runs in float32
         if self.mbstd_num_channels > 0:
             x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_channels)
         x = self.conv(x)
@@ -496,3 +507,22 @@ class Discriminator(keras.Model):
     @classmethod
     def from_config(cls, config: dict) -> "Discriminator":
         return cls(**config)
+
+
+def set_mixed_precision(model: keras.layers.Layer, dtype: str = "float32", num_res: int = 4) -> list[int]:
+    """Run the blocks of the `num_res` highest resolutions of a Generator or Discriminator in `dtype`
+    (float16 or bfloat16; float32 switches back). Weights, mapping, the RGB skip path and the D head stay
+    float32, as in StyleGAN2-ADA. Returns the resolutions that now compute in `dtype`."""
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise ValueError(f"dtype {dtype} must be float32, float16 or bfloat16")
+    net = model.synthesis if isinstance(model, Generator) else model
+    top = int(np.log2(model.img_resolution))
+    low = 2 ** max(top + 1 - num_res, 2)
+    out = []
+    for res in net.resolutions:
+        block = getattr(net, f"b{res}")
+        if isinstance(block, (SynthesisBlock, DiscriminatorBlock)):
+            block.mp_dtype = dtype if res >= low else "float32"
+            if res >= low and dtype != "float32":
+                out.append(res)
+    return sorted(out)

@@ -6,6 +6,7 @@ The FIR filter is the [1, 3, 3, 1] outer product normalised to sum 1, applied as
 from __future__ import annotations
 
 import numpy as np
+import keras
 from keras import ops
 
 LRELU_GAIN = float(np.sqrt(2.0))
@@ -83,10 +84,18 @@ def modulated_conv2d(x, weight, styles, demodulate: bool = True, up: bool = Fals
     groups of one grouped convolution with per-sample weights. Both compute the same function.
     """
     k, _, cin, cout = weight.shape
+    dtype = x.dtype
     dcoefs = None
     if demodulate:
+        # Styles and demodulation in float32; under float16 both are first normalised (the result is the
+        # same function: demodulation undoes per-sample and per-output scales) so products cannot overflow.
+        weight, styles = ops.cast(weight, "float32"), ops.cast(styles, "float32")
+        if keras.backend.standardize_dtype(dtype) == "float16":
+            weight = weight * (1.0 / np.sqrt(cin * k * k)) / ops.max(ops.abs(weight), axis=[0, 1, 2], keepdims=True)
+            styles = styles / ops.max(ops.abs(styles), axis=1, keepdims=True)
         wsq = ops.sum(ops.square(weight), axis=[0, 1])                            # [I, O]
-        dcoefs = ops.rsqrt(ops.matmul(ops.square(styles), wsq) + 1e-8)           # [N, O]
+        dcoefs = ops.cast(ops.rsqrt(ops.matmul(ops.square(styles), wsq) + 1e-8), dtype)   # [N, O]
+    weight, styles = ops.cast(weight, dtype), ops.cast(styles, dtype)
     if not fused:
         x = x * styles[:, None, None, :]                                          # [N, H, W, I]
         x = conv_up(x, weight, f) if up else ops.conv(x, weight, strides=1, padding="same")

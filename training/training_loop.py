@@ -23,9 +23,13 @@ from dataset_tool.images import contact_sheet
 from training.config import TrainConfig
 from training.dataset import label_dim, make_dataset, open_level
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
-from training.networks import Discriminator, Generator
+from training.networks import Discriminator, Generator, set_mixed_precision
 from training.serialize import save_bundle, to_uint8
 from training.util import Progress, UserError, format_seconds
+
+
+INITIAL_LOSS_SCALE = 2.0 ** 10      # float16 training: first loss scale (halved on overflow, never below 1)
+LOSS_SCALE_GROWTH_STEPS = 1000      # doubled after this many finite steps in a row
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -150,6 +154,15 @@ class Trainer:
                                       pl_weight=cfg.pl_weight, style_mixing_prob=cfg.style_mixing,
                                       noise_mode=cfg.noise_mode, g_reg_interval=intervals["G"],
                                       d_reg_interval=intervals["D"])
+        if cfg.mixed_precision != "off":
+            dtype = {"fp16": "float16", "bf16": "bfloat16"}[cfg.mixed_precision]
+            for net in (self.G, self.G_ema, self.D):
+                self.mp_resolutions = set_mixed_precision(net, dtype)
+            if cfg.mixed_precision == "fp16":
+                self.loss.loss_scale.assign(INITIAL_LOSS_SCALE)
+        with strategy.scope():
+            self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps",
+                                          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.rng = tf.random.Generator.from_seed(cfg.seed)
         self.cur_nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name="cur_nimg")
         self.batch_idx = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_idx")
@@ -160,7 +173,8 @@ class Trainer:
         self.ckpt = tf.train.Checkpoint(G=self.G, G_ema=self.G_ema, D=self.D, G_opt=self.opts["G"],
                                         D_opt=self.opts["D"], pl_mean=self.loss.pl_mean, rng=self.rng,
                                         cur_nimg=self.cur_nimg, batch_idx=self.batch_idx, tick=self.tick,
-                                        nonfinite=self.nonfinite, noise_seeds=noise_seeds)
+                                        nonfinite=self.nonfinite, noise_seeds=noise_seeds,
+                                        loss_scale=self.loss.loss_scale, good_steps=self.good_steps)
         self.phase_runs: dict[str, int] = dict.fromkeys((p.name for p in self.phases), 0)
         self.manager = tf.train.CheckpointManager(self.ckpt, str(run / "checkpoints"), max_to_keep=cfg.keep)
         self.steps = {p.name: self._compile_phase(p) for p in self.phases}
@@ -173,9 +187,11 @@ class Trainer:
         step_fn = self.loss.g_step if phase.net == "G" else self.loss.d_step
 
         def replica_fn(real, c_real, rnd):
+            scale = self.loss.loss_scale
             with tf.GradientTape() as tape:
                 total, stats = step_fn(phase, real, c_real, rnd)
-            grads = tape.gradient(total, model.trainable_weights)
+                scaled = total * scale
+            grads = [None if g is None else g / scale for g in tape.gradient(scaled, model.trainable_weights)]
             # Regularisers do not reach every weight (R1 ignores D's output bias): None means zero.
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, model.trainable_weights)]
             finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
@@ -192,7 +208,16 @@ class Trainer:
         def step(real, c_real, rnd):
             means, finite = self.strategy.run(replica_fn, args=(real, c_real, rnd))
             reduce = lambda v: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)  # noqa: E731
-            return {k: reduce(v) for k, v in means.items()}, reduce(finite)
+            finite = reduce(finite)
+            if self.cfg.mixed_precision == "fp16":                      # dynamic loss scale
+                ok = finite > 0.5
+                good = tf.where(ok, self.good_steps + 1, tf.zeros_like(self.good_steps))
+                grow = good >= LOSS_SCALE_GROWTH_STEPS
+                self.loss.loss_scale.assign(tf.where(ok, tf.where(grow, self.loss.loss_scale * 2.0,
+                                                                  self.loss.loss_scale),
+                                                     tf.maximum(self.loss.loss_scale * 0.5, 1.0)))
+                self.good_steps.assign(tf.where(grow, tf.zeros_like(good), good))
+            return {k: reduce(v) for k, v in means.items()}, finite
 
         return step
 
@@ -309,6 +334,7 @@ class Trainer:
                           "Timing/sec_per_tick": tick_time, "Timing/sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
                           "Timing/img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9),
                           "Resources/peak_rss_gb": mem, "Progress/pl_mean": float(self.loss.pl_mean.numpy()),
+                          "Progress/loss_scale": float(self.loss.loss_scale.numpy()),
                           "Progress/nonfinite_total": int(self.nonfinite.numpy())})
             logger.stats(cur / 1000, stats)
             logger.print(f"tick {tick:<5d} kimg {cur / 1000:<8.1f} time {format_seconds(now - start_time):<10s} "
