@@ -85,6 +85,17 @@ def test_inception_features_match_an_independent_transcription():
     np.testing.assert_allclose(gray, net(np.repeat(face[None, :, :, :1], 3, axis=3))[0], rtol=1e-6)
 
 
+@needs_weights
+def test_inception_features_equal_the_reference_networks():
+    """Features made once by the reference TorchScript network under torch (tests/helpers/make_inception_ref.py)."""
+    ref = np.load(ROOT / "tests" / "fixtures" / "inception-ref.npz")
+    net = inception.InceptionFeatures()
+    for name in ("face200", "face64", "noise32"):                  # a native-size face, a resized one, noise
+        ours = net(ref[name][None])[0]
+        expected = ref[name + "_features"]
+        assert np.abs(ours - expected).max() <= 1e-4 * np.abs(expected).max(), name
+
+
 def test_missing_weights_give_an_install_hint(monkeypatch, tmp_path):
     import urllib.error
     import urllib.request
