@@ -38,6 +38,11 @@ flags.DEFINE_enum("loss", "stylegan2", ["stylegan2", "wgan-gp"], "Objective.")
 flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "one_device"],
                   "auto: MirroredStrategy over all GPUs, one device on CPU; multiworker: "
                   "MultiWorkerMirroredStrategy over the hosts in TF_CONFIG.")
+flags.DEFINE_boolean("progressive", False, "Grow progressively (ProGAN / StyleGAN v1 schedule) from "
+                     "--lod-initial-res to --res, fading each resolution in through the lower dataset levels.")
+flags.DEFINE_integer("lod_initial_res", 8, "Progressive: first resolution.")
+flags.DEFINE_float("lod_training_kimg", 600, "Progressive: kimg at each resolution before the next fades in.")
+flags.DEFINE_float("lod_transition_kimg", 600, "Progressive: kimg of each fade-in.")
 flags.DEFINE_enum("mixed_precision", "off", ["off", "fp16", "bf16"], "Run the 4 highest resolutions of G and D "
                   "in float16 (with dynamic loss scaling) or bfloat16; off: float32 (the CPU default).")
 flags.DEFINE_string("metrics", "", "Metrics at every snapshot, e.g. fid50k_full,kid50k_full (fid2k: quick "
@@ -61,6 +66,8 @@ def main(argv: list[str]) -> int:
                       mirror=FLAGS.mirror, seed=FLAGS.seed, cond=FLAGS.cond, glr=FLAGS.glr, dlr=FLAGS.dlr,
                       map=FLAGS.map, cbase=FLAGS.cbase, cmax=FLAGS.cmax, loss=FLAGS.loss, strategy=FLAGS.strategy,
                       metrics=FLAGS.metrics, mixed_precision=FLAGS.mixed_precision, resume=FLAGS.resume,
+                      progressive=FLAGS.progressive, lod_initial_res=FLAGS.lod_initial_res,
+                      lod_training_kimg=FLAGS.lod_training_kimg, lod_transition_kimg=FLAGS.lod_transition_kimg,
                       dry_run=FLAGS.dry_run)
     strategy = make_strategy(cfg.strategy)
     if not cfg.resume:

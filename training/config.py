@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+
+import numpy as np
 from dataclasses import dataclass
 
 from training.util import UserError
@@ -54,6 +56,10 @@ class TrainConfig:
     d_reg_interval: int = 16           # lazy R1 interval
     noise_mode: str = "random"         # per-pixel noise while training (const only for exact-equality tests)
     strategy: str = "auto"             # auto | mirrored | multiworker (TF_CONFIG) | one_device
+    progressive: bool = False          # ProGAN / StyleGAN v1 growing: from lod_initial_res up to res
+    lod_initial_res: int = 8           # first resolution of the growing schedule
+    lod_training_kimg: float = 600     # kimg at each resolution before the next one fades in
+    lod_transition_kimg: float = 600   # kimg of each fade-in
     mixed_precision: str = "off"       # off (float32) | fp16 (loss-scaled) | bf16: top 4 resolutions of G and D
     metrics: str = ""                  # evaluated at every snapshot, e.g. "fid50k_full,kid50k_full" ("": none)
     max_nonfinite: int = 20            # stop after this many consecutive iterations with non-finite gradients
@@ -94,6 +100,12 @@ def resolve(cfg: TrainConfig, res: int, replicas: int) -> TrainConfig:
         raise UserError(f"--loss {out.loss} must be stylegan2 or wgan-gp")
     if out.kimg <= 0 or out.kimg_per_tick <= 0 or out.snap < 1:
         raise UserError("--kimg, --kimg-per-tick and --snap must be positive")
+    if out.progressive:
+        r0 = out.lod_initial_res
+        if r0 < 4 or r0 & (r0 - 1) or r0 > out.res:
+            raise UserError(f"--lod-initial-res {r0} must be a power of two between 4 and --res {out.res}")
+        if out.lod_training_kimg <= 0 or out.lod_transition_kimg < 0:
+            raise UserError("--lod-training-kimg must be positive and --lod-transition-kimg not negative")
     if out.mixed_precision not in ("off", "fp16", "bf16"):
         raise UserError(f"--mixed-precision {out.mixed_precision} must be off, fp16 or bf16")
     if out.metrics:
@@ -107,3 +119,17 @@ def resolve(cfg: TrainConfig, res: int, replicas: int) -> TrainConfig:
         if getattr(out, name) < 0:
             raise UserError(f"--{name} must not be negative")
     return out
+
+
+def progressive_lod(kimg: float, res: int, initial_res: int = 8, training_kimg: float = 600,
+                    transition_kimg: float = 600) -> float:
+    """The ProGAN / StyleGAN v1 schedule: level of detail at `kimg` (log2(res / initial_res) at the start,
+    0 = full resolution); each resolution trains for training_kimg, then the next fades in linearly over
+    transition_kimg."""
+    phase_dur = training_kimg + transition_kimg
+    phase = int(kimg // phase_dur)
+    phase_kimg = kimg - phase * phase_dur
+    lod = np.log2(res) - np.log2(initial_res) - phase
+    if transition_kimg > 0:
+        lod -= max(phase_kimg - training_kimg, 0.0) / transition_kimg
+    return float(max(lod, 0.0))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from training.ops import setup_filter, upsample2d
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -64,8 +66,30 @@ class StyleGAN2Loss:
         # float16 training: every backward pass (the outer one and the nested R1 / path-length ones) runs on
         # the objective times this scale and divides the gradients by it, so small float16 gradients do not
         # underflow. Kept at 1 otherwise; adjusted by the training loop.
+        # progressive growing: the level of detail, set by the training loop (None: no growing)
+        self.lod = tf.Variable(0.0, trainable=False, name="lod", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.progressive = False
         self.loss_scale = tf.Variable(1.0, trainable=False, name="loss_scale",
                                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    def current_lod(self):
+        return self.lod if self.progressive else None
+
+    def process_reals(self, x):
+        """Progressive growing: reals read at the current level [n, r, r, C] are blended with their own 2x2
+        box-downscaled version by the fade fraction (as ProGAN), then brought to the network's resolution
+        with the same FIR upsampling as the generator's skip path. Unchanged otherwise."""
+        R = self.G.img_resolution
+        if not self.progressive:
+            return x
+        f = setup_filter()
+        frac = self.lod - tf.floor(self.lod)
+        if x.shape[1] > 4:
+            low = upsample2d(tf.nn.avg_pool2d(x, 2, 2, "VALID"), f)                # [n, r, r, C]
+            x = x + (low - x) * frac
+        while x.shape[1] < R:
+            x = upsample2d(x, f)                                                    # [n, 2r, 2r, C]
+        return x
 
     # ------------------------------------------------------------------------------------- generator
     def run_G(self, z, c, z2, cutoff, update_w_avg: bool = True):
@@ -76,7 +100,7 @@ class StyleGAN2Loss:
             ws2 = G.mapping(z2, c)
             layer = tf.range(G.num_ws)[None, :, None]
             ws = tf.where(layer < cutoff, ws, ws2)
-        return G.synthesis(ws, noise_mode=self.noise_mode), ws
+        return G.synthesis(ws, noise_mode=self.noise_mode, lod=self.current_lod()), ws
 
     def g_step(self, phase: Phase, real, c_real, rnd: dict):
         """Per-replica G loss of `phase` (scaled for summation over replicas) and its statistics.
@@ -105,7 +129,7 @@ class StyleGAN2Loss:
                     ws2 = self.G.mapping(z2s, c_real[:m])
                     ws = tf.where(tf.range(self.G.num_ws)[None, :, None] < cutoff, ws, ws2)
                 inner.watch(ws)
-                img = self.G.synthesis(ws, noise_mode=self.noise_mode)
+                img = self.G.synthesis(ws, noise_mode=self.noise_mode, lod=self.current_lod())
                 s = tf.reduce_sum(tf.cast(img, tf.float32) * noise) * self.loss_scale     # reduced inside the tape
             grads = inner.gradient(s, ws) / self.loss_scale                              # [m, L, w_dim]
             lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))   # [m]
@@ -124,6 +148,7 @@ class StyleGAN2Loss:
     # ------------------------------------------------------------------------------------- discriminator
     def d_step(self, phase: Phase, real, c_real, rnd: dict):
         """Per-replica D loss of `phase` (scaled for summation over replicas) and its statistics."""
+        real = self.process_reals(real)
         n = tf.shape(real)[0]
         z, z2, cutoff = _slice(rnd["z"], n), _slice(rnd["z2"], n), rnd["cutoff"]
         stats = {}

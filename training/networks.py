@@ -276,7 +276,7 @@ class SynthesisBlock(Module):
     def official_params(self):
         return {"const": self.const} if self.in_channels == 0 else {}
 
-    def call(self, x, img, ws, noise_mode: str = "random"):              # ws [N, num_conv + 1, w_dim]
+    def call(self, x, img, ws, noise_mode: str = "random", rgb_weight=None):   # ws [N, num_conv + 1, w_dim]
         dtype = getattr(self, "mp_dtype", "float32")                      # set by set_mixed_precision
         if self.in_channels == 0:
             n = ops.shape(ws)[0]
@@ -288,6 +288,8 @@ class SynthesisBlock(Module):
         if img is not None:
             img = upsample2d(img, self.filter)                            # [N, R, R, 3], float32
         y = ops.cast(self.torgb(x, ws[:, self.num_conv]), "float32")
+        if rgb_weight is not None:                                        # progressive growing: fade in / out
+            y = y * rgb_weight
         return x, (img + y if img is not None else y)
 
 
@@ -320,14 +322,19 @@ class SynthesisNetwork(Module):
             self.num_ws += block.num_conv
         self.num_ws += 1                                                  # the last ToRGB
 
-    def call(self, ws, noise_mode: str = "random"):
+    def call(self, ws, noise_mode: str = "random", lod=None):
+        """lod (progressive growing, 0 = full resolution): the RGB of block 2^k is weighted by
+        clip(log2(R) - lod - k + 1, 0, 1), so blocks above the current resolution add nothing and the newest
+        one fades in; the image stays R x R (lower resolutions arrive through the skip path's upsampling)."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode {noise_mode!r} must be one of {NOISE_MODES}")
         x = img = None
         idx = 0
+        top = np.log2(self.resolutions[-1])
         for res in self.resolutions:
             block = getattr(self, f"b{res}")
-            x, img = block(x, img, ws[:, idx:idx + block.num_conv + 1], noise_mode=noise_mode)
+            weight = None if lod is None else ops.clip(top - lod - np.log2(res) + 1.0, 0.0, 1.0)
+            x, img = block(x, img, ws[:, idx:idx + block.num_conv + 1], noise_mode=noise_mode, rgb_weight=weight)
             idx += block.num_conv
         return img
 
@@ -364,10 +371,12 @@ class Generator(keras.Model):
         self.built = True                                                 # all weights exist from __init__
 
     def call(self, z, c=None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-             noise_mode: str = "random", update_w_avg: bool = False):
+             noise_mode: str = "random", update_w_avg: bool = False, lod=None):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_w_avg=update_w_avg)                      # [N, num_ws, w_dim]
-        return self.synthesis(ws, noise_mode=noise_mode)                  # [N, R, R, C]
+        if lod is None and getattr(self, "default_lod", 0.0) > 0:        # a snapshot taken while growing
+            lod = self.default_lod
+        return self.synthesis(ws, noise_mode=noise_mode, lod=lod)         # [N, R, R, C]
 
     def get_config(self) -> dict:
         return {**super().get_config(), **self._config}

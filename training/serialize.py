@@ -174,6 +174,11 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
             raise UserError(f"cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
         if not isinstance(bundle, NetworkBundle):
             raise UserError(f"{path} is a Keras file but not a StyleGAN2 network bundle")
+        lod = float(bundle.metadata.get("lod") or 0.0)
+        if lod > 0:                              # snapshot of a progressive run still growing: render as trained
+            for G in (bundle.G_ema, bundle.G):
+                if G is not None:
+                    G.default_lod = lod
         return bundle
     if suffix == ".npz":
         return _from_fixture(path)

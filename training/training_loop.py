@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from dataset_tool.images import contact_sheet
-from training.config import TrainConfig
+from training.config import TrainConfig, progressive_lod
 from training.dataset import label_dim, make_dataset, open_level
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
 from training.networks import Discriminator, Generator, set_mixed_precision
@@ -168,13 +168,17 @@ class Trainer:
         self.batch_idx = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_idx")
         self.tick = tf.Variable(0, dtype=tf.int64, trainable=False, name="tick")
         self.nonfinite = tf.Variable(0, dtype=tf.int64, trainable=False, name="nonfinite_total")
+        self.res_batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="res_batches")   # at res_level
+        self.res_level = tf.Variable(0, dtype=tf.int64, trainable=False, name="res_level")
+        self.loss.progressive = cfg.progressive
         noise_seeds = [layer.seed_generator.state for layer in self.G._flatten_layers()
                        if hasattr(layer, "seed_generator")]          # Keras does not checkpoint these itself
         self.ckpt = tf.train.Checkpoint(G=self.G, G_ema=self.G_ema, D=self.D, G_opt=self.opts["G"],
                                         D_opt=self.opts["D"], pl_mean=self.loss.pl_mean, rng=self.rng,
                                         cur_nimg=self.cur_nimg, batch_idx=self.batch_idx, tick=self.tick,
                                         nonfinite=self.nonfinite, noise_seeds=noise_seeds,
-                                        loss_scale=self.loss.loss_scale, good_steps=self.good_steps)
+                                        loss_scale=self.loss.loss_scale, good_steps=self.good_steps,
+                                        res_batches=self.res_batches, res_level=self.res_level)
         self.phase_runs: dict[str, int] = dict.fromkeys((p.name for p in self.phases), 0)
         self.manager = tf.train.CheckpointManager(self.ckpt, str(run / "checkpoints"), max_to_keep=cfg.keep)
         self.steps = {p.name: self._compile_phase(p) for p in self.phases}
@@ -251,28 +255,47 @@ class Trainer:
         z, c, (gw, _) = self.grid_latents()
         imgs = []
         for i in range(0, len(z), 32):
-            out = self.G_ema(z[i:i + 32], None if c is None else c[i:i + 32], noise_mode="const")
+            out = self.G_ema(z[i:i + 32], None if c is None else c[i:i + 32], noise_mode="const",
+                             lod=self.current_lod() if self.cfg.progressive else None)
             imgs.extend(to_uint8(out).numpy())
         return np.asarray(contact_sheet(imgs, gw))
 
     # --------------------------------------------------------------------------------- loop
-    def train(self, logger: Logger, resumed: bool) -> None:
+    def level_res(self) -> int:
+        """The dataset level read now: the network resolution, or the current one when growing."""
+        if not self.cfg.progressive:
+            return self.cfg.res
+        return self.cfg.res >> int(np.floor(self.current_lod() + 1e-9))
+
+    def current_lod(self) -> float:
         cfg = self.cfg
-        skip = int(self.batch_idx.numpy())
+        return progressive_lod(int(self.cur_nimg.numpy()) / 1000, cfg.res, cfg.lod_initial_res,
+                               cfg.lod_training_kimg, cfg.lod_transition_kimg)
+
+    def _open_data(self, res: int, skip: int):
+        """Distributed iterator over one dataset level, `skip` batches in."""
+        cfg = self.cfg
         if worker_info(self.strategy)[2] > 1:
             # several hosts: every worker reads its own shard of the records (by file when the level has a
             # file per worker, else by record), batches of global / replicas
             def per_worker(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
-                return make_dataset(cfg.data, res=cfg.res, batch_size=ctx.get_per_replica_batch_size(cfg.batch),
+                return make_dataset(cfg.data, res=res, batch_size=ctx.get_per_replica_batch_size(cfg.batch),
                                     seed=cfg.seed, mirror=cfg.mirror, skip=skip, input_context=ctx)
-            dist = iter(self.strategy.distribute_datasets_from_function(per_worker))
-        else:
-            # one host: one global batch in global order, split over the replicas (so N GPUs == 1 GPU)
-            ds = make_dataset(cfg.data, res=cfg.res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror,
-                              skip=skip)
-            options = tf.data.Options()
-            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-            dist = iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
+            return iter(self.strategy.distribute_datasets_from_function(per_worker))
+        # one host: one global batch in global order, split over the replicas (so N GPUs == 1 GPU)
+        ds = make_dataset(cfg.data, res=res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror, skip=skip)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
+
+    def train(self, logger: Logger, resumed: bool) -> None:
+        cfg = self.cfg
+        data_res = self.level_res()
+        if cfg.progressive and int(self.res_level.numpy()) != data_res:   # (re)starting at a new level
+            self.res_level.assign(data_res)
+            self.res_batches.assign(0)
+        # the data position: batches read so far (at the current level, when growing progressively)
+        dist = self._open_data(data_res, int((self.res_batches if cfg.progressive else self.batch_idx).numpy()))
         shape = (cfg.res, cfg.res, self.channels)
         if not resumed:
             reals = next(iter(make_dataset(cfg.data, res=cfg.res, batch_size=len(self.grid_latents()[0]),
@@ -292,6 +315,16 @@ class Trainer:
                      f"{cfg.batch} on {self.replicas} replica(s); phases "
                      + ", ".join(f"{p.name}/{p.interval}" for p in self.phases))
         while True:
+            if cfg.progressive:
+                lod = self.current_lod()
+                self.loss.lod.assign(lod)
+                if self.level_res() != data_res:                           # the next resolution fades in
+                    data_res = self.level_res()
+                    self.res_level.assign(data_res)
+                    self.res_batches.assign(0)
+                    dist = self._open_data(data_res, 0)
+                    logger.print(f"progressive: reading the {data_res}x{data_res} level from "
+                                 f"{int(self.cur_nimg.numpy()) / 1000:.1f} kimg (lod {lod:.3f})")
             real, c_real = next(dist)
             rnd = self._randomness(shape)
             it = int(self.batch_idx.numpy())
@@ -309,6 +342,7 @@ class Trainer:
             self.ema_step(tf.constant(ema_beta(cfg.batch, cfg.ema_kimg, cur, cfg.ema_rampup or None), tf.float32))
             self.cur_nimg.assign(cur)
             self.batch_idx.assign_add(1)
+            self.res_batches.assign_add(1)
             progress.update(cfg.batch)
             if any_nonfinite:
                 self.nonfinite.assign_add(1)
@@ -335,6 +369,7 @@ class Trainer:
                           "Timing/img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9),
                           "Resources/peak_rss_gb": mem, "Progress/pl_mean": float(self.loss.pl_mean.numpy()),
                           "Progress/loss_scale": float(self.loss.loss_scale.numpy()),
+                          "Progress/lod": self.current_lod() if cfg.progressive else 0.0,
                           "Progress/nonfinite_total": int(self.nonfinite.numpy())})
             logger.stats(cur / 1000, stats)
             logger.print(f"tick {tick:<5d} kimg {cur / 1000:<8.1f} time {format_seconds(now - start_time):<10s} "
@@ -357,7 +392,8 @@ class Trainer:
         contact_sheet([grid]).save(self.run / f"fakes{kimg:06d}.png")
         logger.image("fakes", grid, cur / 1000)
         save_bundle(self.run / f"network-snapshot-{kimg:06d}.keras", self.G_ema, self.G, self.D,
-                    metadata={"kimg": cur / 1000, "resolution": self.cfg.res, "dataset": str(self.cfg.data)})
+                    metadata={"kimg": cur / 1000, "resolution": self.cfg.res, "dataset": str(self.cfg.data),
+                              "lod": self.current_lod() if self.cfg.progressive else 0.0})
         path = self.manager.save(checkpoint_number=cur)
         logger.print(f"snapshot at {cur / 1000:.1f} kimg: {Path(path).name}, network-snapshot-{kimg:06d}.keras, "
                      f"fakes{kimg:06d}.png")
