@@ -251,28 +251,22 @@ def mode_interpolate(G, args: dict, outdir: Path, net_id: str) -> None:
     from training.generate import seed_to_z
     from training.latent import walk, write_gif, write_video
     runner = _runner(G)
-    if "projected_w" in args:                    # walk through the projected latents, then the seeds
+    paths = []
+    if "projected_w" in args:                    # one walk through the projected latents, then the seeds
         keys = [args["projected_w"]] + ([runner.seeds(args["seeds"], FLAGS.trunc, FLAGS.trunc_cutoff)]
                                         if args["seeds"] else [])
-        path = walk(np.concatenate(keys), FLAGS.frames, FLAGS.loop)
-        progress = Progress(len(path), desc="interpolating")
-        video = runner.synthesize(path, progress)
-        progress.close()
-        write_gif(outdir / "interpolate.gif", video, FLAGS.fps)
-        write_video(outdir / "interpolate.mp4", video, FLAGS.fps)
-        print(f"wrote {outdir}/interpolate.mp4 and .gif: {len(video)} frames (projected w, then seeds)")
-        return
-    seeds = args["seeds"]
-    groups = np.array_split(np.array(seeds), FLAGS.walks)
-    paths = []
-    for group in groups:
-        if FLAGS.space == "z":
-            z = np.concatenate([seed_to_z(int(s), G.z_dim) for s in group])
-            frames_z = walk(z, FLAGS.frames, FLAGS.loop, spherical=True)
-            paths.append(runner.map(frames_z, FLAGS.trunc, FLAGS.trunc_cutoff))
-        else:
-            paths.append(walk(runner.seeds([int(s) for s in group], FLAGS.trunc, FLAGS.trunc_cutoff),
-                              FLAGS.frames, FLAGS.loop))
+        paths.append(walk(np.concatenate(keys), FLAGS.frames, FLAGS.loop))
+        space = "projected w, then seeds, in W"
+    else:
+        space = f"{FLAGS.space.upper()} space"
+        for group in np.array_split(np.array(args["seeds"]), FLAGS.walks):
+            if FLAGS.space == "z":
+                z = np.concatenate([seed_to_z(int(s), G.z_dim) for s in group])
+                paths.append(runner.map(walk(z, FLAGS.frames, FLAGS.loop, spherical=True), FLAGS.trunc,
+                                        FLAGS.trunc_cutoff))
+            else:
+                paths.append(walk(runner.seeds([int(s) for s in group], FLAGS.trunc, FLAGS.trunc_cutoff),
+                                  FLAGS.frames, FLAGS.loop))
     T = len(paths[0])
     progress = Progress(T * len(paths), desc="interpolating")
     frames = np.stack([runner.synthesize(p, progress) for p in paths])    # [walks, T, H, W, C]
@@ -287,7 +281,7 @@ def mode_interpolate(G, args: dict, outdir: Path, net_id: str) -> None:
     write_gif(outdir / "interpolate.gif", video, FLAGS.fps)
     write_video(outdir / "interpolate.mp4", video, FLAGS.fps)
     print(f"wrote {outdir}/interpolate.mp4 and .gif: {T} frames of {video.shape[2]}x{video.shape[1]} at "
-          f"{FLAGS.fps:g} fps ({FLAGS.space.upper()} space, {len(paths)} walk(s))")
+          f"{FLAGS.fps:g} fps ({space}, {len(paths)} walk(s))")
 
 
 def _strength_grid(runner, ws, direction, scale, lo, hi):

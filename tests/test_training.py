@@ -230,6 +230,7 @@ def test_float16_blocks_with_loss_scaling_match_float32_through_the_nested_tapes
 
     r1_32, pl_32 = run()
     assert set_mixed_precision(G, "float16") == [4, 8, 16] and set_mixed_precision(D, "float16") == [8, 16]
+    loss.scaling = True
     loss.loss_scale.assign(2.0 ** 10)
     r1_16, pl_16 = run()
     np.testing.assert_allclose(r1_16, r1_32, rtol=3e-2)

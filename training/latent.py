@@ -192,38 +192,17 @@ def affine_layers(G) -> list:
     return out
 
 
-def sefa_directions(G, layers: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Closed-form directions (SeFa): eigenvectors of A A^T, A the column-normalised concatenation of the
-    style-affine weights [w_dim, sum of channels] of the chosen layers (default all).
+def sefa_directions(G) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form directions (SeFa): eigenvectors of A A^T, A the column-normalised concatenation of all
+    style-affine weights [w_dim, sum of channels].
 
     Returns (directions [w_dim, w_dim] unit rows, largest eigenvalue first; eigenvalues [w_dim]).
     """
-    weights = []
-    for name, fc in affine_layers(G):
-        # w+ layers that drive this affine: conv layers use their own index, ToRGB shares the next conv's
-        if layers is None or _affine_w_index(G, name) in layers:
-            weights.append(np.asarray(fc.weight.numpy(), np.float64))   # [w_dim, channels]
-    if not weights:
-        raise UserError("no style layers selected for SeFa")
-    A = np.concatenate(weights, axis=1)                                   # [w_dim, K]
-    A = A / np.linalg.norm(A, axis=0, keepdims=True)
+    A = np.concatenate([np.asarray(fc.weight.numpy(), np.float64) for _, fc in affine_layers(G)], axis=1)
+    A = A / np.linalg.norm(A, axis=0, keepdims=True)                     # [w_dim, K]
     values, vectors = np.linalg.eigh(A @ A.T)                             # ascending
     order = np.argsort(values)[::-1]
     return vectors[:, order].T.astype(np.float32), values[order].astype(np.float32)
-
-
-def _affine_w_index(G, name: str) -> int:
-    """w+ index that feeds the named affine layer (synthesis.b{res}.{conv0|conv1|torgb}.affine)."""
-    idx = 0
-    for res in G.synthesis.resolutions:
-        block = getattr(G.synthesis, f"b{res}")
-        for i, conv in enumerate(n for n in ("conv0", "conv1") if hasattr(block, n)):
-            if name == f"synthesis.b{res}.{conv}.affine":
-                return idx + i
-        if name == f"synthesis.b{res}.torgb.affine":
-            return idx + block.num_conv
-        idx += block.num_conv
-    raise KeyError(name)
 
 
 def sample_w(runner: LatentRunner, n: int, seed: int = 0) -> np.ndarray:
@@ -247,14 +226,10 @@ def direction_scales(directions: np.ndarray, w: np.ndarray) -> np.ndarray:
     return ((w - w.mean(0)) @ directions.T).std(0).astype(np.float32)
 
 
-def edit_ws(ws: np.ndarray, direction: np.ndarray, strengths: np.ndarray,
-            layers: list[int] | None = None) -> np.ndarray:
-    """w+ [N, num_ws, w_dim] moved by each strength along `direction` [w_dim] (in w units) on `layers`
-    (default all) -> [N, S, num_ws, w_dim]."""
-    out = np.repeat(ws[:, None], len(strengths), axis=1).copy()
-    sel = slice(None) if layers is None else layers
-    out[:, :, sel] += strengths[None, :, None, None] * direction[None, None, None, :]
-    return out
+def edit_ws(ws: np.ndarray, direction: np.ndarray, strengths: np.ndarray) -> np.ndarray:
+    """w+ [N, num_ws, w_dim] moved by each strength along `direction` [w_dim] (in w units), on every layer
+    -> [N, S, num_ws, w_dim]."""
+    return ws[:, None] + strengths[None, :, None, None] * direction[None, None, None, :]
 
 
 def parse_edit(spec: str) -> tuple[str, int | None, float, float]:

@@ -69,8 +69,16 @@ class StyleGAN2Loss:
         # progressive growing: the level of detail, set by the training loop (None: no growing)
         self.lod = tf.Variable(0.0, trainable=False, name="lod", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.progressive = False
+        self.scaling = False                     # set by the training loop for float16; off: no extra work
         self.loss_scale = tf.Variable(1.0, trainable=False, name="loss_scale",
                                       aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    def scale(self, objective):
+        """The objective times the loss scale, when float16 training scales losses."""
+        return objective * self.loss_scale if self.scaling else objective
+
+    def unscale(self, grad):
+        return None if grad is None else grad / self.loss_scale if self.scaling else grad
 
     def current_lod(self):
         return self.lod if self.progressive else None
@@ -130,8 +138,8 @@ class StyleGAN2Loss:
                     ws = tf.where(tf.range(self.G.num_ws)[None, :, None] < cutoff, ws, ws2)
                 inner.watch(ws)
                 img = self.G.synthesis(ws, noise_mode=self.noise_mode, lod=self.current_lod())
-                s = tf.reduce_sum(tf.cast(img, tf.float32) * noise) * self.loss_scale     # reduced inside the tape
-            grads = inner.gradient(s, ws) / self.loss_scale                              # [m, L, w_dim]
+                s = self.scale(tf.reduce_sum(tf.cast(img, tf.float32) * noise))          # reduced inside the tape
+            grads = self.unscale(inner.gradient(s, ws))                                  # [m, L, w_dim]
             lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))   # [m]
             ctx = tf.distribute.get_replica_context()
             global_mean = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(lengths))
@@ -174,8 +182,8 @@ class StyleGAN2Loss:
                 x = real
             with tf.GradientTape() as inner:
                 inner.watch(x)
-                s = tf.reduce_sum(tf.cast(self.D(x, c_real), tf.float32)) * self.loss_scale   # inside the tape
-            g = inner.gradient(s, x) / self.loss_scale
+                s = self.scale(tf.reduce_sum(tf.cast(self.D(x, c_real), tf.float32)))   # inside the tape
+            g = self.unscale(inner.gradient(s, x))
             sq = tf.reduce_sum(tf.square(g), axis=[1, 2, 3])                              # [n]
             if self.loss == "wgan-gp":
                 penalty = self.wgan_lambda * tf.square(tf.sqrt(sq + 1e-8) - 1.0)

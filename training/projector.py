@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from training.latent import LatentRunner, sample_w
 from training.util import UserError
 
 DISTANCES = ("pixel", "inception")
@@ -84,9 +85,7 @@ def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=No
         raise UserError(f"target is {target.shape}, the network makes {R}x{R}x{G.img_channels} images")
     if G.c_dim:
         raise UserError("projection into conditional networks is not supported")
-    rng = np.random.RandomState(cfg.seed)
-    z = rng.randn(cfg.w_avg_samples, G.z_dim).astype(np.float32)
-    w_samples = np.concatenate([G.mapping(z[s:s + 1000]).numpy()[:, 0] for s in range(0, len(z), 1000)])
+    w_samples = sample_w(LatentRunner(G, batch=1000), cfg.w_avg_samples, cfg.seed)        # [n, w_dim]
     w_avg = w_samples.mean(0, keepdims=True)                              # [1, w_dim]
     w_std = float(np.sqrt(np.sum((w_samples - w_avg) ** 2) / cfg.w_avg_samples))
 

@@ -157,8 +157,9 @@ class Trainer:
         if cfg.mixed_precision != "off":
             dtype = {"fp16": "float16", "bf16": "bfloat16"}[cfg.mixed_precision]
             for net in (self.G, self.G_ema, self.D):
-                self.mp_resolutions = set_mixed_precision(net, dtype)
+                set_mixed_precision(net, dtype)
             if cfg.mixed_precision == "fp16":
+                self.loss.scaling = True
                 self.loss.loss_scale.assign(INITIAL_LOSS_SCALE)
         with strategy.scope():
             self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps",
@@ -191,11 +192,10 @@ class Trainer:
         step_fn = self.loss.g_step if phase.net == "G" else self.loss.d_step
 
         def replica_fn(real, c_real, rnd):
-            scale = self.loss.loss_scale
             with tf.GradientTape() as tape:
                 total, stats = step_fn(phase, real, c_real, rnd)
-                scaled = total * scale
-            grads = [None if g is None else g / scale for g in tape.gradient(scaled, model.trainable_weights)]
+                scaled = self.loss.scale(total)                                # float16 only
+            grads = [self.loss.unscale(g) for g in tape.gradient(scaled, model.trainable_weights)]
             # Regularisers do not reach every weight (R1 ignores D's output bias): None means zero.
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, model.trainable_weights)]
             finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
@@ -261,16 +261,17 @@ class Trainer:
         return np.asarray(contact_sheet(imgs, gw))
 
     # --------------------------------------------------------------------------------- loop
-    def level_res(self) -> int:
-        """The dataset level read now: the network resolution, or the current one when growing."""
-        if not self.cfg.progressive:
-            return self.cfg.res
-        return self.cfg.res >> int(np.floor(self.current_lod() + 1e-9))
-
     def current_lod(self) -> float:
+        """Progressive growing's level of detail now (0: full resolution, always so without growing)."""
         cfg = self.cfg
+        if not cfg.progressive:
+            return 0.0
         return progressive_lod(int(self.cur_nimg.numpy()) / 1000, cfg.res, cfg.lod_initial_res,
                                cfg.lod_training_kimg, cfg.lod_transition_kimg)
+
+    def level_res(self, lod: float) -> int:
+        """The dataset level read at `lod`: the network resolution, or the current one when growing."""
+        return self.cfg.res >> int(np.floor(lod + 1e-9))
 
     def _open_data(self, res: int, skip: int):
         """Distributed iterator over one dataset level, `skip` batches in."""
@@ -290,7 +291,7 @@ class Trainer:
 
     def train(self, logger: Logger, resumed: bool) -> None:
         cfg = self.cfg
-        data_res = self.level_res()
+        data_res = self.level_res(self.current_lod())
         if cfg.progressive and int(self.res_level.numpy()) != data_res:   # (re)starting at a new level
             self.res_level.assign(data_res)
             self.res_batches.assign(0)
@@ -318,8 +319,8 @@ class Trainer:
             if cfg.progressive:
                 lod = self.current_lod()
                 self.loss.lod.assign(lod)
-                if self.level_res() != data_res:                           # the next resolution fades in
-                    data_res = self.level_res()
+                if self.level_res(lod) != data_res:                        # the next resolution fades in
+                    data_res = self.level_res(lod)
                     self.res_level.assign(data_res)
                     self.res_batches.assign(0)
                     dist = self._open_data(data_res, 0)
@@ -342,7 +343,8 @@ class Trainer:
             self.ema_step(tf.constant(ema_beta(cfg.batch, cfg.ema_kimg, cur, cfg.ema_rampup or None), tf.float32))
             self.cur_nimg.assign(cur)
             self.batch_idx.assign_add(1)
-            self.res_batches.assign_add(1)
+            if cfg.progressive:
+                self.res_batches.assign_add(1)
             progress.update(cfg.batch)
             if any_nonfinite:
                 self.nonfinite.assign_add(1)
@@ -369,7 +371,7 @@ class Trainer:
                           "Timing/img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9),
                           "Resources/peak_rss_gb": mem, "Progress/pl_mean": float(self.loss.pl_mean.numpy()),
                           "Progress/loss_scale": float(self.loss.loss_scale.numpy()),
-                          "Progress/lod": self.current_lod() if cfg.progressive else 0.0,
+                          "Progress/lod": self.current_lod(),
                           "Progress/nonfinite_total": int(self.nonfinite.numpy())})
             logger.stats(cur / 1000, stats)
             logger.print(f"tick {tick:<5d} kimg {cur / 1000:<8.1f} time {format_seconds(now - start_time):<10s} "
@@ -393,7 +395,7 @@ class Trainer:
         logger.image("fakes", grid, cur / 1000)
         save_bundle(self.run / f"network-snapshot-{kimg:06d}.keras", self.G_ema, self.G, self.D,
                     metadata={"kimg": cur / 1000, "resolution": self.cfg.res, "dataset": str(self.cfg.data),
-                              "lod": self.current_lod() if self.cfg.progressive else 0.0})
+                              "lod": self.current_lod()})
         path = self.manager.save(checkpoint_number=cur)
         logger.print(f"snapshot at {cur / 1000:.1f} kimg: {Path(path).name}, network-snapshot-{kimg:06d}.keras, "
                      f"fakes{kimg:06d}.png")
