@@ -21,7 +21,7 @@ sys.path[0] = os.path.dirname(os.path.abspath(__file__))
 
 from absl import flags  # noqa: E402
 
-from training.util import Progress, UserError, atomic_write, cli_main, quiet_tensorflow  # noqa: E402
+from training.util import Progress, UserError, atomic_write, cli_main, start_tensorflow  # noqa: E402
 
 flags.DEFINE_string("network", None, "A .keras network of ours, a training run folder (newest snapshot), an "
                     "official NVIDIA .pkl (TF1 or PyTorch) or a parity-fixture .npz/folder. Default: the newest "
@@ -156,7 +156,7 @@ def main(argv: list[str]) -> int:
     mode = "edit" if FLAGS.edit and FLAGS.mode == "seeds" else FLAGS.mode
     args = check_flags(mode)                                         # syntax before loading anything
     path = find_network(FLAGS.network)
-    quiet_tensorflow()
+    start_tensorflow()
     from training.serialize import export_saved_model, load_network, save_bundle
     bundle = load_network(path)
     G = bundle.G_ema

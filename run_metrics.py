@@ -17,7 +17,7 @@ sys.path[0] = os.path.dirname(os.path.abspath(__file__))
 
 from absl import flags  # noqa: E402
 
-from training.util import Progress, UserError, cli_main, quiet_tensorflow  # noqa: E402
+from training.util import Progress, UserError, cli_main, start_tensorflow  # noqa: E402
 
 flags.DEFINE_string("network", None, "A .keras network of ours, a run folder (newest snapshot) or an NVIDIA .pkl.")
 flags.DEFINE_string("data", None, "The dataset folder the network was trained on.")
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         raise UserError("pass --network (a trained network) and --data (its dataset folder)")
     if not Path(FLAGS.data).exists():
         raise UserError(f"--data {FLAGS.data} does not exist")
-    quiet_tensorflow()
+    start_tensorflow()
     from metrics.inception import CACHE
     from metrics.metrics import Detector, compute_metrics
     from training.serialize import load_network

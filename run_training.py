@@ -14,7 +14,7 @@ sys.path[0] = os.path.dirname(os.path.abspath(__file__))
 
 from absl import flags  # noqa: E402
 
-from training.util import UserError, cli_main, quiet_tensorflow  # noqa: E402
+from training.util import UserError, cli_main, start_tensorflow  # noqa: E402
 
 flags.DEFINE_string("data", None, "Dataset folder (made by dataset_tool/create.py, or official TFRecords).")
 flags.DEFINE_integer("res", None, "Training resolution: a level of the dataset (default: its highest).")
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
     from training.config import TrainConfig, resolve
     if not FLAGS.data and not FLAGS.resume:
         raise UserError("pass --data DATASET (or --resume latest|RUN)")
-    quiet_tensorflow()
+    start_tensorflow()
     from training.dataset import open_level
     from training.training_loop import make_strategy, run_training
     cfg = TrainConfig(data=FLAGS.data or "", res=FLAGS.res, outdir=FLAGS.outdir, cfg=FLAGS.cfg, batch=FLAGS.batch,

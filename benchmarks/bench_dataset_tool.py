@@ -15,7 +15,7 @@ import time
 
 from common import ROOT, PeakRSS
 
-from training.util import quiet_tensorflow
+from training.util import start_tensorflow
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--encoding", default="raw")
     ap.add_argument("--max-images", type=int, default=None)
     args = ap.parse_args()
-    quiet_tensorflow()
+    start_tensorflow()
     from dataset_tool.build import CreateConfig, create_dataset
     out = tempfile.mkdtemp(prefix="bench-ds-")
     try:

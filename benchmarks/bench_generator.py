@@ -15,7 +15,7 @@ import time
 import numpy as np
 from common import ROOT  # noqa: F401  (puts the repo on sys.path)
 
-from training.util import quiet_tensorflow
+from training.util import start_tensorflow
 
 
 def gflop_per_image(G) -> float:
@@ -49,7 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="res 64 only")
     args = ap.parse_args()
-    quiet_tensorflow()
+    start_tensorflow()
     import tensorflow as tf
 
     from training.networks import Generator

@@ -17,7 +17,7 @@ import time
 import numpy as np
 from common import PeakRSS
 
-from training.util import quiet_tensorflow
+from training.util import start_tensorflow
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=300)
     ap.add_argument("--encoding", default="raw")
     args = ap.parse_args()
-    quiet_tensorflow()
+    start_tensorflow()
     from PIL import Image
 
     from dataset_tool.build import CreateConfig, create_dataset

@@ -17,7 +17,7 @@ import time
 import numpy as np
 from common import ROOT  # noqa: F401
 
-from training.util import quiet_tensorflow
+from training.util import start_tensorflow
 
 SETTINGS = {
     "ref64": dict(res=64, cbase=8192, cmax=256, batch=16, map=2),
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--setting", default="ref64", choices=sorted(SETTINGS))
     ap.add_argument("--iters", type=int, default=48)
     args = ap.parse_args()
-    quiet_tensorflow()
+    start_tensorflow()
     import tensorflow as tf
     from PIL import Image
 

@@ -10,7 +10,7 @@ import sys
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # repo root, not dataset_tool/
 
-from training.util import UserError, cli_main, quiet_tensorflow  # noqa: E402
+from training.util import UserError, cli_main, start_tensorflow  # noqa: E402
 
 from absl import flags  # noqa: E402
 
@@ -38,7 +38,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv: list[str]) -> int:
-    quiet_tensorflow()
+    start_tensorflow()
     if FLAGS.info:
         if len(argv) > 1:
             raise UserError("--info takes the dataset folder as its value and no other arguments")

@@ -9,7 +9,7 @@ import sys
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # repo root, not dataset_tool/
 
-from training.util import UserError, cli_main, quiet_tensorflow  # noqa: E402
+from training.util import UserError, cli_main, start_tensorflow  # noqa: E402
 
 from absl import flags  # noqa: E402
 
@@ -21,7 +21,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv: list[str]) -> int:
-    quiet_tensorflow()
+    start_tensorflow()
     if len(argv) != 3:
         raise UserError("usage: extract.py DATASET OUTDIR [--res N] [--max-images N] [--grid sheet.png]")
     from PIL import Image

