@@ -12,28 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-from common import ROOT  # noqa: F401  (puts the repo on sys.path)
+from common import g_gflop_per_image, matmul_peak_gflops
 
 from training.util import start_tensorflow
-
-
-def gflop_per_image(G) -> float:
-    """Forward FLOPs of the synthesis convolutions + mapping (2 x MACs), per image."""
-    total = 0.0
-    for res in G.synthesis.resolutions:
-        block = getattr(G.synthesis, f"b{res}")
-        for name in ("conv0", "conv1", "torgb"):
-            layer = getattr(block, name, None)
-            if layer is None:
-                continue
-            k, _, i, o = layer.weight.shape
-            pixels = (res // 2) ** 2 if name == "conv0" else res ** 2   # a stride-2 transposed conv works at input res
-            total += 2 * k * k * i * o * pixels
-    for v in G.mapping.weights:
-        if len(v.shape) == 2:
-            total += 2 * int(np.prod(v.shape))
-    return total / 1e9
 
 
 def timed(fn, reps: int) -> float:
@@ -53,10 +34,7 @@ def main() -> None:
     import tensorflow as tf
 
     from training.networks import Generator
-    a = tf.random.normal([4096, 4096])
-    mm = tf.function(lambda: tf.matmul(a, a))
-    dt = timed(lambda: mm().numpy(), 5)
-    peak = 2 * 4096 ** 3 / dt / 1e9
+    peak = matmul_peak_gflops()
     print(f"measured float32 matmul peak: {peak:.0f} GFLOP/s")
     settings = [("res 64, cbase 8192, cmax 256", dict(img_resolution=64, channel_base=8192, channel_max=256), 16)]
     if not args.quick:
@@ -68,7 +46,7 @@ def main() -> None:
             infer = tf.function(lambda z, G=G: G(z, noise_mode="const"))
             reps = 5 if cfg["img_resolution"] <= 64 else 2
             dt = timed(lambda infer=infer, z=z: infer(z).numpy(), reps)
-            gf = gflop_per_image(G)
+            gf = g_gflop_per_image(G)
             kind = "fused    " if fused else "non-fused"
             line = (f"{label}, batch {batch}, {kind}: inference {batch / dt:7.2f} img/s ({gf:.1f} GFLOP/img, "
                     f"{gf * batch / dt:.0f} GFLOP/s = {gf * batch / dt / peak:.0%} of measured peak, "

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 import numpy as np
-from common import ROOT  # noqa: F401
+from common import matmul_peak_gflops, train_gflop_per_image
 
 from training.util import start_tensorflow
 
@@ -64,8 +64,13 @@ def main() -> None:
         timed = ticks[1:]
         secs = sum(t["Timing/sec_per_tick"] for t in timed)
         imgs = sum(t["Progress/kimg"] - p["Progress/kimg"] for p, t in zip(ticks, ticks[1:])) * 1000
-        print(f"training {args.setting} ({s}): {imgs / secs:.2f} img/s over {int(imgs)} images after warm-up "
+        rate = imgs / secs
+        print(f"training {args.setting} ({s}): {rate:.2f} img/s over {int(imgs)} images after warm-up "
               f"(wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
+        gf = train_gflop_per_image(trainer.G, trainer.D)
+        peak = matmul_peak_gflops()
+        print(f"main phases {gf:.1f} GFLOP/img -> {gf * rate:.0f} GFLOP/s = {gf * rate / peak:.0%} of the measured "
+              f"float32 matmul peak ({peak:.0f} GFLOP/s)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,4 +1,4 @@
-"""Helpers for the benchmark scripts: repo root on sys.path, process-tree RSS sampling."""
+"""Helpers for the benchmark scripts: repo root on sys.path, process-tree RSS sampling, FLOP counts."""
 from __future__ import annotations
 
 import os
@@ -46,3 +46,63 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, _tree_rss(os.getpid()))
+
+
+def matmul_peak_gflops(n: int = 4096, reps: int = 5) -> float:
+    """The machine's float32 matmul rate in GFLOP/s, measured with TensorFlow ([n, n] x [n, n], after a warm-up)."""
+    import time
+
+    import tensorflow as tf
+    a = tf.random.normal([n, n])
+    mm = tf.function(lambda: tf.matmul(a, a))
+    mm().numpy()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        mm().numpy()
+    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def g_gflop_per_image(G) -> float:
+    """Forward GFLOPs (2 x multiply-adds) of G's synthesis convolutions and mapping layers, per image."""
+    total = 0.0
+    for res in G.synthesis.resolutions:
+        block = getattr(G.synthesis, f"b{res}")
+        for name in ("conv0", "conv1", "torgb"):
+            layer = getattr(block, name, None)
+            if layer is None:
+                continue
+            k, _, i, o = layer.weight.shape
+            pixels = (res // 2) ** 2 if name == "conv0" else res ** 2   # a stride-2 transposed conv works at input res
+            total += 2 * k * k * i * o * pixels
+    for v in G.mapping.weights:
+        if len(v.shape) == 2:
+            total += 2 * int(v.shape[0]) * int(v.shape[1])
+    return total / 1e9
+
+
+def d_gflop_per_image(D) -> float:
+    """Forward GFLOPs of D's convolutions and dense layers, per image (stride-2 convs at output resolution)."""
+    total = 0.0
+    for res in D.resolutions:
+        block = getattr(D, f"b{res}")
+        for name in ("fromrgb", "conv0", "conv1", "skip"):
+            layer = getattr(block, name, None)
+            if layer is None:
+                continue
+            k, _, i, o = layer.weight.shape
+            total += 2 * k * k * i * o * (res // layer.down) ** 2
+    epi = D.b4
+    k, _, i, o = epi.conv.weight.shape
+    total += 2 * k * k * i * o * 16
+    total += sum(2 * int(layer.weight.shape[0]) * int(layer.weight.shape[1]) for layer in (epi.fc, epi.out))
+    return total / 1e9
+
+
+def train_gflop_per_image(G, D) -> float:
+    """GFLOPs per real image of the two main phases, counting a backward pass as twice its forward pass.
+
+    G main: G forward + backward, D forward + input gradient (D's weight gradients are not needed):
+    3 G + 2 D. D main: G forward, D forward + backward on fakes and on reals: G + 6 D. The lazy
+    regularisation phases are not counted (REFERENCE §4 counts the same way: 47 GFLOP/img at res 64).
+    """
+    return 4 * g_gflop_per_image(G) + 8 * d_gflop_per_image(D)
