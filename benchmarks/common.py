@@ -6,6 +6,8 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -62,6 +64,11 @@ def matmul_peak_gflops(n: int = 4096, reps: int = 5) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
+def _flops(weight, pixels: int) -> float:
+    """2 x multiply-adds of a conv ([k, k, I, O]) or dense ([I, O]) weight applied at `pixels` positions."""
+    return 2.0 * float(np.prod(weight.shape)) * pixels
+
+
 def g_gflop_per_image(G) -> float:
     """Forward GFLOPs (2 x multiply-adds) of G's synthesis convolutions and mapping layers, per image."""
     total = 0.0
@@ -71,12 +78,9 @@ def g_gflop_per_image(G) -> float:
             layer = getattr(block, name, None)
             if layer is None:
                 continue
-            k, _, i, o = layer.weight.shape
             pixels = (res // 2) ** 2 if name == "conv0" else res ** 2   # a stride-2 transposed conv works at input res
-            total += 2 * k * k * i * o * pixels
-    for v in G.mapping.weights:
-        if len(v.shape) == 2:
-            total += 2 * int(v.shape[0]) * int(v.shape[1])
+            total += _flops(layer.weight, pixels)
+    total += sum(_flops(v, 1) for v in G.mapping.weights if len(v.shape) == 2)
     return total / 1e9
 
 
@@ -89,12 +93,8 @@ def d_gflop_per_image(D) -> float:
             layer = getattr(block, name, None)
             if layer is None:
                 continue
-            k, _, i, o = layer.weight.shape
-            total += 2 * k * k * i * o * (res // layer.down) ** 2
-    epi = D.b4
-    k, _, i, o = epi.conv.weight.shape
-    total += 2 * k * k * i * o * 16
-    total += sum(2 * int(layer.weight.shape[0]) * int(layer.weight.shape[1]) for layer in (epi.fc, epi.out))
+            total += _flops(layer.weight, (res // layer.down) ** 2)
+    total += _flops(D.b4.conv.weight, 4 * 4) + _flops(D.b4.fc.weight, 1) + _flops(D.b4.out.weight, 1)
     return total / 1e9
 
 

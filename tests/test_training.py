@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -326,16 +329,14 @@ print(int(applied), *faults)
 """
 
 
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
 def test_tuned_malloc_reuses_freed_activation_memory_without_page_faults():
     """Without tuning every 64 MiB block is fresh mmap'd memory (thousands of faults each time); with
     tune_malloc() the second and third allocations reuse the heap's pages."""
-    import subprocess
-    import sys
     out = {}
     for mode in ("default", "tuned"):
         res = subprocess.run([sys.executable, "-c", REFAULT_PROBE, str(ROOT), mode], capture_output=True, text=True,
-                             env={k: v for k, v in __import__("os").environ.items() if k != "STYLEGAN2_MALLOC"})
+                             env={k: v for k, v in os.environ.items() if k != "STYLEGAN2_MALLOC"})
         assert res.returncode == 0, res.stderr
         out[mode] = [int(v) for v in res.stdout.split()]
     pages = (64 << 20) // 4096

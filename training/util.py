@@ -51,8 +51,8 @@ def tune_malloc() -> bool:
 
     glibc serves large blocks (every activation of a training step: 32 MiB for 16 x 64 x 64 x 128 floats)
     with fresh mmap'd pages and unmaps them on free, so each step page-faults and zeroes the same gigabytes
-    again: about 25k faults and 5 % of a 64x64 training step on 2 cores. With mmap off and a 1 GiB trim
-    threshold the heap keeps those pages for the next step. Peak memory is unchanged. Set
+    again: about 25k faults per G step at 64x64, 2-5 % of training speed on 2 cores. With mmap off and a 1 GiB trim
+    threshold the heap keeps those pages for the next step (RSS of a real run unchanged). Set
     STYLEGAN2_MALLOC=default to leave malloc alone. Returns whether the settings were applied.
     """
     if os.environ.get("STYLEGAN2_MALLOC", "") == "default" or not sys.platform.startswith("linux"):
