@@ -17,7 +17,9 @@ sys.path[0] = os.path.dirname(os.path.abspath(__file__))
 
 from absl import flags  # noqa: E402
 
-from training.util import Progress, UserError, cli_main, start_tensorflow  # noqa: E402
+from common.cli import cli_main, start_tensorflow  # noqa: E402
+from common.errors import UserError  # noqa: E402
+from common.progress import Progress  # noqa: E402
 
 flags.DEFINE_string("network", None, "A .keras network of ours, a run folder (newest snapshot) or an NVIDIA .pkl.")
 flags.DEFINE_string("data", None, "The dataset folder the network was trained on.")
@@ -38,9 +40,9 @@ def main(argv: list[str]) -> int:
     if not Path(FLAGS.data).exists():
         raise UserError(f"--data {FLAGS.data} does not exist")
     start_tensorflow()
-    from metrics.inception import CACHE
-    from metrics.metrics import Detector, compute_metrics
-    from training.serialize import load_network
+    from common.files import CACHE
+    from metrics.metrics import Detector, compute_metrics, log_row
+    from networks.serialize import load_network
     network = Path(FLAGS.network)
     bundle = load_network(network)
     detector = Detector(FLAGS.inception)
@@ -52,8 +54,7 @@ def main(argv: list[str]) -> int:
         row["network"] = str(network)
         print(json.dumps(row), flush=True)
         if log_to_run:
-            with open(run_dir / f"metric-{row['metric']}.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            log_row(run_dir, row)
     return 0
 
 

@@ -14,7 +14,8 @@ sys.path[0] = os.path.dirname(os.path.abspath(__file__))
 
 from absl import flags  # noqa: E402
 
-from training.util import UserError, cli_main, start_tensorflow  # noqa: E402
+from common.cli import cli_main, start_tensorflow  # noqa: E402
+from common.errors import UserError  # noqa: E402
 
 flags.DEFINE_string("data", None, "Dataset folder (made by dataset_tool/create.py, or official TFRecords).")
 flags.DEFINE_integer("res", None, "Training resolution: a level of the dataset (default: its highest).")
@@ -52,6 +53,12 @@ flags.DEFINE_boolean("dry_run", False, "Print the resolved options and exit.")
 FLAGS = flags.FLAGS
 
 
+def snapshot_metrics(cfg):
+    """The metrics evaluated at every snapshot of a run whose options name some (resumed runs included)."""
+    from metrics.metrics import snapshot_evaluator
+    return snapshot_evaluator(cfg.metrics, cfg.data)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
@@ -59,8 +66,9 @@ def main(argv: list[str]) -> int:
     if not FLAGS.data and not FLAGS.resume:
         raise UserError("pass --data DATASET (or --resume latest|RUN)")
     start_tensorflow()
-    from training.dataset import open_level
-    from training.training_loop import make_strategy, run_training
+    from datasets.reader import open_level
+    from training.distribute import make_strategy
+    from training.training_loop import run_training
     cfg = TrainConfig(data=FLAGS.data or "", res=FLAGS.res, outdir=FLAGS.outdir, cfg=FLAGS.cfg, batch=FLAGS.batch,
                       gamma=FLAGS.gamma, kimg=FLAGS.kimg, kimg_per_tick=FLAGS.kimg_per_tick, snap=FLAGS.snap,
                       mirror=FLAGS.mirror, seed=FLAGS.seed, cond=FLAGS.cond, glr=FLAGS.glr, dlr=FLAGS.dlr,
@@ -73,10 +81,13 @@ def main(argv: list[str]) -> int:
     if not cfg.resume:
         _, res, _ = open_level(cfg.data, cfg.res)          # the level must exist
         cfg = resolve(cfg, res, strategy.num_replicas_in_sync)
+    if cfg.metrics:
+        from metrics.metrics import check_metrics
+        check_metrics(cfg.metrics)                         # names and Inception weights, before any work
     if cfg.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
-    run = run_training(cfg, strategy)
+    run = run_training(cfg, strategy, metrics=snapshot_metrics)
     print(f"run folder: {run}")
     return 0
 

@@ -13,9 +13,9 @@ import shutil
 import tempfile
 import time
 
-from common import ROOT, PeakRSS
+from benchlib import ROOT, PeakRSS
 
-from training.util import start_tensorflow
+from common.cli import start_tensorflow
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import g_gflop_per_image, matmul_peak_gflops
+from benchlib import g_gflop_per_image, matmul_peak_gflops
 
-from training.util import start_tensorflow
+from common.cli import start_tensorflow
 
 
 def timed(fn, reps: int) -> float:
@@ -33,7 +33,7 @@ def main() -> None:
     start_tensorflow()
     import tensorflow as tf
 
-    from training.networks import Generator
+    from networks.stylegan2 import Generator
     peak = matmul_peak_gflops()
     print(f"measured float32 matmul peak: {peak:.0f} GFLOP/s")
     settings = [("res 64, cbase 8192, cmax 256", dict(img_resolution=64, channel_base=8192, channel_max=256), 16)]

@@ -15,9 +15,9 @@ import tempfile
 import time
 
 import numpy as np
-from common import PeakRSS
+from benchlib import PeakRSS
 
-from training.util import start_tensorflow
+from common.cli import start_tensorflow
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     from PIL import Image
 
     from dataset_tool.build import CreateConfig, create_dataset
-    from training.dataset import make_dataset
+    from datasets.reader import make_dataset
     tmp = tempfile.mkdtemp(prefix="bench-reader-")
     try:
         src = os.path.join(tmp, "src")

@@ -9,15 +9,17 @@ preset at 32x32. f256: config F at 256, batch 4. Iterations are timed after a wa
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-from common import matmul_peak_gflops, train_gflop_per_image
+from benchlib import matmul_peak_gflops, train_gflop_per_image
 
-from training.util import start_tensorflow
+from common.cli import start_tensorflow
 
 SETTINGS = {
     "ref64": dict(res=64, cbase=8192, cmax=256, batch=16, map=2),
@@ -37,7 +39,8 @@ def main() -> None:
 
     from dataset_tool.build import CreateConfig, create_dataset
     from training.config import TrainConfig, resolve
-    from training.training_loop import Logger, Trainer
+    from training.stats import Logger
+    from training.training_loop import Trainer
     s = SETTINGS[args.setting]
     tmp = tempfile.mkdtemp(prefix="bench-train-")
     try:
@@ -52,15 +55,14 @@ def main() -> None:
                           cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
                           kimg_per_tick=warm * s["batch"] / 1000, snap=10**6)
         cfg = resolve(cfg, s["res"], 1)
-        os.makedirs(f"{tmp}/run")
-        trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), __import__("pathlib").Path(f"{tmp}/run"))
-        logger = Logger(__import__("pathlib").Path(f"{tmp}/run"))
+        run = Path(tmp) / "run"
+        run.mkdir()
+        trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), run)
+        logger = Logger(run)
         t0 = time.perf_counter()
         trainer.train(logger, resumed=True)
         wall = time.perf_counter() - t0
-        lines = [line for line in open(f"{tmp}/run/stats.jsonl")]
-        import json
-        ticks = [json.loads(line) for line in lines]
+        ticks = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
         timed = ticks[1:]
         secs = sum(t["Timing/sec_per_tick"] for t in timed)
         imgs = sum(t["Progress/kimg"] - p["Progress/kimg"] for p, t in zip(ticks, ticks[1:])) * 1000

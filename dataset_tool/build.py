@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 
 import dataset_tool
-from dataset_tool import format as fmt
+from datasets import format as fmt
 from dataset_tool.images import BadImage, box_levels, crop_resize, encode_level, image_size, open_image, to_array
 from dataset_tool.labels import Labeler, LabelError
 from dataset_tool.sources import Source, is_image_name
-from training.util import Progress, UserError
+from common.errors import UserError
+from common.files import sha256_file
+from common.progress import Progress
 
 
 @dataclass
@@ -259,7 +261,7 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
         files = []
         for s, p in enumerate(paths[lvl]):
             files.append({"name": p.name, "records": len(range(s, written, cfg.shards)),
-                          "bytes": p.stat().st_size, "sha256": fmt.sha256_file(p)})
+                          "bytes": p.stat().st_size, "sha256": sha256_file(p)})
         levels.append({"resolution": 2 ** lvl, "lod": top_lvl - lvl, "encoding": cfg.encoding, "files": files})
     manifest = {
         "format": "stylegan-multires-tfrecords",

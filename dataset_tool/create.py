@@ -10,7 +10,8 @@ import sys
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # repo root, not dataset_tool/
 
-from training.util import UserError, cli_main, start_tensorflow  # noqa: E402
+from common.cli import cli_main, start_tensorflow  # noqa: E402
+from common.errors import UserError  # noqa: E402
 
 from absl import flags  # noqa: E402
 

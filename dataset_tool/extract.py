@@ -9,7 +9,8 @@ import sys
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # repo root, not dataset_tool/
 
-from training.util import UserError, cli_main, start_tensorflow  # noqa: E402
+from common.cli import cli_main, start_tensorflow  # noqa: E402
+from common.errors import UserError  # noqa: E402
 
 from absl import flags  # noqa: E402
 
@@ -26,8 +27,8 @@ def main(argv: list[str]) -> int:
         raise UserError("usage: extract.py DATASET OUTDIR [--res N] [--max-images N] [--grid sheet.png]")
     from PIL import Image
 
-    from dataset_tool.images import contact_sheet
-    from training.dataset import read_records
+    from common.images import contact_sheet
+    from datasets.reader import read_records
     outdir = argv[2]
     os.makedirs(outdir, exist_ok=True)
     sheet, n = [], 0

@@ -105,14 +105,3 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     except Exception:
         return None
 
-
-def contact_sheet(images: list[np.ndarray], cols: int | None = None) -> Image.Image:
-    """One image tiling uint8 [H, W, C] arrays row-major, `cols` wide (default: about square)."""
-    n = len(images)
-    cols = cols or int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    h, w, c = images[0].shape
-    sheet = np.zeros([rows * h, cols * w, c], np.uint8)
-    for i, img in enumerate(images):
-        sheet[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = img
-    return Image.fromarray(sheet[:, :, 0] if c == 1 else sheet)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.util import UserError
+from common.errors import UserError
 
 UTKFACE_PATTERN = r"^(?P<age>\d+)_(?P<gender>\d+)_(?P<race>\d+)_\d+"
 UTKFACE_CLASSES = {"gender": 2, "race": 5}

@@ -6,7 +6,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from training.util import UserError
+from common.errors import UserError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")

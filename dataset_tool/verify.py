@@ -5,9 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dataset_tool import format as fmt
+from datasets import format as fmt
 from dataset_tool.images import box_levels
-from training.util import Progress, UserError
+from common.errors import UserError
+from common.files import sha256_file
+from common.progress import Progress
 
 
 def summary(path: str | Path) -> str:
@@ -42,7 +44,7 @@ def verify(path: str | Path, quiet: bool = False) -> list[str]:
                 p = layout.root / f["name"]
                 if not p.exists():
                     problems.append(f"{f['name']}: listed in the manifest but missing")
-                elif fmt.sha256_file(p) != f["sha256"]:
+                elif sha256_file(p) != f["sha256"]:
                     problems.append(f"{f['name']}: sha256 differs from the manifest")
     resolutions = sorted(layout.resolutions, reverse=True)
     top = resolutions[0]
@@ -73,7 +75,7 @@ def verify(path: str | Path, quiet: bool = False) -> list[str]:
 
 def _compare_levels(layout, resolutions, counts, total, quiet, tolerance) -> int:
     """Count records per level (into `counts`); return how many images have a level off its box filter."""
-    from training.dataset import read_records
+    from datasets.reader import read_records
     top = resolutions[0]
     readers = {r: read_records(layout.root, r) for r in resolutions}
     progress = Progress(total, desc="verifying", enabled=not quiet)

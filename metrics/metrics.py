@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from metrics.stats import FeatureStats, frechet_distance, kernel_inception_distance
-from training.latent import slerp
-from training.util import UserError
+from common.errors import UserError
+from common.files import CACHE, append_jsonl
+from latent.walk import slerp
 
 DETECTOR = "inception-2015-12-05 pool_3 (TTUR/StyleGAN2 graph), NVIDIA resize protocol"
 NOT_YET = {"is50k"}
@@ -90,7 +91,7 @@ class Detector:
 
 
 def _dataset_fingerprint(data: str | Path, res: int) -> str:
-    from dataset_tool import format as fmt
+    from datasets import format as fmt
     layout = fmt.discover(data)
     files = layout.files(res)
     parts = [json.dumps(layout.manifest or {}, sort_keys=True, default=str)]
@@ -108,7 +109,7 @@ def real_stats(data: str | Path, res: int, num_real: int | None, detector: Detec
                cache_dir: Path | None = None, progress=None) -> dict:
     """mu, sigma, features and labels of the dataset's images at level `res` (the first `num_real`, or all),
     cached in `cache_dir`."""
-    from training.dataset import read_records
+    from datasets.reader import read_records
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"real-{cache_key(data, res, num_real, detector.id)}.npz"
@@ -149,7 +150,7 @@ def generated_stats(G, num: int, detector: Detector, labels: np.ndarray | None =
     """mu, sigma and features of `num` images from G (psi 1, random noise)."""
     import tensorflow as tf
 
-    from training.serialize import to_uint8
+    from networks.ops import to_uint8
     rng = np.random.RandomState(seed)
 
     @tf.function(reduce_retracing=True)
@@ -177,7 +178,7 @@ def compute_metrics(specs: list[MetricSpec], G, data: str | Path, detector: Dete
     """Yield one result row (for jsonl logs) per metric of G against the dataset. Real statistics (with
     their features, for KID) are computed once per real-image count and cached on disk; generated ones
     once per generated count."""
-    from dataset_tool import format as fmt
+    from datasets import format as fmt
     res = G.img_resolution
     if res not in fmt.discover(data).resolutions:
         raise UserError(f"{data} has no {res}x{res} level for this {res}x{res} network")
@@ -294,3 +295,38 @@ def perceptual_path_length(G, detector, kind: str = "ppl2_wend", num_samples: in
     lo, hi = np.percentile(d, 1, method="lower"), np.percentile(d, 99, method="higher")
     return float(np.mean(d[(d >= lo) & (d <= hi)]))
 
+
+
+# ------------------------------------------------------------------------------------------ results
+def log_row(run_dir: str | Path, row: dict) -> Path:
+    """Append a result row to `<run_dir>/metric-<name>.jsonl` (run_metrics.py and training both log here)."""
+    path = Path(run_dir) / f"metric-{row['metric']}.jsonl"
+    append_jsonl(path, row)
+    return path
+
+
+def check_metrics(names: str) -> list[MetricSpec]:
+    """Validate metric names and that the Inception weights are available, before any work."""
+    from metrics.inception import find_weights
+    specs = parse_metrics(names)
+    find_weights()
+    return specs
+
+
+def snapshot_evaluator(names: str, data: str | Path, cache_dir: Path | None = None):
+    """`evaluate(G_ema, snapshot, kimg)` for the training loop: computes `names` against `data`, logs each row
+    beside the snapshot and returns the rows. The detector is loaded at the first call."""
+    specs = parse_metrics(names)
+    detector: list[Detector] = []
+
+    def evaluate(G, snapshot: Path, kimg: float) -> list[dict]:
+        if not detector:
+            detector.append(Detector())
+        rows = []
+        for row in compute_metrics(specs, G, data, detector[0], cache_dir or CACHE / "metrics"):
+            row = {"kimg": kimg, "snapshot": Path(snapshot).name, **row}
+            log_row(Path(snapshot).parent, row)
+            rows.append(row)
+        return rows
+
+    return evaluate

@@ -1,4 +1,4 @@
-"""training/dataset.py: value range, flipping, seeded shuffling, per-worker sharding, official datasets."""
+"""datasets/reader.py: value range, flipping, seeded shuffling, per-worker sharding, official datasets."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from conftest import write_images
 from dataset_tool.build import CreateConfig, create_dataset
-from training.dataset import make_dataset, read_records
-from training.util import UserError
+from datasets.reader import make_dataset, read_records
+from common.errors import UserError
 
 
 def build(src, dest, **kw):
@@ -66,14 +66,22 @@ def test_mirror_flips_about_half_and_only_horizontally(ds16):
 
 @pytest.mark.parametrize("folder,by", [("four", "file"), ("one", "record")])
 def test_input_context_sharding_is_disjoint_and_complete(ds16, folder, by):
-    seen = []
-    for index in range(2):
-        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=index, num_replicas_in_sync=2)
+    """Three input pipelines: a level of four files is split by file (pipeline p reads files p, p + 3, ...),
+    a single-file level by record (pipeline p keeps records k % 3 == p)."""
+    record_of = {img_id: k for k, img_id in enumerate(ids(np.stack([r for r, _ in read_records(ds16 / folder, 16)])))}
+    n, seen = 3, []
+    for index in range(n):
+        ctx = tf.distribute.InputContext(num_input_pipelines=n, input_pipeline_id=index, num_replicas_in_sync=n)
         ds = make_dataset(ds16 / folder, batch_size=1, shuffle=False, repeat=False, as_uint8=True,
                           input_context=ctx)
-        seen.append([i for img, _ in ds for i in ids(img.numpy())])
-    assert len(seen[0]) == len(seen[1]) == 12
-    assert sorted(seen[0] + seen[1]) == list(range(24))
+        records = sorted(record_of[i] for img, _ in ds for i in ids(img.numpy()))
+        if by == "file":                                   # record k lives in shard k % 4
+            expected = [k for k in range(24) if (k % 4) % n == index]
+        else:
+            expected = [k for k in range(24) if k % n == index]
+        assert records == expected, (index, records)
+        seen += records
+    assert sorted(seen) == list(range(24))
 
 
 def test_official_dataset_without_manifest_with_labels_file(tmp_path):

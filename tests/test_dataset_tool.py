@@ -17,11 +17,11 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import ROOT, run_cli, write_images
-from dataset_tool import format as fmt
+from datasets import format as fmt
 from dataset_tool.build import CreateConfig, create_dataset
 from dataset_tool.verify import verify
-from training.dataset import read_records
-from training.util import UserError
+from datasets.reader import read_records
+from common.errors import UserError
 
 OFFICIAL_SPEC = {"shape": tf.io.FixedLenFeature([3], tf.int64), "data": tf.io.FixedLenFeature([], tf.string)}
 

@@ -6,9 +6,10 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli
-from training.generate import generate_seeds, parse_seeds, seed_to_z
-from training.serialize import load_network, to_uint8
-from training.util import UserError
+from latent.seeds import generate_seeds, parse_seeds, seed_to_z
+from networks.serialize import load_network
+from networks.ops import to_uint8
+from common.errors import UserError
 
 NET = ROOT / "tests" / "fixtures" / "stylegan2-parity"
 

@@ -11,13 +11,15 @@ from PIL import Image
 
 from conftest import ROOT, run_cli
 from dataset_tool.build import CreateConfig, create_dataset
-from training.attributes import (AttributeClassifier, AttributeTarget, attribute_target, learn_direction,
+from latent.attributes import (AttributeClassifier, AttributeTarget, attribute_target, learn_direction,
                                  train_attribute_classifier)
-from training.latent import (LatentRunner, direction_scales, edit_ws, ganspace_directions, mix_styles, parse_edit,
-                             parse_styles, sample_w, sefa_directions, walk)
-from training.networks import Generator
-from training.serialize import load_network
-from training.util import UserError
+from latent.directions import affine_layers, direction_scales, edit_ws, ganspace_directions, parse_edit, sefa_directions
+from latent.mixing import mix_styles, parse_styles
+from latent.runner import LatentRunner, sample_w
+from latent.walk import walk
+from networks.stylegan2 import Generator
+from networks.serialize import load_network
+from common.errors import UserError
 
 NET = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32"
 
@@ -66,11 +68,18 @@ def test_walk_endpoints_and_lengths():
     assert len(path) == 11 and np.allclose(path[0], keys[0]) and np.allclose(path[5], keys[1])
     assert np.allclose(path[-1], keys[2])
     assert len(walk(keys, 5, loop=True)) == 15
-    zs = walk(keys[:, 0], 4, spherical=True)
-    norms = np.linalg.norm(zs, axis=-1)                          # slerp between equal norms keeps the norm
-    k2 = keys[:, 0] / np.linalg.norm(keys[:, 0], axis=-1, keepdims=True)
-    assert np.allclose(np.linalg.norm(walk(k2, 4, spherical=True), axis=-1), 1.0, atol=1e-5)
-    assert norms.shape == (9,)
+    # slerp moves along the great circle at a constant angular speed and keeps unit norms
+    k2 = keys[:, 0] / np.linalg.norm(keys[:, 0], axis=-1, keepdims=True)   # [3, 8] unit vectors
+    zs = walk(k2, 4, spherical=True)                                       # [9, 8]
+    np.testing.assert_allclose(np.linalg.norm(zs, axis=-1), 1.0, atol=1e-5)
+    angle = lambda a, b: np.arccos(np.clip(np.sum(a * b, -1), -1, 1))    # noqa: E731
+    for seg in range(2):
+        steps = angle(zs[seg * 4:seg * 4 + 4], zs[seg * 4 + 1:seg * 4 + 5])   # four steps per segment
+        np.testing.assert_allclose(steps, angle(k2[seg], k2[seg + 1]) / 4, rtol=1e-4)
+        mid = zs[seg * 4 + 2]                                              # the midpoint lies in the keys' plane
+        coef, *_ = np.linalg.lstsq(np.stack([k2[seg], k2[seg + 1]], 1), mid, rcond=None)
+        np.testing.assert_allclose(coef[0], coef[1], rtol=1e-4)           # ... equally far from both
+        np.testing.assert_allclose(np.stack([k2[seg], k2[seg + 1]], 1) @ coef, mid, atol=1e-5)
     with pytest.raises(UserError):
         walk(keys[:1], 5)
 
@@ -106,8 +115,7 @@ def test_sefa_and_ganspace_directions_are_orthonormal():
     np.testing.assert_allclose(dirs @ dirs.T, np.eye(G.w_dim), atol=1e-4)
     assert np.all(np.diff(values) <= 1e-5)                       # largest eigenvalue first
     # the top direction maximises |A^T d| over unit vectors: beats any random direction
-    A = np.concatenate([fc.weight.numpy() for _, fc in __import__("training.latent", fromlist=["x"]).affine_layers(G)],
-                       axis=1)
+    A = np.concatenate([fc.weight.numpy() for _, fc in affine_layers(G)], axis=1)
     A = A / np.linalg.norm(A, axis=0, keepdims=True)
     rnd = np.random.RandomState(0).randn(50, G.w_dim)
     rnd /= np.linalg.norm(rnd, axis=1, keepdims=True)
@@ -149,7 +157,7 @@ def _labelled_faces(tmp_path):
 
 def test_attribute_targets_and_classifier(tmp_path):
     data = _labelled_faces(tmp_path)
-    from dataset_tool import format as fmt
+    from datasets import format as fmt
     manifest = fmt.discover(data).manifest
     assert attribute_target(manifest, "age").kind == "scalar"
     g = attribute_target(manifest, "gender")

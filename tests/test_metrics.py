@@ -12,9 +12,11 @@ import pytest
 from conftest import ROOT, run_cli, write_images
 from dataset_tool.build import CreateConfig, create_dataset
 from metrics import inception
+from datasets.reader import read_records
 from metrics.metrics import cache_key, compute_metrics, parse_metrics, real_stats
+from networks.ops import to_uint8
 from metrics.stats import FeatureStats, frechet_distance, kernel_inception_distance
-from training.util import UserError
+from common.errors import UserError
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 import inception_ref  # noqa: E402
@@ -147,12 +149,21 @@ def test_real_stats_are_cached_by_key_and_metrics_run(tmp_path):
     assert cache_key(data, 16, None, "toy") != cache_key(data, 8, None, "toy")
     assert cache_key(data, 16, None, "toy") != cache_key(data, 16, 20, "toy")
     assert cache_key(data, 16, None, "toy") != cache_key(data, 16, None, "other")
-    from training.networks import Generator
+    from networks.stylegan2 import Generator
     G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=128, channel_max=8, mapping_layers=1)
     rows = list(compute_metrics(parse_metrics("fid1k_full,kid1k_full"), G, data, _ToyDetector(),
                                 tmp_path / "cache"))
     assert [r["metric"] for r in rows] == ["fid1k_full", "kid1k_full"]
-    assert rows[0]["value"] > 0 and rows[0]["num_real"] == 40 and rows[0]["num_gen"] == 1000
+    assert rows[0]["num_real"] == 40 and rows[0]["num_gen"] == 1000
+    # the protocol by hand: every real image; 1000 fakes from z ~ RandomState(123) in batches of 16, psi 1
+    # (an untrained G has zero noise strength, so its random noise changes nothing), uint8, features
+    real = _ToyDetector()(np.stack([img for img, _ in read_records(data, 16)]))
+    rng = np.random.RandomState(123)
+    z = np.concatenate([rng.randn(16, 8).astype(np.float32) for _ in range(63)])[:1000]
+    fake = _ToyDetector()(to_uint8(G(z, noise_mode="const")).numpy())
+    fid = frechet_distance(fake.mean(0), np.cov(fake, rowvar=False), real.mean(0), np.cov(real, rowvar=False))
+    assert rows[0]["value"] == pytest.approx(fid, rel=1e-6) and fid > 0.1
+    assert rows[1]["value"] == pytest.approx(kernel_inception_distance(real, fake), rel=1e-6)
 
 
 def test_cli_errors(tmp_path):
@@ -179,8 +190,11 @@ def test_training_evaluates_metrics_at_snapshots(tmp_path, monkeypatch):
                               kimg=0.016, kimg_per_tick=0.008, snap=1, cbase=64, cmax=8, map=1,
                               metrics="fid1k_full"), 8, 1)
     with pytest.raises(UserError, match="unknown metric"):
-        resolve(TrainConfig(data=str(tmp_path / "data"), metrics="fid"), 8, 1)
-    run = run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))
+        mm.check_metrics("fid")
+    with pytest.raises(UserError, match="no evaluator"):                # training itself never imports metrics
+        run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))
+    run = run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"),
+                       metrics=lambda c: mm.snapshot_evaluator(c.metrics, c.data, tmp_path / "cache"))
     rows = [json.loads(line) for line in (run / "metric-fid1k_full.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in rows] == [0.008, 0.016]                   # one row per snapshot
     assert rows[-1]["snapshot"] == "network-snapshot-000000.keras" and rows[-1]["value"] > 0
@@ -209,17 +223,43 @@ class _ToyFloatDetector(_ToyDetector):
         return images.reshape(len(images), -1).astype(np.float64) * self.scale / 255
 
 
+def _ppl_by_hand(G, kind: str, n: int, eps: float) -> float:
+    """The official protocol for one batch of n paths, with the toy float features (pixels / 255): z pairs from
+    RandomState(123), t ~ U(0, 1) ('full') or 0 ('end'), slerp on the unit sphere in Z or lerp of w in W,
+    const noise, the face crop [3R/8:7R/8, R/4:3R/4], d = |f(t) - f(t + eps)|^2 / eps^2, 1st-99th percentiles."""
+    from latent.walk import slerp
+    space, sampling = kind.split("_")[1][0], kind.split("_")[1][1:]
+    rng = np.random.RandomState(123)
+    z0, z1 = rng.randn(n, G.z_dim).astype(np.float32), rng.randn(n, G.z_dim).astype(np.float32)
+    t = (rng.uniform(size=n) if sampling == "full" else np.zeros(n)).astype(np.float32)
+    if space == "z":
+        z0, z1 = (z / np.linalg.norm(z, axis=1, keepdims=True) for z in (z0, z1))
+        ws = G.mapping(np.concatenate([slerp(z0, z1, t[:, None]), slerp(z0, z1, t[:, None] + eps)])).numpy()
+    else:
+        w0, w1 = G.mapping(z0).numpy()[:, :1], G.mapping(z1).numpy()[:, :1]
+        ends = [w0 + (w1 - w0) * tt[:, None, None] for tt in (t, t + eps)]
+        ws = np.repeat(np.concatenate(ends), G.num_ws, axis=1)
+    img = G.synthesis(ws, noise_mode="const").numpy()
+    r = G.img_resolution // 8
+    img = (img[:, 3 * r:7 * r, 2 * r:6 * r] + 1) * 127.5
+    f = img.reshape(2 * n, -1).astype(np.float64) / 255
+    d = np.sum((f[:n] - f[n:]) ** 2, axis=1) / eps ** 2
+    lo, hi = np.percentile(d, 1, method="lower"), np.percentile(d, 99, method="higher")
+    return float(np.mean(d[(d >= lo) & (d <= hi)]))
+
+
 def test_ppl_is_zero_for_constant_features_and_scales_with_the_feature_distance():
     from metrics.metrics import perceptual_path_length
-    from training.networks import Generator
+    from networks.stylegan2 import Generator
     G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=128, channel_max=8, mapping_layers=1)
     const = _ToyFloatDetector(0.0)
     assert perceptual_path_length(G, const, "ppl2_wend", 32, epsilon=1e-2) == 0.0
     a = perceptual_path_length(G, _ToyFloatDetector(1.0), "ppl2_wend", 32, epsilon=1e-2)
     b = perceptual_path_length(G, _ToyFloatDetector(2.0), "ppl2_wend", 32, epsilon=1e-2)
     assert a > 0 and b == pytest.approx(4 * a, rel=1e-4)             # squared feature distance
-    for kind in ("ppl_zfull", "ppl_wend"):
-        assert perceptual_path_length(G, _ToyFloatDetector(1.0), kind, 16, epsilon=1e-2) > 0
+    for kind in ("ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend"):
+        c = perceptual_path_length(G, _ToyFloatDetector(1.0), kind, 16, epsilon=1e-2)
+        assert c == pytest.approx(_ppl_by_hand(G, kind, 16, 1e-2), rel=1e-4), kind
     specs = parse_metrics("ppl2_wend,ppl_zfull_1k,pr50k3_full,pr10k5")
     assert [(s.kind, s.num_gen, s.num_real, s.nhood) for s in specs] == [
         ("ppl", 50000, 0, 3), ("ppl", 1000, 0, 3), ("pr", 50000, None, 3), ("pr", 10000, 10000, 5)]

@@ -15,11 +15,12 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT
-from training import legacy
-from training.convert import export_official_state
-from training.networks import Discriminator, Generator
-from training.serialize import export_saved_model, load_network, save_bundle, to_uint8
-from training.util import UserError
+from networks import legacy
+from networks.convert import export_official_state
+from networks.stylegan2 import Discriminator, Generator
+from networks.serialize import export_saved_model, load_network, save_bundle
+from networks.ops import to_uint8
+from common.errors import UserError
 
 FIX = ROOT / "tests" / "fixtures" / "stylegan2-parity"
 TOL = 1e-4
@@ -216,7 +217,7 @@ def test_tf1_pickle_loads_without_tf1(tmp_path, monkeypatch):
              {"mapping": net("G_mapping", split("mapping")), "synthesis": net("G_synthesis", split("synthesis"))})
     d = net("D", dict(np.load(FIX / "uncond-32" / "D_tf1.npz")))
     (tmp_path / "tf1.pkl").write_bytes(pickle.dumps((gs, d, gs), protocol=2))
-    monkeypatch.setattr("training.serialize.CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr("networks.serialize.CACHE_DIR", tmp_path / "cache")
     bundle = load_network(tmp_path / "tf1.pkl")
     check_parity(bundle, np.load(FIX / "uncond-32" / "reference.npz"))
     assert list((tmp_path / "cache").glob("tf1-*.keras"))            # converted once, cached

@@ -14,11 +14,13 @@ import tensorflow as tf
 from conftest import ROOT, run_cli, write_images
 from dataset_tool.build import CreateConfig, create_dataset
 from training.config import TrainConfig, resolve
-from training.convert import export_official_state
+from networks.convert import export_official_state
 from training.loss import Phase, StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
-from training.networks import Discriminator, Generator
-from training.util import UserError
-from training.serialize import load_network
+from networks.stylegan2 import Discriminator, Generator
+from common.errors import UserError
+from networks.serialize import load_network
+from training.loss_scale import LossScaler
+from training.stats import Logger
 from training.training_loop import Trainer, run_training
 
 
@@ -121,7 +123,6 @@ def test_a_run_trains_with_finite_losses_right_intervals_and_snapshots(data8, tm
 def test_phase_counts_follow_intervals(data8, tmp_path):
     cfg = tiny(data8, tmp_path, g_reg_interval=4, d_reg_interval=3)
     trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path)
-    from training.training_loop import Logger
     trainer.train(Logger(tmp_path), resumed=False)
     assert trainer.phase_runs == {"Gmain": 8, "Greg": 2, "Dmain": 8, "Dreg": 3}    # iterations 0..7
 
@@ -215,10 +216,15 @@ def test_multiworker_two_local_processes_end_with_identical_weights(data8, tmp_p
 
 
 def test_float16_blocks_with_loss_scaling_match_float32_through_the_nested_tapes():
-    from training.networks import set_mixed_precision
-    keras.utils.set_random_seed(0)
-    G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=256, channel_max=16, mapping_layers=1)
-    D = Discriminator(img_resolution=16, channel_base=256, channel_max=16, mbstd_group_size=1)
+    def nets(precision):
+        keras.utils.set_random_seed(0)
+        G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=256, channel_max=16, mapping_layers=1,
+                      mixed_precision=precision)
+        D = Discriminator(img_resolution=16, channel_base=256, channel_max=16, mbstd_group_size=1,
+                          mixed_precision=precision)
+        return G, D
+
+    G, D = nets(None)
     loss = StyleGAN2Loss(G, D, global_batch=4, r1_gamma=1.0, style_mixing_prob=0.0)
     rng = np.random.RandomState(0)
     real = tf.constant(rng.uniform(-1, 1, [4, 16, 16, 3]).astype(np.float32))
@@ -232,9 +238,11 @@ def test_float16_blocks_with_loss_scaling_match_float32_through_the_nested_tapes
         return d["Loss/r1_penalty"].numpy(), g["Loss/pl_length"].numpy()
 
     r1_32, pl_32 = run()
-    assert set_mixed_precision(G, "float16") == [4, 8, 16] and set_mixed_precision(D, "float16") == [8, 16]
-    loss.scaling = True
-    loss.loss_scale.assign(2.0 ** 10)
+    G, D = nets("float16")                                                  # the same weights (same seed)
+    assert [r for r in G.synthesis.resolutions if getattr(G.synthesis, f"b{r}").block_dtype == "float16"] == [4, 8, 16]
+    assert [r for r in D.resolutions if getattr(D, f"b{r}").block_dtype == "float16"] == [16, 8]
+    loss = StyleGAN2Loss(G, D, global_batch=4, r1_gamma=1.0, style_mixing_prob=0.0, scaler=LossScaler(enabled=True))
+    assert float(loss.scaler.loss_scale.numpy()) == 2.0 ** 10
     r1_16, pl_16 = run()
     np.testing.assert_allclose(r1_16, r1_32, rtol=3e-2)
     np.testing.assert_allclose(pl_16, pl_32, rtol=3e-2)
@@ -260,7 +268,7 @@ def test_progressive_schedule_matches_stylegan_v1():
 
 
 def test_generator_and_reals_at_a_level_of_detail():
-    from training.ops import setup_filter, upsample2d
+    from networks.ops import setup_filter, upsample2d
     keras.utils.set_random_seed(0)
     G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=256, channel_max=16, mapping_layers=1)
     ws = G.mapping(np.random.RandomState(0).randn(2, 8).astype(np.float32))
@@ -272,8 +280,7 @@ def test_generator_and_reals_at_a_level_of_detail():
     half = G.synthesis(ws, noise_mode="const", lod=0.5).numpy()
     assert np.abs(half - at8).max() > 1e-3
     # reals: a level read at 8x8 is FIR-upsampled to 16x16; mid-fade it is blended with its own 2x box average
-    loss = StyleGAN2Loss(G, None, global_batch=2)
-    loss.progressive = True
+    loss = StyleGAN2Loss(G, None, global_batch=2, progressive=True)
     x = tf.constant(np.random.RandomState(1).uniform(-1, 1, [2, 8, 8, 3]).astype(np.float32))
     f = setup_filter()
     loss.lod.assign(1.0)
@@ -300,7 +307,8 @@ def test_progressive_run_grows_and_resumes_exactly(tmp_path):
     assert all(np.isfinite(s["Loss/G/loss"]) for s in stats)
     first = run_training(cfg(tmp_path / "b", 0.056), one)              # stop mid-fade into 16x16
     mid = load_network(first)                                          # a snapshot renders at its own lod
-    assert mid.metadata["lod"] == pytest.approx(0.5) and mid.G_ema.default_lod == pytest.approx(0.5)
+    assert mid.metadata["lod"] == pytest.approx(0.5) and mid.G_ema.lod == pytest.approx(0.5)
+    assert mid.G_ema.get_config()["lod"] == pytest.approx(0.5)                  # saved with the network
     again = run_training(TrainConfig(outdir=str(tmp_path / "b"), resume="latest", kimg=0.104), one)
     a, b = load_network(straight), load_network(again)
     assert again == first and b.metadata["kimg"] == pytest.approx(0.104)
@@ -309,36 +317,28 @@ def test_progressive_run_grows_and_resumes_exactly(tmp_path):
             np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=0, atol=1e-6, err_msg=f"{net}.{va.path}")
 
 
-REFAULT_PROBE = """
-import ctypes, resource, sys
+MALLOC_PROBE = """
+import sys
 sys.path.insert(0, sys.argv[1])
-from training.util import tune_malloc
-applied = tune_malloc() if sys.argv[2] == "tuned" else False
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = [ctypes.c_void_p]
-size = 64 << 20
-faults = []
-for _ in range(3):                       # what a training step does with an activation: allocate, write, free
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    p = libc.malloc(size)
-    ctypes.memset(p, 1, size)
-    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    libc.free(p)
-print(int(applied), *faults)
+from common.cli import start_tensorflow, tune_malloc
+import common.cli
+calls = []
+common.cli.tune_malloc = lambda: calls.append(1) or True
+start_tensorflow()
+print(int(tune_malloc()), len(calls))
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
-def test_tuned_malloc_reuses_freed_activation_memory_without_page_faults():
-    """Without tuning every 64 MiB block is fresh mmap'd memory (thousands of faults each time); with
-    tune_malloc() the second and third allocations reuse the heap's pages."""
-    out = {}
-    for mode in ("default", "tuned"):
-        res = subprocess.run([sys.executable, "-c", REFAULT_PROBE, str(ROOT), mode], capture_output=True, text=True,
-                             env={k: v for k, v in os.environ.items() if k != "STYLEGAN2_MALLOC"})
-        assert res.returncode == 0, res.stderr
-        out[mode] = [int(v) for v in res.stdout.split()]
-    pages = (64 << 20) // 4096
-    assert out["default"][0] == 0 and min(out["default"][2:]) > pages // 4      # re-faulted every time
-    assert out["tuned"][0] == 1 and max(out["tuned"][2:]) < pages // 50         # pages kept and reused
+@pytest.mark.parametrize("env,applied", [(None, 1), ("default", 0)])
+def test_every_script_tunes_malloc_unless_told_not_to(env, applied):
+    """start_tensorflow() (called by every script before TensorFlow loads) tunes malloc; STYLEGAN2_MALLOC=default
+    leaves glibc's settings alone."""
+    environ = {k: v for k, v in os.environ.items() if k != "STYLEGAN2_MALLOC"}
+    if env:
+        environ["STYLEGAN2_MALLOC"] = env
+    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, str(ROOT)], capture_output=True, text=True, env=environ)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [str(applied), "1"]
+    for script in ("run_training.py", "run_generator.py", "run_metrics.py", "dataset_tool/create.py"):
+        assert "start_tensorflow()" in (ROOT / script).read_text(), script

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 from dataclasses import dataclass
 
-from training.util import UserError
+from common.errors import UserError
 
 # name -> overrides of TrainConfig (None entries are resolved from the resolution in resolve()).
 PRESETS: dict[str, dict] = {
@@ -108,11 +108,6 @@ def resolve(cfg: TrainConfig, res: int, replicas: int) -> TrainConfig:
             raise UserError("--lod-training-kimg must be positive and --lod-transition-kimg not negative")
     if out.mixed_precision not in ("off", "fp16", "bf16"):
         raise UserError(f"--mixed-precision {out.mixed_precision} must be off, fp16 or bf16")
-    if out.metrics:
-        from metrics.inception import find_weights
-        from metrics.metrics import parse_metrics
-        parse_metrics(out.metrics)                        # names checked before any work
-        find_weights()                                    # and the Inception weights are there
     if out.noise_mode not in ("random", "const", "none"):
         raise UserError(f"--noise-mode {out.noise_mode} must be random, const or none")
     for name in ("glr", "dlr", "gamma"):

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from training.ops import setup_filter, upsample2d
+from networks.ops import setup_filter, upsample2d
+from training.loss_scale import LossScaler
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,14 @@ def lazy_adam_params(lr: float, betas: tuple[float, float], interval: int | None
     return lr * c, betas[0] ** c, betas[1] ** c
 
 
+def ema_beta(batch: int, ema_kimg: float, cur_nimg: int, rampup: float | None) -> float:
+    """G_ema decay per iteration: 0.5 ** (batch / ema_nimg), ema_nimg optionally ramped up with training."""
+    ema_nimg = ema_kimg * 1000
+    if rampup is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * rampup)
+    return float(0.5 ** (batch / max(ema_nimg, 1e-8)))
+
+
 def _slice(t: tf.Tensor, n: int) -> tf.Tensor:
     """This replica's rows [rid*n, (rid+1)*n) of a global tensor."""
     rid = tf.distribute.get_replica_context().replica_id_in_sync_group
@@ -53,32 +62,31 @@ def _slice(t: tf.Tensor, n: int) -> tf.Tensor:
 class StyleGAN2Loss:
     """Losses of one training iteration; `pl_mean` is a mirrored variable shared by all replicas."""
 
-    def __init__(self, G, D, global_batch: int, loss: str = "stylegan2", r1_gamma: float = 10.0,
-                 pl_weight: float = 2.0, pl_batch_shrink: int = 2, pl_decay: float = 0.01,
-                 style_mixing_prob: float = 0.9, wgan_lambda: float = 10.0, wgan_epsilon: float = 0.001,
-                 noise_mode: str = "random", g_reg_interval: int = 4, d_reg_interval: int = 16) -> None:
+    def __init__(self,
+                 G,                                  # Generator being trained
+                 D,                                  # Discriminator being trained
+                 global_batch: int,                  # images per iteration over all replicas
+                 loss: str = "stylegan2",            # stylegan2 (non-saturating logistic) | wgan-gp
+                 r1_gamma: float = 10.0,             # R1 weight
+                 pl_weight: float = 2.0,             # path-length weight (0: off)
+                 pl_batch_shrink: int = 2,           # path length on batch / shrink images
+                 pl_decay: float = 0.01,             # EMA decay of the path-length mean
+                 style_mixing_prob: float = 0.9,     # probability of mixing two latents at a random layer
+                 wgan_lambda: float = 10.0,          # WGAN-GP gradient-penalty weight
+                 wgan_epsilon: float = 0.001,        # WGAN-GP drift weight
+                 noise_mode: str = "random",         # per-pixel noise of G while training
+                 progressive: bool = False,          # progressive growing: honour `lod`
+                 scaler: LossScaler | None = None,   # float16 loss scaling (None: none)
+                 ) -> None:
         self.G, self.D, self.global_batch = G, D, global_batch
         self.loss, self.r1_gamma, self.pl_weight = loss, r1_gamma, pl_weight
         self.pl_batch_shrink, self.pl_decay, self.style_mixing_prob = pl_batch_shrink, pl_decay, style_mixing_prob
         self.wgan_lambda, self.wgan_epsilon, self.noise_mode = wgan_lambda, wgan_epsilon, noise_mode
-        self.intervals = {"G": g_reg_interval, "D": d_reg_interval}
+        self.progressive = progressive
+        self.scaler = scaler or LossScaler(enabled=False)
         self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean", aggregation=tf.VariableAggregation.MEAN)
-        # float16 training: every backward pass (the outer one and the nested R1 / path-length ones) runs on
-        # the objective times this scale and divides the gradients by it, so small float16 gradients do not
-        # underflow. Kept at 1 otherwise; adjusted by the training loop.
-        # progressive growing: the level of detail, set by the training loop (None: no growing)
+        # progressive growing: the level of detail, set by the training loop
         self.lod = tf.Variable(0.0, trainable=False, name="lod", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self.progressive = False
-        self.scaling = False                     # set by the training loop for float16; off: no extra work
-        self.loss_scale = tf.Variable(1.0, trainable=False, name="loss_scale",
-                                      aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-
-    def scale(self, objective):
-        """The objective times the loss scale, when float16 training scales losses."""
-        return objective * self.loss_scale if self.scaling else objective
-
-    def unscale(self, grad):
-        return None if grad is None else grad / self.loss_scale if self.scaling else grad
 
     def current_lod(self):
         return self.lod if self.progressive else None
@@ -100,15 +108,19 @@ class StyleGAN2Loss:
         return x
 
     # ------------------------------------------------------------------------------------- generator
-    def run_G(self, z, c, z2, cutoff, update_w_avg: bool = True):
-        """Images [n, R, R, C] and ws [n, num_ws, w_dim], layers >= cutoff taking w from z2 (style mixing)."""
+    def mapping(self, z, z2, c, cutoff, update_w_avg: bool = True):
+        """ws [n, num_ws, w_dim] of z, with layers >= cutoff taken from z2 (style-mixing regularisation)."""
         G = self.G
         ws = G.mapping(z, c, update_w_avg=update_w_avg)                              # [n, L, w_dim]
         if self.style_mixing_prob > 0:
             ws2 = G.mapping(z2, c)
-            layer = tf.range(G.num_ws)[None, :, None]
-            ws = tf.where(layer < cutoff, ws, ws2)
-        return G.synthesis(ws, noise_mode=self.noise_mode, lod=self.current_lod()), ws
+            ws = tf.where(tf.range(G.num_ws)[None, :, None] < cutoff, ws, ws2)
+        return ws
+
+    def run_G(self, z, c, z2, cutoff, update_w_avg: bool = True):
+        """Images [n, R, R, C] and ws [n, num_ws, w_dim] (style-mixed at `cutoff`)."""
+        ws = self.mapping(z, z2, c, cutoff, update_w_avg)
+        return self.G.synthesis(ws, noise_mode=self.noise_mode, lod=self.current_lod()), ws
 
     def g_step(self, phase: Phase, real, c_real, rnd: dict):
         """Per-replica G loss of `phase` (scaled for summation over replicas) and its statistics.
@@ -132,23 +144,18 @@ class StyleGAN2Loss:
             zs, z2s = _slice(rnd["z"][:pl_rows], m), _slice(rnd["z2"][:pl_rows], m)   # split evenly over replicas
             noise = _slice(pl_noise, m)                                                   # [m, R, R, C]
             with tf.GradientTape() as inner:
-                ws = self.G.mapping(zs, c_real[:m], update_w_avg=True)
-                if self.style_mixing_prob > 0:
-                    ws2 = self.G.mapping(z2s, c_real[:m])
-                    ws = tf.where(tf.range(self.G.num_ws)[None, :, None] < cutoff, ws, ws2)
+                ws = self.mapping(zs, z2s, c_real[:m], cutoff)
                 inner.watch(ws)
                 img = self.G.synthesis(ws, noise_mode=self.noise_mode, lod=self.current_lod())
-                s = self.scale(tf.reduce_sum(tf.cast(img, tf.float32) * noise))          # reduced inside the tape
-            grads = self.unscale(inner.gradient(s, ws))                                  # [m, L, w_dim]
+                s = self.scaler.scale(tf.reduce_sum(tf.cast(img, tf.float32) * noise))   # reduced inside the tape
+            grads = self.scaler.unscale(inner.gradient(s, ws))                           # [m, L, w_dim]
             lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))   # [m]
             ctx = tf.distribute.get_replica_context()
             global_mean = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(lengths))
             pl_mean = self.pl_mean + (global_mean - self.pl_mean) * self.pl_decay
             self.pl_mean.assign(pl_mean)
             penalty = tf.square(lengths - pl_mean) * self.pl_weight
-            gain = float(phase.interval)
-            pl_batch = self.global_batch // self.pl_batch_shrink
-            total += tf.nn.compute_average_loss(penalty, global_batch_size=pl_batch) * gain
+            total += tf.nn.compute_average_loss(penalty, global_batch_size=pl_rows) * float(phase.interval)
             stats["Loss/pl_penalty"] = penalty
             stats["Loss/pl_length"] = lengths
         return total, stats
@@ -173,7 +180,6 @@ class StyleGAN2Loss:
             stats.update({"Loss/D/loss": per_example, "Loss/scores/real": real_logits,
                           "Loss/scores/fake": fake_logits})
         if phase.reg:
-            gain = float(phase.interval)
             if self.loss == "wgan-gp":
                 img, _ = self.run_G(z, c_real, z2, cutoff, update_w_avg=False)
                 eps = _slice(rnd["eps"], n)                                               # [n, 1, 1, 1]
@@ -182,8 +188,8 @@ class StyleGAN2Loss:
                 x = real
             with tf.GradientTape() as inner:
                 inner.watch(x)
-                s = self.scale(tf.reduce_sum(tf.cast(self.D(x, c_real), tf.float32)))   # inside the tape
-            g = self.unscale(inner.gradient(s, x))
+                s = self.scaler.scale(tf.reduce_sum(tf.cast(self.D(x, c_real), tf.float32)))   # inside the tape
+            g = self.scaler.unscale(inner.gradient(s, x))
             sq = tf.reduce_sum(tf.square(g), axis=[1, 2, 3])                              # [n]
             if self.loss == "wgan-gp":
                 penalty = self.wgan_lambda * tf.square(tf.sqrt(sq + 1e-8) - 1.0)
@@ -191,19 +197,5 @@ class StyleGAN2Loss:
             else:
                 penalty = sq * (self.r1_gamma / 2)
                 stats["Loss/r1_penalty"] = sq
-            total += tf.nn.compute_average_loss(penalty, global_batch_size=self.global_batch) * gain
+            total += tf.nn.compute_average_loss(penalty, global_batch_size=self.global_batch) * float(phase.interval)
         return total, stats
-
-
-def ema_beta(batch: int, ema_kimg: float, cur_nimg: int, rampup: float | None) -> float:
-    """G_ema decay per iteration: 0.5 ** (batch / ema_nimg), ema_nimg optionally ramped up with training."""
-    ema_nimg = ema_kimg * 1000
-    if rampup is not None:
-        ema_nimg = min(ema_nimg, cur_nimg * rampup)
-    return float(0.5 ** (batch / max(ema_nimg, 1e-8)))
-
-
-def default_gamma(res: int, batch: int) -> float:
-    """Heuristic R1 weight: 0.0002 * res^2 / batch."""
-    return float(0.0002 * res ** 2 / batch)
-

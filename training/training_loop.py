@@ -1,4 +1,10 @@
-"""The training loop: tf.distribute, phases at their intervals, G_ema, ticks, stats, checkpoints, resume.
+"""The training loop: networks under tf.distribute, phases at their intervals, G_ema, ticks, snapshots, resume.
+
+The trainer delegates: the objective to `loss.StyleGAN2Loss`, float16 loss scaling to
+`loss_scale.LossScaler`, counters and the checkpoint to `state.TrainingState`, statistics to
+`stats.StatsCollector` (read once per tick) and `stats.Logger`, strategies to `distribute`. Metrics are
+not imported here: the caller passes a factory of `evaluate(G_ema, snapshot, kimg)` functions that
+compute the metrics named in the config and return their result rows.
 
 Run folder `<outdir>/<NNNNN>-<desc>/`: training_options.json, log.txt, stats.jsonl, TensorBoard events,
 reals.png, fakes_init.png, fakes<kimg>.png, checkpoints/ (tf.train.CheckpointManager) and
@@ -8,63 +14,37 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import resource
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Iterable
 
 import numpy as np
 import keras
 import tensorflow as tf
 
-from dataset_tool.images import contact_sheet
+from common.errors import UserError
+from common.images import contact_sheet
+from common.progress import Progress, format_seconds
+from datasets.reader import label_dim, make_dataset, open_level
+from networks.ops import to_uint8
+from networks.serialize import save_bundle
+from networks.stylegan2 import Discriminator, Generator
 from training.config import TrainConfig, progressive_lod
-from training.dataset import label_dim, make_dataset, open_level
+from training.distribute import make_strategy, worker_info
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
-from training.networks import Discriminator, Generator, set_mixed_precision
-from training.serialize import save_bundle, to_uint8
-from training.util import Progress, UserError, format_seconds
+from training.loss_scale import LossScaler
+from training.state import TrainingState
+from training.stats import Logger, StatsCollector
 
-
-INITIAL_LOSS_SCALE = 2.0 ** 10      # float16 training: first loss scale (halved on overflow, never below 1)
-LOSS_SCALE_GROWTH_STEPS = 1000      # doubled after this many finite steps in a row
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """auto: Mirrored over all GPUs (one device on CPU); multiworker: MultiWorkerMirrored from TF_CONFIG."""
-    if name == "multiworker":                           # must come before anything initialises the TF context
-        if not os.environ.get("TF_CONFIG"):
-            raise UserError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's task), e.g. "
-                            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
-                            '"index": 0}}')
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except json.JSONDecodeError as exc:
-            raise UserError(f"TF_CONFIG is not valid JSON: {exc}") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "one_device" or (name == "auto" and len(gpus) <= 1):
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-    if name in ("auto", "mirrored"):
-        return tf.distribute.MirroredStrategy()
-    raise UserError(f"--strategy {name} must be auto, mirrored, multiworker or one_device")
-
-
-def worker_info(strategy: tf.distribute.Strategy) -> tuple[bool, int, int]:
-    """(is_chief, task index, number of workers). Worker 0 is the chief unless the cluster names one."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
-        return True, 0, 1
-    task_type, task_id = resolver.task_type, resolver.task_id or 0
-    spec = resolver.cluster_spec().as_dict()
-    workers = sum(len(v) for k, v in spec.items() if k in ("chief", "worker"))
-    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
-    return chief, task_id, workers
+Evaluate = Callable[[Generator, Path, float], Iterable[dict]]   # (G_ema, snapshot file, kimg) -> metric rows
+PRECISION = {"off": None, "fp16": "float16", "bf16": "bfloat16"}
 
 
 def find_resume(cfg: TrainConfig) -> Path | None:
+    """The run folder to resume (`cfg.resume`: a folder or 'latest' under cfg.outdir), or None."""
     if not cfg.resume:
         return None
     if cfg.resume == "latest":
@@ -80,6 +60,7 @@ def find_resume(cfg: TrainConfig) -> Path | None:
 
 
 def new_run_dir(outdir: str, desc: str) -> Path:
+    """<outdir>/<NNNNN>-<desc>, numbered after the runs already there."""
     Path(outdir).mkdir(parents=True, exist_ok=True)
     ids = [int(m[1]) for p in Path(outdir).iterdir() if (m := re.match(r"^(\d{5})-", p.name))]
     run = Path(outdir) / f"{max(ids, default=-1) + 1:05d}-{desc}"
@@ -87,56 +68,28 @@ def new_run_dir(outdir: str, desc: str) -> Path:
     return run
 
 
-class Logger:
-    """One place for statistics: log.txt + stdout, stats.jsonl and TensorBoard."""
-
-    def __init__(self, run: Path) -> None:
-        self.log = open(run / "log.txt", "a")
-        self.jsonl = open(run / "stats.jsonl", "a")
-        self.writer = tf.summary.create_file_writer(str(run))
-
-    def print(self, text: str) -> None:
-        print(text, flush=True)
-        self.log.write(text + "\n")
-        self.log.flush()
-
-    def stats(self, step_kimg: float, stats: dict[str, float]) -> None:
-        self.jsonl.write(json.dumps({"kimg": step_kimg, **stats}) + "\n")
-        self.jsonl.flush()
-        with self.writer.as_default():
-            for k, v in stats.items():
-                tf.summary.scalar(k, v, step=int(step_kimg * 1000))
-        self.writer.flush()
-
-    def scalar(self, name: str, value: float, step_kimg: float) -> None:
-        with self.writer.as_default():
-            tf.summary.scalar(name, value, step=int(step_kimg * 1000))
-        self.writer.flush()
-
-    def image(self, name: str, grid: np.ndarray, step_kimg: float) -> None:
-        with self.writer.as_default():
-            tf.summary.image(name, grid[None], step=int(step_kimg * 1000))
-
-
 class Trainer:
-    """Builds networks, optimizers and the compiled phase steps; `train()` runs to cfg.kimg."""
+    """Builds networks, optimizers and one compiled step per phase; `train()` runs to cfg.kimg."""
 
-    def __init__(self, cfg: TrainConfig, strategy: tf.distribute.Strategy, run: Path) -> None:
-        self.cfg, self.strategy, self.run = cfg, strategy, run
+    def __init__(self, cfg: TrainConfig, strategy: tf.distribute.Strategy, run: Path,
+                 evaluate: Evaluate | None = None) -> None:
+        self.cfg, self.strategy, self.run, self.evaluate = cfg, strategy, run, evaluate
         self.replicas = strategy.num_replicas_in_sync
-        _, _, shape = open_level(cfg.data, cfg.res)
-        self.c_dim = label_dim(open_level(cfg.data, cfg.res)[0]) if cfg.cond else 0
+        layout, _, shape = open_level(cfg.data, cfg.res)
+        self.c_dim = label_dim(layout) if cfg.cond else 0
         if cfg.cond and not self.c_dim:
             raise UserError(f"--cond: the dataset {cfg.data} has no labels")
         self.channels = shape[0]
         keras.utils.set_random_seed(cfg.seed)
+        precision = PRECISION[cfg.mixed_precision]
         g_kwargs = dict(c_dim=self.c_dim, img_resolution=cfg.res, img_channels=self.channels,
-                        mapping_layers=cfg.map, channel_base=cfg.cbase, channel_max=cfg.cmax)
+                        mapping_layers=cfg.map, channel_base=cfg.cbase, channel_max=cfg.cmax,
+                        mixed_precision=precision)
         with strategy.scope():
             self.G = Generator(**g_kwargs, name="G")
             self.G_ema = Generator(**g_kwargs, name="G_ema")
             self.D = Discriminator(c_dim=self.c_dim, img_resolution=cfg.res, img_channels=self.channels,
-                                   channel_base=cfg.cbase, channel_max=cfg.cmax,
+                                   channel_base=cfg.cbase, channel_max=cfg.cmax, mixed_precision=precision,
                                    mbstd_group_size=min(cfg.mbstd_group, cfg.batch // self.replicas), name="D")
             for a, b in zip(self.G_ema.weights, self.G.weights):
                 a.assign(b)
@@ -145,43 +98,23 @@ class Trainer:
             self.phases = make_phases(intervals["G"], intervals["D"], has_reg["G"], has_reg["D"])
             self.opts = {}
             for net, lr, model in (("G", cfg.glr, self.G), ("D", cfg.dlr, self.D)):
-                k = intervals[net] if has_reg[net] else None
-                lr_c, b1, b2 = lazy_adam_params(lr, (0.0, 0.99), k)
+                lr_c, b1, b2 = lazy_adam_params(lr, (0.0, 0.99), intervals[net] if has_reg[net] else None)
                 opt = keras.optimizers.Adam(learning_rate=lr_c, beta_1=b1, beta_2=b2, epsilon=1e-8, name=f"{net}_opt")
                 opt.build(model.trainable_weights)
                 self.opts[net] = opt
+            self.scaler = LossScaler(enabled=cfg.mixed_precision == "fp16")
             self.loss = StyleGAN2Loss(self.G, self.D, cfg.batch, loss=cfg.loss, r1_gamma=cfg.gamma,
                                       pl_weight=cfg.pl_weight, style_mixing_prob=cfg.style_mixing,
-                                      noise_mode=cfg.noise_mode, g_reg_interval=intervals["G"],
-                                      d_reg_interval=intervals["D"])
-        if cfg.mixed_precision != "off":
-            dtype = {"fp16": "float16", "bf16": "bfloat16"}[cfg.mixed_precision]
-            for net in (self.G, self.G_ema, self.D):
-                set_mixed_precision(net, dtype)
-            if cfg.mixed_precision == "fp16":
-                self.loss.scaling = True
-                self.loss.loss_scale.assign(INITIAL_LOSS_SCALE)
-        with strategy.scope():
-            self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps",
-                                          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+                                      noise_mode=cfg.noise_mode, progressive=cfg.progressive, scaler=self.scaler)
         self.rng = tf.random.Generator.from_seed(cfg.seed)
-        self.cur_nimg = tf.Variable(0, dtype=tf.int64, trainable=False, name="cur_nimg")
-        self.batch_idx = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_idx")
-        self.tick = tf.Variable(0, dtype=tf.int64, trainable=False, name="tick")
-        self.nonfinite = tf.Variable(0, dtype=tf.int64, trainable=False, name="nonfinite_total")
-        self.res_batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="res_batches")   # at res_level
-        self.res_level = tf.Variable(0, dtype=tf.int64, trainable=False, name="res_level")
-        self.loss.progressive = cfg.progressive
         noise_seeds = [layer.seed_generator.state for layer in self.G._flatten_layers()
                        if hasattr(layer, "seed_generator")]          # Keras does not checkpoint these itself
-        self.ckpt = tf.train.Checkpoint(G=self.G, G_ema=self.G_ema, D=self.D, G_opt=self.opts["G"],
-                                        D_opt=self.opts["D"], pl_mean=self.loss.pl_mean, rng=self.rng,
-                                        cur_nimg=self.cur_nimg, batch_idx=self.batch_idx, tick=self.tick,
-                                        nonfinite=self.nonfinite, noise_seeds=noise_seeds,
-                                        loss_scale=self.loss.loss_scale, good_steps=self.good_steps,
-                                        res_batches=self.res_batches, res_level=self.res_level)
+        self.state = TrainingState(run / "checkpoints", cfg.keep, G=self.G, G_ema=self.G_ema, D=self.D,
+                                   G_opt=self.opts["G"], D_opt=self.opts["D"], pl_mean=self.loss.pl_mean,
+                                   rng=self.rng, noise_seeds=noise_seeds, loss_scale=self.scaler.loss_scale,
+                                   good_steps=self.scaler.good_steps)
+        self.stats = StatsCollector()
         self.phase_runs: dict[str, int] = dict.fromkeys((p.name for p in self.phases), 0)
-        self.manager = tf.train.CheckpointManager(self.ckpt, str(run / "checkpoints"), max_to_keep=cfg.keep)
         self.steps = {p.name: self._compile_phase(p) for p in self.phases}
         self.ema_step = tf.function(self._ema_update)
 
@@ -194,8 +127,8 @@ class Trainer:
         def replica_fn(real, c_real, rnd):
             with tf.GradientTape() as tape:
                 total, stats = step_fn(phase, real, c_real, rnd)
-                scaled = self.loss.scale(total)                                # float16 only
-            grads = [self.loss.unscale(g) for g in tape.gradient(scaled, model.trainable_weights)]
+                scaled = self.scaler.scale(total)                              # float16 only
+            grads = [self.scaler.unscale(g) for g in tape.gradient(scaled, model.trainable_weights)]
             # Regularisers do not reach every weight (R1 ignores D's output bias): None means zero.
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, model.trainable_weights)]
             finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
@@ -213,14 +146,7 @@ class Trainer:
             means, finite = self.strategy.run(replica_fn, args=(real, c_real, rnd))
             reduce = lambda v: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)  # noqa: E731
             finite = reduce(finite)
-            if self.cfg.mixed_precision == "fp16":                      # dynamic loss scale
-                ok = finite > 0.5
-                good = tf.where(ok, self.good_steps + 1, tf.zeros_like(self.good_steps))
-                grow = good >= LOSS_SCALE_GROWTH_STEPS
-                self.loss.loss_scale.assign(tf.where(ok, tf.where(grow, self.loss.loss_scale * 2.0,
-                                                                  self.loss.loss_scale),
-                                                     tf.maximum(self.loss.loss_scale * 0.5, 1.0)))
-                self.good_steps.assign(tf.where(grow, tf.zeros_like(good), good))
+            self.scaler.update(finite)
             return {k: reduce(v) for k, v in means.items()}, finite
 
         return step
@@ -232,6 +158,7 @@ class Trainer:
             e.assign(p)
 
     def _randomness(self, shape: tuple[int, int, int]) -> dict[str, tf.Tensor]:
+        """Global randomness of one iteration (split over replicas by the loss)."""
         b, g = self.cfg.batch, self.G
         cut = self.rng.uniform([], 1, g.num_ws, dtype=tf.int32)
         use = self.rng.uniform([]) < self.cfg.style_mixing
@@ -266,8 +193,8 @@ class Trainer:
         cfg = self.cfg
         if not cfg.progressive:
             return 0.0
-        return progressive_lod(int(self.cur_nimg.numpy()) / 1000, cfg.res, cfg.lod_initial_res,
-                               cfg.lod_training_kimg, cfg.lod_transition_kimg)
+        return progressive_lod(self.state.nimg / 1000, cfg.res, cfg.lod_initial_res, cfg.lod_training_kimg,
+                               cfg.lod_transition_kimg)
 
     def level_res(self, lod: float) -> int:
         """The dataset level read at `lod`: the network resolution, or the current one when growing."""
@@ -289,30 +216,31 @@ class Trainer:
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         return iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
 
+    def _switch_level(self, data_res: int) -> None:
+        self.state.level_res, self.state.level_batches = data_res, 0
+
     def train(self, logger: Logger, resumed: bool) -> None:
-        cfg = self.cfg
+        cfg, st = self.cfg, self.state
         data_res = self.level_res(self.current_lod())
-        if cfg.progressive and int(self.res_level.numpy()) != data_res:   # (re)starting at a new level
-            self.res_level.assign(data_res)
-            self.res_batches.assign(0)
+        if cfg.progressive and st.level_res != data_res:                    # (re)starting at a new level
+            self._switch_level(data_res)
         # the data position: batches read so far (at the current level, when growing progressively)
-        dist = self._open_data(data_res, int((self.res_batches if cfg.progressive else self.batch_idx).numpy()))
+        dist = self._open_data(data_res, st.level_batches if cfg.progressive else st.iteration)
         shape = (cfg.res, cfg.res, self.channels)
         if not resumed:
             reals = next(iter(make_dataset(cfg.data, res=cfg.res, batch_size=len(self.grid_latents()[0]),
                                            seed=cfg.seed, as_uint8=True)))[0].numpy()
             contact_sheet(list(reals), self.grid_latents()[2][0]).save(self.run / "reals.png")
-            grid = self.fakes_grid()
-            contact_sheet([grid]).save(self.run / "fakes_init.png")
+            contact_sheet([self.fakes_grid()]).save(self.run / "fakes_init.png")
         total_nimg = cfg.kimg * 1000
-        tick_start_nimg = int(self.cur_nimg.numpy())
-        tick_start = time.time()
+        tick_start_nimg, tick_start = st.nimg, time.time()
         start_time = tick_start
-        acc: dict[str, list[float]] = {}
-        consecutive_nonfinite = 0
+        streak = tf.constant(0.0)                  # consecutive non-finite iterations, kept on the device
+        longest = tf.constant(0.0)                 # the longest streak since the last check
+        skipped = tf.constant(0.0)                 # non-finite iterations since the last check
         progress = Progress(total_nimg, desc="training", unit="img", enabled=sys.stderr.isatty())
-        progress.count = tick_start_nimg
-        logger.print(f"training {cfg.res}x{cfg.res} from {tick_start_nimg / 1000:.1f} kimg to {cfg.kimg} kimg, batch "
+        progress.count = st.nimg
+        logger.print(f"training {cfg.res}x{cfg.res} from {st.nimg / 1000:.1f} kimg to {cfg.kimg} kimg, batch "
                      f"{cfg.batch} on {self.replicas} replica(s); phases "
                      + ", ".join(f"{p.name}/{p.interval}" for p in self.phases))
         while True:
@@ -321,106 +249,95 @@ class Trainer:
                 self.loss.lod.assign(lod)
                 if self.level_res(lod) != data_res:                        # the next resolution fades in
                     data_res = self.level_res(lod)
-                    self.res_level.assign(data_res)
-                    self.res_batches.assign(0)
+                    self._switch_level(data_res)
                     dist = self._open_data(data_res, 0)
                     logger.print(f"progressive: reading the {data_res}x{data_res} level from "
-                                 f"{int(self.cur_nimg.numpy()) / 1000:.1f} kimg (lod {lod:.3f})")
+                                 f"{st.nimg / 1000:.1f} kimg (lod {lod:.3f})")
             real, c_real = next(dist)
             rnd = self._randomness(shape)
-            it = int(self.batch_idx.numpy())
-            any_nonfinite = False
+            bad = tf.constant(0.0)
             for phase in self.phases:
-                if it % phase.interval:
+                if st.iteration % phase.interval:
                     continue
                 stats, finite = self.steps[phase.name](real, c_real, rnd)
                 self.phase_runs[phase.name] += 1
-                for k, v in stats.items():
-                    acc.setdefault(k, []).append(float(v))
-                if float(finite) < 1:
-                    any_nonfinite = True
-            cur = int(self.cur_nimg.numpy()) + cfg.batch
-            self.ema_step(tf.constant(ema_beta(cfg.batch, cfg.ema_kimg, cur, cfg.ema_rampup or None), tf.float32))
-            self.cur_nimg.assign(cur)
-            self.batch_idx.assign_add(1)
+                self.stats.report(stats)
+                bad = tf.maximum(bad, 1.0 - finite)
+            streak = (streak + 1.0) * bad
+            longest, skipped = tf.maximum(longest, streak), skipped + bad
+            st.nimg += cfg.batch
+            st.iteration += 1
             if cfg.progressive:
-                self.res_batches.assign_add(1)
+                st.level_batches += 1
+            self.ema_step(tf.constant(ema_beta(cfg.batch, cfg.ema_kimg, st.nimg, cfg.ema_rampup or None), tf.float32))
             progress.update(cfg.batch)
-            if any_nonfinite:
-                self.nonfinite.assign_add(1)
-                consecutive_nonfinite += 1
-                if consecutive_nonfinite >= cfg.max_nonfinite:
-                    raise UserError(f"{consecutive_nonfinite} consecutive iterations with non-finite gradients at "
-                                    f"{cur / 1000:.1f} kimg; lower the learning rates or raise --gamma, then "
-                                    f"--resume from the last checkpoint")
-            else:
-                consecutive_nonfinite = 0
-            done = cur >= total_nimg
-            if not done and cur < tick_start_nimg + cfg.kimg_per_tick * 1000:
+            done = st.nimg >= total_nimg
+            end_of_tick = done or st.nimg >= tick_start_nimg + cfg.kimg_per_tick * 1000
+            if end_of_tick or st.iteration % cfg.max_nonfinite == 0:           # read the device counters
+                st.nonfinite_total += int(skipped.numpy())
+                if longest.numpy() >= cfg.max_nonfinite:
+                    raise UserError(f"{int(longest.numpy())} consecutive iterations with non-finite gradients at "
+                                    f"{st.nimg / 1000:.1f} kimg; lower the learning rates or raise --gamma, then "
+                                    "--resume from the last checkpoint")
+                longest, skipped = streak, tf.constant(0.0)
+            if not end_of_tick:
                 continue
             # ---- end of tick
-            self.tick.assign_add(1)
-            tick = int(self.tick.numpy())
+            st.tick += 1
             now = time.time()
             tick_time = now - tick_start
-            tick_kimg = (cur - tick_start_nimg) / 1000
+            tick_kimg = (st.nimg - tick_start_nimg) / 1000
             mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-            stats = {k: float(np.mean(v)) for k, v in acc.items()}
-            stats.update({"Progress/tick": tick, "Progress/kimg": cur / 1000,
+            stats = self.stats.collect()
+            stats.update({"Progress/tick": st.tick, "Progress/kimg": st.nimg / 1000,
                           "Timing/sec_per_tick": tick_time, "Timing/sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
                           "Timing/img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9),
                           "Resources/peak_rss_gb": mem, "Progress/pl_mean": float(self.loss.pl_mean.numpy()),
-                          "Progress/loss_scale": float(self.loss.loss_scale.numpy()),
-                          "Progress/lod": self.current_lod(),
-                          "Progress/nonfinite_total": int(self.nonfinite.numpy())})
-            logger.stats(cur / 1000, stats)
-            logger.print(f"tick {tick:<5d} kimg {cur / 1000:<8.1f} time {format_seconds(now - start_time):<10s} "
+                          "Progress/loss_scale": float(self.scaler.loss_scale.numpy()),
+                          "Progress/lod": self.current_lod(), "Progress/nonfinite_total": st.nonfinite_total})
+            logger.stats(st.nimg / 1000, stats)
+            logger.print(f"tick {st.tick:<5d} kimg {st.nimg / 1000:<8.1f} time {format_seconds(now - start_time):<10s} "
                          f"sec/tick {tick_time:<7.1f} sec/kimg {tick_time / max(tick_kimg, 1e-9):<7.2f} "
                          f"img/s {stats['Timing/img_per_sec']:<7.1f} mem {mem:.2f} GB "
                          f"G {stats.get('Loss/G/loss', float('nan')):.3f} "
                          f"D {stats.get('Loss/D/loss', float('nan')):.3f}")
-            acc = {}
-            if done or tick % cfg.snap == 0:
-                self.snapshot(logger, cur)
-            tick_start, tick_start_nimg = time.time(), cur
+            if done or st.tick % cfg.snap == 0:
+                self.snapshot(logger)
+            tick_start, tick_start_nimg = time.time(), st.nimg
             if done:
                 break
         progress.close()
-        logger.print(f"done: {cur / 1000:.1f} kimg")
+        logger.print(f"done: {st.nimg / 1000:.1f} kimg")
 
-    def snapshot(self, logger: Logger, cur: int) -> None:
-        kimg = cur // 1000
+    def snapshot(self, logger: Logger) -> None:
+        """fakes<kimg>.png, network-snapshot-<kimg>.keras, a checkpoint, and the metrics if any."""
+        nimg = self.state.nimg
+        kimg = nimg // 1000
         grid = self.fakes_grid()
         contact_sheet([grid]).save(self.run / f"fakes{kimg:06d}.png")
-        logger.image("fakes", grid, cur / 1000)
-        save_bundle(self.run / f"network-snapshot-{kimg:06d}.keras", self.G_ema, self.G, self.D,
-                    metadata={"kimg": cur / 1000, "resolution": self.cfg.res, "dataset": str(self.cfg.data),
-                              "lod": self.current_lod()})
-        path = self.manager.save(checkpoint_number=cur)
-        logger.print(f"snapshot at {cur / 1000:.1f} kimg: {Path(path).name}, network-snapshot-{kimg:06d}.keras, "
-                     f"fakes{kimg:06d}.png")
-        if self.cfg.metrics:
-            self.evaluate(logger, cur, f"network-snapshot-{kimg:06d}.keras")
-
-    def evaluate(self, logger: Logger, cur: int, snapshot: str) -> None:
-        """The configured metrics of G_ema: metric-<name>.jsonl rows, TensorBoard scalars, a log line each."""
-        from metrics.inception import CACHE
-        from metrics.metrics import Detector, compute_metrics, parse_metrics
-        if getattr(self, "_detector", None) is None:
-            self._detector = Detector()
-        for row in compute_metrics(parse_metrics(self.cfg.metrics), self.G_ema, self.cfg.data, self._detector,
-                                   CACHE / "metrics"):
-            row = {"kimg": cur / 1000, "snapshot": snapshot, **row}
-            with open(self.run / f"metric-{row['metric']}.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
-            logger.scalar(f"Metrics/{row['metric']}", row["value"], cur / 1000)
-            logger.print(f"{row['metric']} {row['value']:.4f} ({row['seconds']:.0f} s)")
+        logger.image("fakes", grid, nimg / 1000)
+        lod = self.current_lod()
+        for G in (self.G, self.G_ema):
+            G.lod = lod                          # saved with the network: a snapshot renders as trained
+        snap = self.run / f"network-snapshot-{kimg:06d}.keras"
+        save_bundle(snap, self.G_ema, self.G, self.D,
+                    metadata={"kimg": nimg / 1000, "resolution": self.cfg.res, "dataset": str(self.cfg.data),
+                              "lod": lod})
+        path = self.state.save()
+        logger.print(f"snapshot at {nimg / 1000:.1f} kimg: {Path(path).name}, {snap.name}, fakes{kimg:06d}.png")
+        if self.evaluate is not None:
+            for row in self.evaluate(self.G_ema, snap, nimg / 1000):
+                logger.scalars(nimg / 1000, {f"Metrics/{row['metric']}": row["value"]})
+                logger.print(f"{row['metric']} {row['value']:.4f} ({row['seconds']:.0f} s)")
 
 
-def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> Path:
-    """Create (or resume) a run folder and train; returns the run folder."""
+def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None,
+                 metrics: Callable[[TrainConfig], Evaluate] | None = None) -> Path:
+    """Create (or resume) a run folder and train; returns the run folder. When the run's options name
+    metrics, `metrics(cfg)` makes the `evaluate(G_ema, snapshot, kimg)` run at every snapshot (it returns
+    rows with `metric`, `value`, `seconds`)."""
     strategy = strategy or make_strategy(cfg.strategy)
-    chief, task, workers = worker_info(strategy)
+    chief, task, _ = worker_info(strategy)
     if not chief:
         # every worker runs the same steps (checkpoints and snapshots read variables collectively), but only
         # the chief writes the run folder; the others keep theirs under <outdir>/.worker<N>/
@@ -428,24 +345,23 @@ def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     resume_dir = find_resume(cfg)
     if resume_dir is not None:
         saved = json.loads((resume_dir / "training_options.json").read_text())
-        kimg = cfg.kimg
-        cfg = TrainConfig(**{**saved, "resume": cfg.resume})
-        cfg.kimg = kimg                         # the only option a resumed run may change: how far to go
+        cfg = dataclasses.replace(TrainConfig(**{**saved, "resume": cfg.resume}), kimg=cfg.kimg)  # only kimg may change
+    if cfg.metrics and metrics is None:
+        raise UserError(f"the run's options name metrics ({cfg.metrics}) but no evaluator was passed: "
+                        "run_training(..., metrics=...) (run_training.py passes metrics.snapshot_evaluator)")
+    if resume_dir is not None:
         run = resume_dir
     else:
-        desc = f"{Path(cfg.data).name}-{cfg.cfg}-{cfg.res}"
-        run = new_run_dir(cfg.outdir, desc)
+        run = new_run_dir(cfg.outdir, f"{Path(cfg.data).name}-{cfg.cfg}-{cfg.res}")
         (run / "training_options.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     logger = Logger(run)
-    trainer = Trainer(cfg, strategy, run)
-    resumed = False
+    trainer = Trainer(cfg, strategy, run, metrics(cfg) if cfg.metrics and chief else None)
     if resume_dir is not None:
-        trainer.ckpt.restore(trainer.manager.latest_checkpoint).expect_partial()
-        resumed = True
-        logger.print(f"resumed {run} at {int(trainer.cur_nimg.numpy()) / 1000:.3f} kimg "
-                     f"(iteration {int(trainer.batch_idx.numpy())})")
-    trainer.train(logger, resumed)
+        trainer.state.restore_latest()
+        logger.print(f"resumed {run} at {trainer.state.nimg / 1000:.3f} kimg (iteration {trainer.state.iteration})")
+    trainer.train(logger, resumed=resume_dir is not None)
+    logger.close()
     return run
 
 
-__all__ = ["run_training", "Trainer", "make_strategy"]
+__all__ = ["Evaluate", "Trainer", "find_resume", "run_training"]

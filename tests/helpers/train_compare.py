@@ -26,8 +26,8 @@ cfg = TrainConfig(data=data, outdir=os.path.dirname(out) + f"/runs-{kind}", cfg=
 cfg = resolve(cfg, 8, strategy.num_replicas_in_sync)
 cfg.mbstd_group = 1   # minibatch-stddev groups are strided per replica (as NVIDIA's): only size 1 is replica-invariant
 run = run_training(cfg, strategy)
-from training.serialize import load_network  # noqa: E402
-from training.convert import export_official_state  # noqa: E402
+from networks.serialize import load_network  # noqa: E402
+from networks.convert import export_official_state  # noqa: E402
 bundle = load_network(run)
 np.savez(out, **{f"G.{k}": v for k, v in export_official_state(bundle.G).items()},
          **{f"D.{k}": v for k, v in export_official_state(bundle.D).items()})

@@ -8,15 +8,21 @@ all layers) or W+ (one per layer).
 Distance: the official projector uses LPIPS/VGG16 features, whose weights are not available offline here.
 `pixel` is the mean squared error of the images in [-1, 1]; `inception` adds the squared distance of the
 FID Inception pool_3 features (normalised by their count). The distance used is reported with every result.
+
+The result file `projected_w.npz` (`save_projection` / `load_projected`): `w` [N, num_ws, w_dim], the
+optimised noise maps `noise00`, `noise01`, ... (so the latent reproduces the projected face exactly),
+`distance`, `steps` and `w_plus`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from training.latent import LatentRunner, sample_w
-from training.util import UserError
+from common.errors import UserError
+from common.files import atomic_path
+from latent.runner import LatentRunner, sample_w
 
 DISTANCES = ("pixel", "inception")
 
@@ -76,7 +82,7 @@ def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=No
     """Find w (or w+) whose image matches `target` (uint8 [R, R, C] at the network's resolution)."""
     import tensorflow as tf
 
-    from training.serialize import to_uint8
+    from networks.ops import to_uint8
     cfg = cfg or ProjectConfig()
     if cfg.distance not in DISTANCES:
         raise UserError(f"--distance {cfg.distance} must be one of {', '.join(DISTANCES)}")
@@ -165,3 +171,57 @@ def apply_noise(G, maps: list[np.ndarray]) -> None:
         raise UserError("the projected noise maps do not fit this network")
     for m, v in zip(maps, variables):
         v.assign(m)
+
+
+# ------------------------------------------------------------------------------------------ projected_w.npz
+@dataclass
+class ProjectedLatents:
+    """The contents of a projected_w.npz: w+ [N, num_ws, w_dim] and the optimised noise maps (may be empty)."""
+    path: str
+    w: np.ndarray
+    noise: list = field(default_factory=list)
+
+    def apply_to(self, G) -> None:
+        """Check that the latents fit G and install their noise maps (so they reproduce the projection)."""
+        if self.w.shape[1:] != (G.num_ws, G.w_dim):
+            raise UserError(f"--projected-w holds w of shape {self.w.shape[1:]}, the network needs "
+                            f"{(G.num_ws, G.w_dim)}")
+        if self.noise:
+            apply_noise(G, self.noise)
+
+
+def save_projection(path: str | Path, result: Projection, cfg: ProjectConfig) -> Path:
+    """projected_w.npz: `w` [1, num_ws, w_dim], `distance`, `steps`, `w_plus` and `noiseNN` maps (atomically)."""
+    with atomic_path(path) as tmp:
+        np.savez(tmp, w=result.w[None], distance=result.distance, steps=cfg.steps, w_plus=cfg.w_plus,
+                 **{f"noise{i:02d}": n for i, n in enumerate(result.noise)})
+    return Path(path)
+
+
+def load_projected(path: str | Path) -> ProjectedLatents:
+    """Read a projected_w.npz; a one-line error for a missing or malformed file."""
+    if not Path(path).is_file():
+        raise UserError(f"--projected-w {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            w = z["w"].astype(np.float32)
+            noise = [z[k] for k in sorted(z.files) if k.startswith("noise")]
+    except (KeyError, ValueError, OSError, EOFError) as exc:
+        raise UserError(f"--projected-w {path}: not a projected_w.npz with an array 'w' ({exc})") from None
+    if w.ndim != 3:
+        raise UserError(f"--projected-w: 'w' should be [N, num_ws, w_dim], got {w.shape}")
+    return ProjectedLatents(str(path), w, noise)
+
+
+def load_target(path: str | Path, res: int, channels: int) -> np.ndarray:
+    """The face to project: centre square crop, Lanczos resize to res x res, uint8 [res, res, channels]."""
+    from PIL import Image
+    try:
+        img = Image.open(path)
+        img = img.convert("RGB" if channels == 3 else "L")
+    except OSError as exc:
+        raise UserError(f"--target {path}: cannot read the image ({exc})") from None
+    w, h = img.size
+    s = min(w, h)
+    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((res, res), Image.LANCZOS)
+    return np.asarray(img).reshape(res, res, channels)

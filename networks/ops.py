@@ -117,3 +117,8 @@ def modulated_conv2d(x, weight, styles, demodulate: bool = True, up: bool = Fals
     else:
         y = ops.conv(xg, filt, strides=1, padding="same")                               # [1, H, W, N*O]
     return ops.transpose(ops.reshape(y, [h, w_, n, cout]), [2, 0, 1, 3])            # [N, H', W', O]
+
+
+def to_uint8(images):
+    """Official float -> uint8: floor(clip(x * 127.5 + 128, 0, 255)). [N, H, W, C] float -> uint8."""
+    return ops.cast(ops.floor(ops.clip(images * 127.5 + 128.0, 0.0, 255.0)), "uint8")

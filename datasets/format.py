@@ -1,4 +1,4 @@
-"""The on-disk dataset layout, shared by the writer (dataset_tool) and the reader (training/dataset.py).
+"""The on-disk dataset layout, shared by the writer (dataset_tool) and the reader (datasets/reader.py).
 
 Official StyleGAN layout: `<dir>/<name>-rNN.tfrecords`, NN = log2(resolution), one file per level, each
 record a `tf.train.Example` with `shape` (int64 [C, H, W]) and `data` (bytes, raw uint8 CHW). Optional
@@ -10,13 +10,12 @@ the manifest `dataset.json`, written last. No TensorFlow import here.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.util import UserError
+from common.errors import UserError
 
 MANIFEST_NAME = "dataset.json"
 INCOMPLETE_MARKER = ".incomplete"   # present only while a dataset is being built
@@ -39,14 +38,6 @@ def level_file_names(name: str, lvl: int, shards: int = 1) -> list[str]:
         return [f"{name}-r{lvl:02d}.tfrecords"]
     return [f"{name}-r{lvl:02d}-{s:05d}-of-{shards:05d}.tfrecords" for s in range(shards)]
 
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 4 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def labels_file_name(name: str) -> str:

@@ -1,4 +1,7 @@
-"""Helpers for the benchmark scripts: repo root on sys.path, process-tree RSS sampling, FLOP counts."""
+"""Helpers for the benchmark scripts: repo root on sys.path, process-tree RSS sampling, FLOP counts.
+
+(Named benchlib, not common: `common` is the project's base package.)
+"""
 from __future__ import annotations
 
 import os

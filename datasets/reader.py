@@ -15,8 +15,8 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
-from dataset_tool import format as fmt
-from training.util import UserError
+from datasets import format as fmt
+from common.errors import UserError
 
 _FEATURES = {
     "shape": tf.io.FixedLenFeature([3], tf.int64),

@@ -12,7 +12,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from training.ops import LRELU_GAIN, conv_down, modulated_conv2d, setup_filter, upsample2d
+from networks.ops import LRELU_GAIN, conv_down, modulated_conv2d, setup_filter, upsample2d
 
 PACKAGE = "stylegan2"
 SQRT_HALF = float(np.sqrt(0.5))
@@ -258,9 +258,10 @@ class SynthesisBlock(Module):
                  resolution: int,
                  img_channels: int = 3,
                  fused_modconv: bool = False,
+                 block_dtype: str = "float32",  # float16 / bfloat16: compute this block in reduced precision
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self.in_channels, self.resolution = in_channels, resolution
+        self.in_channels, self.resolution, self.block_dtype = in_channels, resolution, block_dtype
         if in_channels == 0:
             self.const = self.add_weight(name="const", shape=(resolution, resolution, out_channels),
                                          initializer=_normal())
@@ -277,7 +278,7 @@ class SynthesisBlock(Module):
         return {"const": self.const} if self.in_channels == 0 else {}
 
     def call(self, x, img, ws, noise_mode: str = "random", rgb_weight=None):   # ws [N, num_conv + 1, w_dim]
-        dtype = getattr(self, "mp_dtype", "float32")                      # set by set_mixed_precision
+        dtype = self.block_dtype
         if self.in_channels == 0:
             n = ops.shape(ws)[0]
             x = ops.repeat(ops.cast(self.const, dtype)[None], n, axis=0)  # [N, 4, 4, C]
@@ -297,6 +298,19 @@ def channels_at(res: int, channel_base: int, channel_max: int) -> int:
     return min(channel_base // res, channel_max)
 
 
+PRECISIONS = (None, "float16", "bfloat16")
+
+
+def block_dtypes(resolutions: list[int], img_resolution: int, mixed_precision: str | None,
+                 num_res: int = 4) -> dict[int, str]:
+    """Compute dtype of each block: `mixed_precision` for the `num_res` highest resolutions (as StyleGAN2-ADA),
+    float32 for the others (and for all when mixed_precision is None)."""
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(f"mixed_precision {mixed_precision!r} must be one of {PRECISIONS}")
+    low = 2 ** max(int(np.log2(img_resolution)) + 1 - num_res, 2)
+    return {r: mixed_precision if mixed_precision and r >= low else "float32" for r in resolutions}
+
+
 class SynthesisNetwork(Module):
     """ws [N, num_ws, w_dim] -> images [N, R, R, C] in about [-1, 1] (skip architecture)."""
 
@@ -307,17 +321,20 @@ class SynthesisNetwork(Module):
                  channel_base: int = 32768,    # channels at resolution r: min(channel_base / r, channel_max)
                  channel_max: int = 512,
                  fused_modconv: bool = False,
+                 mixed_precision: str | None = None,   # float16 / bfloat16 for the top `mixed_precision_res` blocks
+                 mixed_precision_res: int = 4,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         log2 = int(np.log2(img_resolution))
         if img_resolution < 4 or 2 ** log2 != img_resolution:
             raise ValueError(f"img_resolution {img_resolution} must be a power of two >= 4")
         self.resolutions = [2 ** i for i in range(2, log2 + 1)]
+        dtypes = block_dtypes(self.resolutions, img_resolution, mixed_precision, mixed_precision_res)
         self.num_ws = 0
         for res in self.resolutions:
             in_ch = 0 if res == 4 else channels_at(res // 2, channel_base, channel_max)
             block = SynthesisBlock(in_ch, channels_at(res, channel_base, channel_max), w_dim, res, img_channels,
-                                   fused_modconv=fused_modconv, name=f"b{res}")
+                                   fused_modconv=fused_modconv, block_dtype=dtypes[res], name=f"b{res}")
             setattr(self, f"b{res}", block)
             self.num_ws += block.num_conv
         self.num_ws += 1                                                  # the last ToRGB
@@ -355,16 +372,22 @@ class Generator(keras.Model):
                  channel_base: int = 32768,    # 32768: config F; 16384: config E
                  channel_max: int = 512,
                  fused_modconv: bool = False,  # modulated-conv implementation (same function; speed only)
+                 mixed_precision: str | None = None,   # float16 / bfloat16 for the top blocks (None: float32)
+                 mixed_precision_res: int = 4,         # how many of the highest resolutions use it
+                 lod: float = 0.0,             # progressive growing: level of detail rendered by default
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self._config = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
                             img_channels=img_channels, mapping_layers=mapping_layers,
                             mapping_lr_multiplier=mapping_lr_multiplier, w_avg_beta=w_avg_beta,
-                            channel_base=channel_base, channel_max=channel_max, fused_modconv=fused_modconv)
+                            channel_base=channel_base, channel_max=channel_max, fused_modconv=fused_modconv,
+                            mixed_precision=mixed_precision, mixed_precision_res=mixed_precision_res)
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.lod = float(lod)          # a snapshot taken while growing renders at its lod (saved in the config)
         self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, channel_base, channel_max,
-                                          fused_modconv=fused_modconv, name="synthesis")
+                                          fused_modconv=fused_modconv, mixed_precision=mixed_precision,
+                                          mixed_precision_res=mixed_precision_res, name="synthesis")
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, mapping_layers, mapping_lr_multiplier,
                                       w_avg_beta, name="mapping")
@@ -374,12 +397,12 @@ class Generator(keras.Model):
              noise_mode: str = "random", update_w_avg: bool = False, lod=None):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_w_avg=update_w_avg)                      # [N, num_ws, w_dim]
-        if lod is None and getattr(self, "default_lod", 0.0) > 0:        # a snapshot taken while growing
-            lod = self.default_lod
+        if lod is None and self.lod > 0:                                  # a snapshot taken while growing
+            lod = self.lod
         return self.synthesis(ws, noise_mode=noise_mode, lod=lod)         # [N, R, R, C]
 
     def get_config(self) -> dict:
-        return {**super().get_config(), **self._config}
+        return {**super().get_config(), **self._config, "lod": self.lod}
 
     @classmethod
     def from_config(cls, config: dict) -> "Generator":
@@ -395,9 +418,10 @@ class DiscriminatorBlock(Module):
                  tmp_channels: int,
                  out_channels: int,
                  img_channels: int = 3,
+                 block_dtype: str = "float32",  # float16 / bfloat16: compute this block in reduced precision
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self.in_channels = in_channels
+        self.in_channels, self.block_dtype = in_channels, block_dtype
         if in_channels == 0:
             self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", name="fromrgb")
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", name="conv0")
@@ -405,7 +429,7 @@ class DiscriminatorBlock(Module):
         self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, name="skip")
 
     def call(self, x, img):                                               # [N, R, R, C] -> [N, R/2, R/2, C']
-        dtype = getattr(self, "mp_dtype", "float32")                      # set by set_mixed_precision
+        dtype = self.block_dtype
         if self.in_channels == 0:
             x = self.fromrgb(ops.cast(img, dtype))
         else:
@@ -480,20 +504,25 @@ class Discriminator(keras.Model):
                  mbstd_num_channels: int = 1,
                  cmap_dim: int | None = None,  # label-embedding size (default: channels at 4x4)
                  mapping_layers: int = 8,      # depth of the label-embedding mapping (conditional only)
+                 mixed_precision: str | None = None,   # float16 / bfloat16 for the top blocks (None: float32)
+                 mixed_precision_res: int = 4,         # how many of the highest resolutions use it
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self._config = dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels,
                             channel_base=channel_base, channel_max=channel_max, mbstd_group_size=mbstd_group_size,
-                            mbstd_num_channels=mbstd_num_channels, cmap_dim=cmap_dim, mapping_layers=mapping_layers)
+                            mbstd_num_channels=mbstd_num_channels, cmap_dim=cmap_dim, mapping_layers=mapping_layers,
+                            mixed_precision=mixed_precision, mixed_precision_res=mixed_precision_res)
         self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
         log2 = int(np.log2(img_resolution))
         if img_resolution < 4 or 2 ** log2 != img_resolution:
             raise ValueError(f"img_resolution {img_resolution} must be a power of two >= 4")
         self.resolutions = [2 ** i for i in range(log2, 2, -1)]
         ch = lambda r: channels_at(r, channel_base, channel_max)  # noqa: E731
+        dtypes = block_dtypes(self.resolutions, img_resolution, mixed_precision, mixed_precision_res)
         for res in self.resolutions:
             in_ch = ch(res) if res < img_resolution else 0
-            setattr(self, f"b{res}", DiscriminatorBlock(in_ch, ch(res), ch(res // 2), img_channels, name=f"b{res}"))
+            setattr(self, f"b{res}", DiscriminatorBlock(in_ch, ch(res), ch(res // 2), img_channels,
+                                                        block_dtype=dtypes[res], name=f"b{res}"))
         cmap_dim = (ch(4) if cmap_dim is None else cmap_dim) if c_dim > 0 else 0
         if c_dim > 0:
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None,
@@ -517,21 +546,3 @@ class Discriminator(keras.Model):
     def from_config(cls, config: dict) -> "Discriminator":
         return cls(**config)
 
-
-def set_mixed_precision(model: keras.layers.Layer, dtype: str = "float32", num_res: int = 4) -> list[int]:
-    """Run the blocks of the `num_res` highest resolutions of a Generator or Discriminator in `dtype`
-    (float16 or bfloat16; float32 switches back). Weights, mapping, the RGB skip path and the D head stay
-    float32, as in StyleGAN2-ADA. Returns the resolutions that now compute in `dtype`."""
-    if dtype not in ("float32", "float16", "bfloat16"):
-        raise ValueError(f"dtype {dtype} must be float32, float16 or bfloat16")
-    net = model.synthesis if isinstance(model, Generator) else model
-    top = int(np.log2(model.img_resolution))
-    low = 2 ** max(top + 1 - num_res, 2)
-    out = []
-    for res in net.resolutions:
-        block = getattr(net, f"b{res}")
-        if isinstance(block, (SynthesisBlock, DiscriminatorBlock)):
-            block.mp_dtype = dtype if res >= low else "float32"
-            if res >= low and dtype != "float32":
-                out.append(res)
-    return sorted(out)

@@ -1,12 +1,12 @@
-"""Generating images from seeds with the official conventions (seed -> z, float -> uint8)."""
+"""Seeds and classes with the official conventions (seed -> z, one-hot class), and batched generation."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from training.util import UserError
+from common.errors import UserError
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -48,11 +48,11 @@ def class_vector(c_dim: int, class_idx: int | None) -> np.ndarray | None:
 
 
 def generate_seeds(G, seeds: list[int], psi: float = 1.0, cutoff: int | None = None, noise_mode: str = "const",
-                   class_idx: int | None = None, batch: int = 8):
+                   class_idx: int | None = None, batch: int = 8) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (seed, uint8 [H, W, C]) for each seed, generating in batches."""
     import tensorflow as tf
 
-    from training.serialize import to_uint8
+    from networks.ops import to_uint8
     c1 = class_vector(G.c_dim, class_idx)
 
     @tf.function(reduce_retracing=True)
@@ -65,12 +65,3 @@ def generate_seeds(G, seeds: list[int], psi: float = 1.0, cutoff: int | None = N
         c = np.repeat(c1, len(chunk), axis=0) if c1 is not None else None
         images = run(tf.constant(z), None if c is None else tf.constant(c)).numpy()
         yield from zip(chunk, images)
-
-
-def save_png(path: Path, image: np.ndarray, info: dict[str, str]) -> None:
-    """PNG with text metadata (seed, psi, network id ...)."""
-    from PIL import Image, PngImagePlugin
-    meta = PngImagePlugin.PngInfo()
-    for k, v in info.items():
-        meta.add_text(k, str(v))
-    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(path, pnginfo=meta)

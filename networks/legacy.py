@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from training.util import UserError
+from common.errors import UserError
 
 
 class UnsafePickleError(UserError):
@@ -49,7 +49,7 @@ class TF1Network(_Record):
         return out
 
 
-class _TorchModule(_Record):
+class TorchModule(_Record):
     """A persistent torch module (`torch_utils.persistence`) or a plain torch.nn module: only its state."""
 
     def state_dict(self, prefix: str = "") -> dict[str, np.ndarray]:
@@ -60,14 +60,14 @@ class _TorchModule(_Record):
                 if t is not None:
                     out[prefix + name] = np.asarray(t)
         for name, child in (st.get("_modules") or {}).items():
-            if isinstance(child, _TorchModule):
+            if isinstance(child, TorchModule):
                 out.update(child.state_dict(f"{prefix}{name}."))
         return out
 
 
-def _reconstruct_persistent_obj(meta: dict) -> _TorchModule:
+def _reconstruct_persistent_obj(meta: dict) -> TorchModule:
     """Replacement for torch_utils.persistence._reconstruct_persistent_obj: keeps `state`, ignores `module_src`."""
-    obj = _TorchModule()
+    obj = TorchModule()
     obj.state = meta.get("state") if isinstance(meta, dict) else None
     obj.class_name = meta.get("class_name") if isinstance(meta, dict) else None
     return obj
@@ -182,7 +182,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _ALLOWED[key]
         data_modules = ("training.", "torch.nn.modules.", "torch_utils.", "networks", "legacy", "__torch__.")
         if module.startswith(data_modules) and name[:1].isupper() and "." not in name:
-            return _TorchModule             # plain (non-persistent) or TorchScript module classes: data only
+            return TorchModule             # plain (non-persistent) or TorchScript module classes: data only
         raise UnsafePickleError(f"refusing to load: the pickle names {module}.{name}, which is not a "
                                 f"network class or tensor helper (it could run code)")
 

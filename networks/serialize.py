@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import keras
 
-from training.convert import load_official_state
-from training.networks import PACKAGE, Discriminator, Generator
-from training.util import UserError
+from common.errors import UserError
+from common.files import CACHE, atomic_path
+from networks.convert import load_official_state
+from networks.ops import to_uint8
+from networks.stylegan2 import PACKAGE, Discriminator, Generator
 
-CACHE_DIR = Path(os.environ.get("STYLEGAN2_TF_CACHE", Path.home() / ".cache" / "stylegan2-tf"))
+CACHE_DIR = CACHE / "networks"                   # NVIDIA pickles converted to .keras
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -56,12 +57,9 @@ class NetworkBundle(keras.Model):
 def save_bundle(path: str | Path, G_ema: Generator, G: Generator | None = None, D: Discriminator | None = None,
                 metadata: dict | None = None) -> Path:
     """Write the bundle to `path` (.keras) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
-    NetworkBundle(G_ema, G, D, metadata).save(tmp)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        NetworkBundle(G_ema, G, D, metadata).save(tmp)
+    return Path(path)
 
 
 def _config_from_fixture(cfg: dict) -> tuple[dict, dict]:
@@ -120,7 +118,7 @@ def build_from_official(G_ema_state: dict, D_state: dict | None = None, G_state:
 
 
 def _from_pickle(path: Path) -> NetworkBundle:
-    from training import legacy
+    from networks import legacy
     data = legacy.safe_load_pickle(path.read_bytes())
     if isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, legacy.TF1Network) for n in data):
         G, D, Gs = data
@@ -130,7 +128,7 @@ def _from_pickle(path: Path) -> NetworkBundle:
                                    metadata={"source": str(path), "format": "nvlabs-stylegan2-tf1"})
     if isinstance(data, dict) and "G_ema" in data:
         states = {k: data[k].state_dict() for k in ("G_ema", "G", "D")
-                  if isinstance(data.get(k), legacy._TorchModule)}
+                  if isinstance(data.get(k), legacy.TorchModule)}
         if not any(k.startswith("synthesis.b") for k in states.get("G_ema", {})):
             raise UserError(f"{path}: G_ema is not a StyleGAN2 generator (StyleGAN3 networks are not supported)")
         return build_from_official(states["G_ema"], states.get("D"), states.get("G"),
@@ -174,11 +172,6 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
             raise UserError(f"cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
         if not isinstance(bundle, NetworkBundle):
             raise UserError(f"{path} is a Keras file but not a StyleGAN2 network bundle")
-        lod = float(bundle.metadata.get("lod") or 0.0)
-        if lod > 0:                              # snapshot of a progressive run still growing: render as trained
-            for G in (bundle.G_ema, bundle.G):
-                if G is not None:
-                    G.default_lod = lod
         return bundle
     if suffix == ".npz":
         return _from_fixture(path)
@@ -195,11 +188,6 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
         return bundle
     raise UserError(f"{path}: unknown network format (expected .keras, .pkl, .npz or a run folder)")
 
-
-def to_uint8(images):
-    """Official float -> uint8: floor(clip(x * 127.5 + 128, 0, 255)). [N, H, W, C] float -> uint8."""
-    from keras import ops
-    return ops.cast(ops.floor(ops.clip(images * 127.5 + 128.0, 0.0, 255.0)), "uint8")
 
 
 def export_saved_model(G: Generator, path: str | Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import keras
 
-from training.networks import official_state
-from training.util import UserError
+from networks.stylegan2 import official_state
+from common.errors import UserError
 
 
 def to_ours(name: str, value: np.ndarray, target_shape: tuple) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.util import UserError
+from common.errors import UserError
 
 MAX_CLASSIFIER_RES = 64
 
@@ -100,8 +100,8 @@ def train_attribute_classifier(data: str | Path, attribute: str, res: int = MAX_
     """Train on the dataset's labelled faces at level `res` (capped at 64), hold out a fraction for scoring."""
     import keras
 
-    from dataset_tool import format as fmt
-    from training.dataset import read_records
+    from datasets import format as fmt
+    from datasets.reader import read_records
     layout = fmt.discover(data)
     target = attribute_target(layout.manifest, attribute)
     res = min(res, MAX_CLASSIFIER_RES)

@@ -1,0 +1,55 @@
+"""Files that are complete or absent: write under a temporary name beside the target, then rename."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+# where converted networks, the FID Inception weights and real-image statistics are cached
+CACHE = Path(os.environ.get("STYLEGAN2_TF_CACHE", Path.home() / ".cache" / "stylegan2-tf"))
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
+    """Yield an open temporary file beside `path`; on success it is synced and renamed over `path`."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path (same folder and suffix as `path`) for a writer that wants a file name
+    (np.save, Keras, OpenCV); it is renamed over `path` on success and removed on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def append_jsonl(path: str | os.PathLike, row: dict) -> None:
+    """Append one JSON line (a single write of a whole line, so readers never see half a row)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 4 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()

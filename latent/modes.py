@@ -1,0 +1,334 @@
+"""The modes of `run_generator.py`: one function per mode with explicit parameters, each preceded by the
+check of its options (run before any network is loaded, so a bad flag costs nothing).
+
+Every mode takes the generator `G` and a `Render` (options shared by all modes: truncation, noise, class,
+batch, output folder, the network's id recorded in PNG metadata and direction files) and writes files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import UserError
+from common.images import contact_sheet, save_png, write_gif, write_video
+from common.progress import Progress
+from latent import directions as dirs
+from latent.mixing import mix_styles, parse_styles, style_mix_grid
+from latent.projector import ProjectedLatents
+from latent.runner import LatentRunner, sample_w
+from latent.seeds import class_vector, generate_seeds, parse_seeds, seed_to_z
+from latent.walk import walk
+
+
+@dataclass(frozen=True)
+class Render:
+    """How images are rendered and where they go; shared by every mode."""
+
+    outdir: Path                       # output folder
+    net_id: str = ""                   # network fingerprint (PNG metadata, direction files)
+    psi: float = 1.0                   # truncation psi (1: none)
+    cutoff: int | None = None          # truncate only the first `cutoff` w layers (None: all)
+    noise_mode: str = "const"          # per-pixel noise: const | random | none
+    class_idx: int | None = None       # class for conditional networks
+    batch: int = 8                     # images per generator call
+    steps: int = 7                     # images per edit strip
+    extra_meta: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not 0.0 <= self.psi <= 2.0:
+            raise UserError(f"--trunc {self.psi} should be between 0 and 2 (1: no truncation)")
+        if self.steps < 2:
+            raise UserError(f"--steps {self.steps} must be at least 2")
+        if self.outdir.exists() and not self.outdir.is_dir():
+            raise UserError(f"--outdir {self.outdir} exists and is not a folder")
+
+    def prepare(self, G) -> LatentRunner:
+        """Check the class against the network, create the output folder, return a runner for G."""
+        class_vector(G.c_dim, self.class_idx)                # one clear line for a class/network mismatch
+        try:
+            self.outdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create --outdir {self.outdir}: {exc.strerror}") from None
+        return LatentRunner(G, batch=self.batch, noise_mode=self.noise_mode, class_idx=self.class_idx)
+
+    def meta(self, **extra) -> dict:
+        return {"psi": self.psi, "noise_mode": self.noise_mode, "network": self.net_id, **self.extra_meta, **extra}
+
+
+def _seeds_or_none(text: str | None) -> list[int] | None:
+    return parse_seeds(text) if text else None
+
+
+# ------------------------------------------------------------------------------------------------ seeds
+def check_seeds(seeds: str | None, projected: ProjectedLatents | None, exporting: bool) -> list[int] | None:
+    out = _seeds_or_none(seeds)
+    if out is None and projected is None and not exporting:
+        raise UserError("pass --seeds (e.g. --seeds 0-9), or --export / --export-savedmodel")
+    return out
+
+
+def seeds(G, render: Render, seeds: list[int] | None, grid: bool = False,
+          projected: ProjectedLatents | None = None) -> None:
+    """seed<NNNN>.png per seed (and grid.png); projected<NN>.png per projected latent."""
+    runner = render.prepare(G)
+    out = render.outdir
+    if projected is not None:
+        imgs = runner.synthesize(projected.w)
+        for i, img in enumerate(imgs):
+            save_png(out / f"projected{i:02d}.png", img, render.meta(projected_w=projected.path, index=i))
+        print(f"wrote {len(imgs)} image(s) from {projected.path} to {out}/projected*.png")
+    if not seeds:
+        return
+    progress = Progress(len(seeds), desc="generating")
+    images = []
+    for seed, img in generate_seeds(G, seeds, render.psi, render.cutoff, render.noise_mode, render.class_idx,
+                                    render.batch):
+        save_png(out / f"seed{seed:04d}.png", img, render.meta(seed=seed))
+        if grid:
+            images.append(img)
+        progress.update()
+    progress.close()
+    if grid:
+        contact_sheet(images).save(out / "grid.png")
+    print(f"wrote {len(seeds)} image(s) to {out}/ ({G.img_resolution}x{G.img_resolution}, psi {render.psi}, "
+          f"{progress.rate:.1f} img/s)")
+
+
+# ------------------------------------------------------------------------------------------------ style mixing
+def check_style_mix(rows: str | None, cols: str | None) -> tuple[list[int], list[int]]:
+    if not rows or not cols:
+        raise UserError("--mode style-mix needs --rows and --cols (e.g. --rows 85,100,75 --cols 55,821,1789)")
+    return parse_seeds(rows), parse_seeds(cols)
+
+
+def style_mix(G, render: Render, rows: list[int], cols: list[int], styles: str = "coarse") -> Path:
+    """The StyleGAN figure: each row seed with the `styles` layers of each column seed. Returns its path."""
+    layers = parse_styles(styles, G.num_ws)
+    runner = render.prepare(G)
+    row_ws = runner.seeds(rows, render.psi, render.cutoff)
+    col_ws = runner.seeds(cols, render.psi, render.cutoff)
+    progress = Progress(len(rows) * (len(cols) + 1) + len(cols), desc="style mixing")
+    row_imgs, col_imgs = runner.synthesize(row_ws, progress), runner.synthesize(col_ws, progress)
+    mixed = runner.synthesize(mix_styles(row_ws, col_ws, layers).reshape(-1, G.num_ws, G.w_dim), progress)
+    mixed = mixed.reshape(len(rows), len(cols), *mixed.shape[1:])
+    progress.close()
+    layer_list = ",".join(map(str, layers))
+    for r, rs in enumerate(rows):
+        for c, cs in enumerate(cols):
+            save_png(render.outdir / f"mix-{rs}-{cs}.png", mixed[r, c],
+                     render.meta(row_seed=rs, col_seed=cs, styles=layer_list))
+    path = render.outdir / "stylemix.png"
+    save_png(path, style_mix_grid(row_imgs, col_imgs, mixed),
+             render.meta(rows=",".join(map(str, rows)), cols=",".join(map(str, cols)), styles=layer_list))
+    print(f"wrote {path} and {len(rows) * len(cols)} mix-ROW-COL.png (w layers {layers} from the column seeds)")
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ interpolation
+def check_interpolate(seeds: str | None, projected: ProjectedLatents | None, walks: int, frames: int,
+                      fps: float) -> list[int] | None:
+    out = _seeds_or_none(seeds)
+    if out is None and projected is None:
+        raise UserError("pass --seeds (e.g. --seeds 0-5)")
+    if projected is None and (walks < 1 or len(out) % walks or len(out) // walks < 2):
+        raise UserError(f"--walks {walks} must split the {len(out)} seeds into equal walks of at least two "
+                        "seeds each")
+    if frames < 1 or fps <= 0:
+        raise UserError("--frames and --fps must be positive")
+    return out
+
+
+def interpolate(G, render: Render, seeds: list[int] | None, frames: int = 60, loop: bool = False,
+                space: str = "w", fps: float = 30.0, walks: int = 1,
+                projected: ProjectedLatents | None = None) -> Path:
+    """interpolate.mp4 and .gif: `walks` walks through the seeds (tiled), or one walk through the projected
+    latents and then the seeds. Linear in W, or spherical in Z."""
+    runner = render.prepare(G)
+    paths = []
+    if projected is not None:
+        keys = [projected.w] + ([runner.seeds(seeds, render.psi, render.cutoff)] if seeds else [])
+        paths.append(walk(np.concatenate(keys), frames, loop))
+        described = "projected w, then seeds, in W"
+    else:
+        described = f"{space.upper()} space"
+        for group in np.array_split(np.array(seeds), walks):
+            if space == "z":
+                z = np.concatenate([seed_to_z(int(s), G.z_dim) for s in group])
+                paths.append(runner.map(walk(z, frames, loop, spherical=True), render.psi, render.cutoff))
+            else:
+                paths.append(walk(runner.seeds([int(s) for s in group], render.psi, render.cutoff), frames, loop))
+    T = len(paths[0])
+    progress = Progress(T * len(paths), desc="interpolating")
+    clips = np.stack([runner.synthesize(p, progress) for p in paths])          # [walks, T, H, W, C]
+    progress.close()
+    cols = int(np.ceil(np.sqrt(len(paths))))
+    rows = int(np.ceil(len(paths) / cols))
+    H, W, C = clips.shape[2:]
+    video = np.zeros([T, rows * H, cols * W, C], np.uint8)
+    for k in range(len(paths)):
+        r, c = divmod(k, cols)
+        video[:, r * H:(r + 1) * H, c * W:(c + 1) * W] = clips[k]
+    out = render.outdir
+    write_gif(out / "interpolate.gif", video, fps)
+    write_video(out / "interpolate.mp4", video, fps)
+    print(f"wrote {out}/interpolate.mp4 and .gif: {T} frames of {video.shape[2]}x{video.shape[1]} at {fps:g} fps "
+          f"({described}, {len(paths)} walk(s))")
+    return out / "interpolate.mp4"
+
+
+# ------------------------------------------------------------------------------------------------ directions
+def _strength_grid(runner: LatentRunner, ws: np.ndarray, direction: np.ndarray, scale: float, lo: float,
+                   hi: float, steps: int) -> np.ndarray:
+    """Images [N, steps, H, W, C] of each w+ moved from lo to hi standard deviations along `direction`."""
+    strengths = np.linspace(lo, hi, steps).astype(np.float32) * scale
+    moved = dirs.edit_ws(ws, direction, strengths)                               # [N, S, num_ws, w_dim]
+    imgs = runner.synthesize(moved.reshape(-1, *ws.shape[1:]))
+    return imgs.reshape(len(ws), steps, *imgs.shape[1:])
+
+
+def _save_strips(outdir: Path, name: str, seeds: list[int], imgs: np.ndarray, meta: dict) -> Path:
+    """One strip per seed (a row of `imgs` [N, S, H, W, C]) and one sheet with all of them."""
+    for seed, row in zip(seeds, imgs):
+        save_png(outdir / f"{name}-seed{seed:04d}.png", np.concatenate(list(row), axis=1), {**meta, "seed": seed})
+    sheet = np.concatenate([np.concatenate(list(row), axis=1) for row in imgs], axis=0)
+    save_png(outdir / f"{name}.png", sheet, meta)
+    return outdir / f"{name}.png"
+
+
+def check_directions(seeds: str | None, method: str, num: int) -> list[int]:
+    if method not in ("sefa", "ganspace"):
+        raise UserError(f"--method {method} must be sefa or ganspace")
+    if num < 1:
+        raise UserError(f"--num {num} must be at least 1")
+    return _seeds_or_none(seeds) or [0, 1, 2]
+
+
+def directions(G, render: Render, folder: Path, seeds: list[int], method: str = "sefa", num: int = 5) -> Path:
+    """Unsupervised directions (SeFa or GANSpace) saved as <folder>/<method>.npy, with -3..3 std previews."""
+    runner = render.prepare(G)
+    w = sample_w(runner, 10000)
+    if method == "sefa":
+        found, values = dirs.sefa_directions(G)
+        extra = {"eigenvalues": values[:num * 4].tolist()}
+    else:
+        found, _, _ = dirs.ganspace_directions(w, k=max(num, 20))
+        extra = {}
+    scales = dirs.direction_scales(found, w)
+    saved = dirs.save_directions(folder, method, found, {"network": render.net_id, "method": method,
+                                                         "scales": scales.tolist(), **extra})
+    ws = runner.seeds(seeds, render.psi, render.cutoff)
+    progress = Progress(num, desc=f"{method} previews", unit="dir")
+    for k in range(min(num, len(found))):
+        imgs = _strength_grid(runner, ws, found[k], scales[k], -3, 3, render.steps)
+        _save_strips(render.outdir, f"{method}{k:02d}", seeds, imgs, render.meta(direction=f"{method}:{k}"))
+        progress.update()
+    progress.close()
+    print(f"wrote {saved} ({len(found)} directions) and previews {render.outdir}/{method}00.png.. (-3..3 std of "
+          f"w); edit with --edit {method}:0=-3..3")
+    return saved
+
+
+def check_learn_direction(seeds: str | None, data: str | None, attribute: str | None, samples: int) -> list[int]:
+    if not data or not attribute:
+        raise UserError("--mode learn-direction needs --data (a labelled dataset) and --attribute (e.g. --attribute "
+                        "age)")
+    if not Path(data).exists():
+        raise UserError(f"--data {data} does not exist")
+    if samples < 50:
+        raise UserError(f"--samples {samples}: use at least 50 generated faces to fit a direction")
+    return _seeds_or_none(seeds) or [0, 1, 2]
+
+
+def learn_direction(G, render: Render, folder: Path, seeds: list[int], data: str, attribute: str,
+                    samples: int = 2000, classifier_epochs: int = 5) -> Path:
+    """A supervised direction (InterFaceGAN recipe) for a dataset label, saved as <folder>/<attribute>.npy."""
+    from latent.attributes import learn_direction as fit, train_attribute_classifier
+    runner = render.prepare(G)
+    name = attribute.replace("=", "")
+    print(f"training a {attribute} classifier on {data} ...", flush=True)
+    clf = train_attribute_classifier(data, attribute, res=G.img_resolution, epochs=classifier_epochs)
+    print(f"classifier on held-out real faces: {clf.heldout}", flush=True)
+    progress = Progress(samples, desc="labelling generated faces")
+    direction, figures, w = fit(runner, clf, samples, render.psi, progress=progress)
+    progress.close()
+    scale = float(dirs.direction_scales(direction[None], w)[0])
+    saved = dirs.save_directions(folder, name, direction, {
+        "network": render.net_id, "method": "supervised", "attribute": attribute, "kind": clf.target.kind,
+        "scales": [scale], "classifier_heldout": clf.heldout, "classifier_res": clf.res, **figures})
+    imgs = _strength_grid(runner, runner.seeds(seeds, render.psi, render.cutoff), direction, scale, -3, 3,
+                          render.steps)
+    preview = _save_strips(render.outdir, f"edit-{name}", seeds, imgs, render.meta(direction=name))
+    print(f"wrote {saved} (boundary in W: {figures}) and preview {preview}")
+    return saved
+
+
+def check_edit(seeds: str | None, projected: ProjectedLatents | None, edits: list[str], folder: Path
+               ) -> tuple[list[int] | None, list[tuple[str, int | None, float, float]]]:
+    out = _seeds_or_none(seeds)
+    if out is None and projected is None:
+        raise UserError("pass --seeds (e.g. --seeds 0-3)")
+    parsed = [dirs.parse_edit(e) for e in edits]
+    if not parsed:
+        raise UserError("--mode edit needs --edit NAME=LO..HI (e.g. --edit age=-3..3)")
+    for name, _, _, _ in parsed:
+        dirs.direction_path(folder, name)                 # exists, or a one-line error saying how to make it
+    return out, parsed
+
+
+def edit(G, render: Render, folder: Path, seeds: list[int] | None,
+         edits: list[tuple[str, int | None, float, float]], projected: ProjectedLatents | None = None) -> list[Path]:
+    """For each (name, component, lo, hi): strips of each face moved from lo to hi std along the direction."""
+    runner = render.prepare(G)
+    if projected is not None:
+        ws, seeds = projected.w, list(range(len(projected.w)))        # strips are numbered by projected latent
+    else:
+        ws = runner.seeds(seeds, render.psi, render.cutoff)
+    sheets = []
+    for name, comp, lo, hi in edits:
+        direction, scale = dirs.load_direction(folder, name, comp, render.net_id, G.w_dim, (lo, hi))
+        imgs = _strength_grid(runner, ws, direction, scale, lo, hi, render.steps)
+        label = name if comp is None else f"{name}{comp:02d}"
+        sheet = _save_strips(render.outdir, f"edit-{label}", seeds, imgs, render.meta(edit=f"{name}={lo}..{hi}"))
+        print(f"wrote {sheet} and {len(seeds)} strip(s): {render.steps} steps from {lo:g} to {hi:g} std of w")
+        sheets.append(sheet)
+    return sheets
+
+
+# ------------------------------------------------------------------------------------------------ projection
+def check_project(target: str | None, num_steps: int, distance: str) -> None:
+    if not target:
+        raise UserError("--mode project needs --target face.png (an aligned, cropped face)")
+    if not Path(target).is_file():
+        raise UserError(f"--target {target} does not exist")
+    if num_steps < 1:
+        raise UserError("--num-steps must be at least 1")
+    if distance not in ("pixel", "inception"):
+        raise UserError(f"--distance {distance} must be pixel or inception")
+
+
+def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool = False, distance: str = "pixel",
+            detector=None, fps: float = 30.0) -> Path:
+    """Find the latent of a face image: projected_w.npz, proj.png, target.png and proj.mp4 (target | progress).
+    `detector` (the FID Inception, for distance 'inception') is passed in by the caller."""
+    from latent.projector import ProjectConfig, load_target, project as run_projection, save_projection
+    render.prepare(G)
+    image = load_target(target, G.img_resolution, G.img_channels)
+    cfg = ProjectConfig(steps=num_steps, w_plus=w_plus, distance=distance)
+    progress = Progress(cfg.steps, desc="projecting", unit="step")
+    result = run_projection(G, image, cfg, detector, progress)
+    progress.close()
+    out = render.outdir
+    save_projection(out / "projected_w.npz", result, cfg)
+    save_png(out / "target.png", image, {"target": target})
+    save_png(out / "proj.png", result.image, render.meta(distance=result.distance, steps=cfg.steps))
+    frames = np.stack([np.concatenate([image, f], axis=1) for f in result.frames])      # target | progress
+    if frames.shape[3] == 1:
+        frames = np.repeat(frames, 3, axis=3)
+    write_video(out / "proj.mp4", frames, fps)
+    mse = float(np.mean((result.image.astype(np.float64) - image.astype(np.float64)) ** 2))
+    psnr = 10 * np.log10(255 ** 2 / max(mse, 1e-12))
+    print(f"wrote {out}/projected_w.npz, proj.png, target.png, proj.mp4 ({'W+' if cfg.w_plus else 'W'}, "
+          f"{cfg.steps} steps, distance {result.distance}; PSNR of the projection {psnr:.1f} dB)")
+    return out / "projected_w.npz"

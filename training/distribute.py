@@ -1,0 +1,42 @@
+"""tf.distribute strategies for training: one device, MirroredStrategy over one host's GPUs, or
+MultiWorkerMirroredStrategy over the hosts named in TF_CONFIG."""
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from common.errors import UserError
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """auto: Mirrored over all GPUs (one device on CPU); multiworker: MultiWorkerMirrored from TF_CONFIG."""
+    if name == "multiworker":                           # must come before anything initialises the TF context
+        if not os.environ.get("TF_CONFIG"):
+            raise UserError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's task), e.g. "
+                            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+                            '"index": 0}}')
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as exc:
+            raise UserError(f"TF_CONFIG is not valid JSON: {exc}") from None
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "one_device" or (name == "auto" and len(gpus) <= 1):
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    if name in ("auto", "mirrored"):
+        return tf.distribute.MirroredStrategy()
+    raise UserError(f"--strategy {name} must be auto, mirrored, multiworker or one_device")
+
+
+def worker_info(strategy: tf.distribute.Strategy) -> tuple[bool, int, int]:
+    """(is_chief, task index, number of workers). Worker 0 is the chief unless the cluster names one."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True, 0, 1
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    spec = resolver.cluster_spec().as_dict()
+    workers = sum(len(v) for k, v in spec.items() if k in ("chief", "worker"))
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
+    return chief, task_id, workers

@@ -1,0 +1,48 @@
+"""The state of a training run that is not the networks: counters, and the checkpoint that holds them with
+the networks, optimizers and every other variable a resumed run needs.
+
+Counters live in Python during training (reading a device variable every iteration would stall a GPU) and
+are written into their variables only when a checkpoint is saved, and read back from them on restore.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+COUNTERS = {                 # checkpoint key -> (attribute, what it counts)
+    "cur_nimg": ("nimg", "real images shown so far"),
+    "batch_idx": ("iteration", "training iterations so far"),
+    "tick": ("tick", "ticks so far"),
+    "nonfinite": ("nonfinite_total", "iterations skipped for non-finite gradients"),
+    "res_batches": ("level_batches", "progressive growing: batches read at the current dataset level"),
+    "res_level": ("level_res", "progressive growing: the dataset level being read (pixels)"),
+}
+
+
+class TrainingState:
+    """Counters (`nimg`, `iteration`, `tick`, `nonfinite_total`, `level_batches`, `level_res`) and the
+    `tf.train.CheckpointManager` of `<run>/checkpoints`, which also saves the trackables given."""
+
+    def __init__(self,
+                 directory: str | Path,      # checkpoint folder
+                 keep: int = 5,              # checkpoints kept
+                 **trackables) -> None:      # networks, optimizers, variables: saved under these names
+        self.nimg = self.iteration = self.tick = self.nonfinite_total = self.level_batches = self.level_res = 0
+        self._vars = {key: tf.Variable(0, dtype=tf.int64, trainable=False, name=key) for key in COUNTERS}
+        self.checkpoint = tf.train.Checkpoint(**trackables, **self._vars)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=keep)
+
+    def save(self) -> str:
+        """Write a checkpoint numbered by the images shown; returns its path prefix."""
+        for key, (attr, _) in COUNTERS.items():
+            self._vars[key].assign(getattr(self, attr))
+        return self.manager.save(checkpoint_number=self.nimg)
+
+    def restore_latest(self) -> str:
+        """Restore the newest checkpoint into every trackable and the counters; returns its path prefix."""
+        path = self.manager.latest_checkpoint
+        self.checkpoint.restore(path).expect_partial()
+        for key, (attr, _) in COUNTERS.items():
+            setattr(self, attr, int(self._vars[key].numpy()))
+        return path
