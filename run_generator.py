@@ -72,17 +72,6 @@ flags.DEFINE_integer("steps", 7, "directions/edit: images per strip.")
 FLAGS = flags.FLAGS
 
 
-def find_network(arg: str | None) -> Path:
-    """--network, or the newest snapshot under results/."""
-    if arg:
-        return Path(arg)
-    snaps = sorted(Path("results").glob("*/network-snapshot-*.keras"), key=lambda p: p.stat().st_mtime)
-    if not snaps:
-        raise UserError("no --network given and no trained snapshot under results/: pass --network PATH "
-                        "(a .keras file, a run folder, or an official NVIDIA .pkl)")
-    return snaps[-1]
-
-
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
@@ -127,6 +116,7 @@ def main(argv: list[str]) -> int:
                 detector = Detector()
             modes.project(G, r, FLAGS.target, FLAGS.num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps)
 
+    from networks.serialize import find_network
     path = find_network(FLAGS.network)
     start_tensorflow()
     from latent.directions import network_id

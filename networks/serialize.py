@@ -152,6 +152,17 @@ def _cache_path(path: Path) -> Path:
     return CACHE_DIR / f"{path.stem}-{key}.keras"
 
 
+def find_network(arg: str | None, results: str | Path = "results") -> Path:
+    """The network a command should use: `arg` if given, else the newest snapshot under `results`/."""
+    if arg:
+        return Path(arg)
+    snaps = sorted(Path(results).glob("*/network-snapshot-*.keras"), key=lambda p: p.stat().st_mtime)
+    if not snaps:
+        raise UserError(f"no --network given and no trained snapshot under {results}/: pass --network PATH "
+                        "(a .keras file, a run folder, or an official NVIDIA .pkl)")
+    return snaps[-1]
+
+
 def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
     """Load any supported network file or run folder (see module docstring); UserError if unusable."""
     path = Path(path)
