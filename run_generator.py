@@ -26,6 +26,7 @@ from absl import flags  # noqa: E402
 
 from common.cli import cli_main, start_tensorflow  # noqa: E402
 from common.errors import UserError  # noqa: E402
+from common.files import check_output_dir  # noqa: E402
 
 flags.DEFINE_string("network", None, "A .keras network of ours, a training run folder (newest snapshot), an "
                     "official NVIDIA .pkl (TF1 or PyTorch) or a parity-fixture .npz/folder. Default: the newest "
@@ -84,6 +85,8 @@ def main(argv: list[str]) -> int:
     render.check()
     projected = load_projected(FLAGS.projected_w) if FLAGS.projected_w else None
     folder = Path(FLAGS.directions)
+    if mode in ("directions", "learn-direction"):
+        check_output_dir(folder, "--directions")
     exporting = bool(FLAGS.export or FLAGS.export_savedmodel)
     # Each mode: its check (before anything is loaded) and the call that runs it on the generator.
     if mode == "seeds":
@@ -116,9 +119,9 @@ def main(argv: list[str]) -> int:
                 detector = Detector()
             modes.project(G, r, FLAGS.target, FLAGS.num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps)
 
+    start_tensorflow()                              # before anything imports TensorFlow
     from networks.serialize import find_network
     path = find_network(FLAGS.network)
-    start_tensorflow()
     from latent.directions import network_id
     from networks.serialize import export_saved_model, load_network, save_bundle
     bundle = load_network(path)

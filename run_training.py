@@ -16,6 +16,7 @@ from absl import flags  # noqa: E402
 
 from common.cli import cli_main, start_tensorflow  # noqa: E402
 from common.errors import UserError  # noqa: E402
+from common.files import check_output_dir  # noqa: E402
 
 flags.DEFINE_string("data", None, "Dataset folder (made by dataset_tool/create.py, or official TFRecords).")
 flags.DEFINE_integer("res", None, "Training resolution: a level of the dataset (default: its highest).")
@@ -77,6 +78,7 @@ def main(argv: list[str]) -> int:
                       progressive=FLAGS.progressive, lod_initial_res=FLAGS.lod_initial_res,
                       lod_training_kimg=FLAGS.lod_training_kimg, lod_transition_kimg=FLAGS.lod_transition_kimg,
                       dry_run=FLAGS.dry_run)
+    check_output_dir(cfg.outdir, "--outdir")
     strategy = make_strategy(cfg.strategy)
     if not cfg.resume:
         _, res, _ = open_level(cfg.data, cfg.res)          # the level must exist

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from common.errors import UserError
+
 # where converted networks, the FID Inception weights and real-image statistics are cached
 CACHE = Path(os.environ.get("STYLEGAN2_TF_CACHE", Path.home() / ".cache" / "stylegan2-tf"))
 
@@ -38,6 +40,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_output_dir(path: str | os.PathLike, what: str) -> None:
+    """Before any slow work: `path` must be a folder or creatable as one, and writable (UserError naming it)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path} exists and is not a folder")
+    existing = next((p for p in [path, *path.absolute().parents] if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path} cannot be written ({existing} is not a writable folder)")
 
 
 def append_jsonl(path: str | os.PathLike, row: dict) -> None:

@@ -73,12 +73,39 @@ def validate(cfg: CreateConfig) -> None:
     src, dest = Path(cfg.source).resolve(), Path(cfg.dest).resolve()
     if not src.exists():
         raise UserError(f"source {cfg.source} does not exist")
+    if not os.access(src, os.R_OK) or (src.is_dir() and not os.access(src, os.X_OK)):
+        raise UserError(f"source {cfg.source} is not readable")
     if dest.exists() and not dest.is_dir():
         raise UserError(f"destination {cfg.dest} exists and is not a folder")
-    if dest.is_dir() and any(dest.iterdir()) and not cfg.overwrite:
-        raise UserError(f"destination {cfg.dest} is not empty; pass --overwrite to replace it")
-    if src.is_dir() and (dest == src or src in dest.parents):
+    if dest == src or dest in src.parents:
+        raise UserError(f"the source {cfg.source} lies inside the destination {cfg.dest}: choose another destination")
+    if src.is_dir() and src in dest.parents:
         raise UserError(f"destination {cfg.dest} lies inside the source folder {cfg.source}")
+    if dest.is_dir() and any(dest.iterdir()):
+        if not cfg.overwrite:
+            raise UserError(f"destination {cfg.dest} is not empty; pass --overwrite to replace it")
+        foreign = _not_dataset_files(dest)
+        if foreign:
+            raise UserError(f"--overwrite replaces only a dataset made by this tool; {cfg.dest} holds "
+                            f"{'no ' + fmt.MANIFEST_NAME if foreign == [fmt.MANIFEST_NAME] else foreign[0]}"
+                            f"{'' if len(foreign) < 2 else f' and {len(foreign) - 1} other file(s)'} (not ours)")
+    parent = next((p for p in [dest, *dest.parents] if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write the destination {cfg.dest}: {parent} is not writable")
+
+
+def _not_dataset_files(folder: Path) -> list[str]:
+    """What in `folder` is not part of a dataset this tool wrote ([MANIFEST_NAME] if the manifest is missing)."""
+    manifest = folder / fmt.MANIFEST_NAME
+    try:
+        ours = json.loads(manifest.read_text()).get("format") == "stylegan-multires-tfrecords"
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        return [fmt.MANIFEST_NAME]
+    allowed = {fmt.MANIFEST_NAME, fmt.SKIPPED_NAME}
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name not in allowed and not p.name.endswith((".tfrecords", ".labels")))
 
 
 def guess_resolution(source: Source, names: list[str], sample: int = 256) -> tuple[int, int]:
@@ -98,7 +125,15 @@ def guess_resolution(source: Source, names: list[str], sample: int = 256) -> tup
 _WORKER: dict = {}
 
 
-def _init_worker(state: dict) -> None:
+def _init_worker(state: dict, quiet: bool = False) -> None:
+    """Worker set-up. Every per-file failure is returned as a reason, so in worker processes (`quiet`) Ctrl-C
+    is left to the main process and stderr is silenced: a tool that is interrupted or killed must not leave
+    one BrokenPipeError traceback per worker on the terminal."""
+    if quiet:
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stderr = open(os.devnull, "w")
+        os.dup2(sys.stderr.fileno(), 2)
     _WORKER.clear()
     _WORKER.update(state)
 
@@ -134,19 +169,31 @@ def _results(tasks: list[tuple[int, str]], state: dict, jobs: int):
         yield from map(_process, tasks)
         return
     ctx = multiprocessing.get_context("spawn")   # never fork a process that may hold TensorFlow threads
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(state,)) as pool:
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(state, True)) as pool:
         block = 128 * jobs
         for start in range(0, len(tasks), block):
             yield from pool.imap(_process, tasks[start:start + block], chunksize=4)
 
 
 # ---------------------------------------------------------------------------------------------- writer
+def _dead(folder: Path) -> bool:
+    """Whether the build that named `folder` (`...-<pid>`) is gone."""
+    pid = folder.name.rsplit("-", 1)[-1]
+    return not (pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid())
+
+
 def _clean_stale_partials(dest: Path) -> None:
-    for p in dest.parent.glob(f".{dest.name}.partial-*"):
-        pid = p.name.rsplit("-", 1)[-1]
-        alive = pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid()
-        if not alive:
+    """Tidy up after builds that were killed beside `dest`: their partial folders are removed, and an old
+    dataset set aside by a build killed between its two renames is put back (or removed once replaced)."""
+    for p in dest.parent.glob(".*.partial-*"):
+        if (p / fmt.INCOMPLETE_MARKER).exists() and _dead(p):     # only ours, only finished processes
             shutil.rmtree(p, ignore_errors=True)
+    for p in dest.parent.glob(f".{dest.name}.old-*"):
+        if _dead(p):
+            if dest.exists():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.replace(p, dest)
 
 
 def _log(*args, **kwargs) -> None:
@@ -155,6 +202,7 @@ def _log(*args, **kwargs) -> None:
 
 def create_dataset(cfg: CreateConfig, log=_log) -> dict:
     """Build the dataset described by `cfg`; returns the manifest. Raises UserError on bad input."""
+    _clean_stale_partials(Path(cfg.dest).resolve())
     validate(cfg)
     import tensorflow as tf  # imported after validation so bad options fail fast
 
@@ -182,8 +230,10 @@ def create_dataset(cfg: CreateConfig, log=_log) -> dict:
 
     dest = Path(cfg.dest).resolve()
     name = cfg.name or dest.name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_partials(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {dest.parent}: {exc.strerror}") from None
     tmp = dest.parent / f".{dest.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -192,8 +242,19 @@ def create_dataset(cfg: CreateConfig, log=_log) -> dict:
         manifest = _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp, log)
         os.unlink(tmp / fmt.INCOMPLETE_MARKER)
         if dest.exists():
-            shutil.rmtree(dest)   # only now: the new dataset is complete
-        os.replace(tmp, dest)
+            old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+            os.replace(dest, old)          # only now: the new dataset is complete
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"cannot write the dataset to {cfg.dest}: {exc.strerror or exc} "
+                        f"({exc.filename or tmp})") from None
+    except tf.errors.OpError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"cannot write the dataset to {cfg.dest}: {exc.message.splitlines()[0]}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # repo root, not dataset_tool/
 
@@ -27,9 +28,14 @@ def main(argv: list[str]) -> int:
         raise UserError("usage: extract.py DATASET OUTDIR [--res N] [--max-images N] [--grid sheet.png]")
     from PIL import Image
 
+    from common.files import check_output_dir
     from common.images import contact_sheet
-    from datasets.reader import read_records
+    from datasets.reader import open_level, read_records
     outdir = argv[2]
+    open_level(argv[1], FLAGS.res)                      # the dataset and level exist
+    check_output_dir(outdir, "output folder")
+    if FLAGS.grid:
+        check_output_dir(Path(FLAGS.grid).absolute().parent, "--grid folder")
     os.makedirs(outdir, exist_ok=True)
     sheet, n = [], 0
     for i, (img, _) in enumerate(read_records(argv[1], FLAGS.res)):

@@ -155,5 +155,13 @@ def read_records(path: str | Path, res: int | None = None) -> Iterator[tuple[np.
     labels = None
     if label_dim(layout) and not _has_record_labels(layout):
         labels = np.load(layout.labels_path).astype(np.float32)
-    for i, (img, lab) in enumerate(ds.as_numpy_iterator()):
-        yield img, (labels[i] if labels is not None else lab)
+    try:
+        for i, (img, lab) in enumerate(ds.as_numpy_iterator()):
+            yield img, (labels[i] if labels is not None else lab)
+    except tf.errors.OpError as exc:
+        raise UserError(f"cannot read {', '.join(files)}: {damaged_record_message(exc)}") from None
+
+
+def damaged_record_message(exc: tf.errors.OpError) -> str:
+    """One line for a damaged record (truncated file, bad checksum, undecodable image)."""
+    return f"{exc.message.splitlines()[0][:200]} (the dataset is damaged: check it with dataset_tool/create.py --info)"

@@ -111,7 +111,7 @@ def load_direction(folder: str | Path, name: str, component: int | None, net_id:
         dirs = np.load(path, allow_pickle=False)
         info_path = path.with_suffix(".json")
         info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise UserError(f"{path}: not a readable direction file ({exc})") from None
     made_for = str(info.get("network", ""))
     if made_for and made_for.split(":")[-1] != net_id.split(":")[-1]:

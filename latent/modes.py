@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
+from common.files import check_output_dir
 from common.images import contact_sheet, save_png, write_gif, write_video
 from common.progress import Progress
 from latent import directions as dirs
@@ -41,8 +42,7 @@ class Render:
             raise UserError(f"--trunc {self.psi} should be between 0 and 2 (1: no truncation)")
         if self.steps < 2:
             raise UserError(f"--steps {self.steps} must be at least 2")
-        if self.outdir.exists() and not self.outdir.is_dir():
-            raise UserError(f"--outdir {self.outdir} exists and is not a folder")
+        check_output_dir(self.outdir, "--outdir")
 
     def prepare(self, G) -> LatentRunner:
         """Check the class against the network, create the output folder, return a runner for G."""
@@ -280,14 +280,15 @@ def check_edit(seeds: str | None, projected: ProjectedLatents | None, edits: lis
 def edit(G, render: Render, folder: Path, seeds: list[int] | None,
          edits: list[tuple[str, int | None, float, float]], projected: ProjectedLatents | None = None) -> list[Path]:
     """For each (name, component, lo, hi): strips of each face moved from lo to hi std along the direction."""
+    loaded = [dirs.load_direction(folder, name, comp, render.net_id, G.w_dim, (lo, hi))
+              for name, comp, lo, hi in edits]                    # every direction checked before writing
     runner = render.prepare(G)
     if projected is not None:
         ws, seeds = projected.w, list(range(len(projected.w)))        # strips are numbered by projected latent
     else:
         ws = runner.seeds(seeds, render.psi, render.cutoff)
     sheets = []
-    for name, comp, lo, hi in edits:
-        direction, scale = dirs.load_direction(folder, name, comp, render.net_id, G.w_dim, (lo, hi))
+    for (name, comp, lo, hi), (direction, scale) in zip(edits, loaded):
         imgs = _strength_grid(runner, ws, direction, scale, lo, hi, render.steps)
         label = name if comp is None else f"{name}{comp:02d}"
         sheet = _save_strips(render.outdir, f"edit-{label}", seeds, imgs, render.meta(edit=f"{name}={lo}..{hi}"))
@@ -306,6 +307,12 @@ def check_project(target: str | None, num_steps: int, distance: str) -> None:
         raise UserError("--num-steps must be at least 1")
     if distance not in ("pixel", "inception"):
         raise UserError(f"--distance {distance} must be pixel or inception")
+    from PIL import Image
+    try:
+        with Image.open(target) as img:
+            img.verify()
+    except Exception as exc:                             # Pillow raises many types for bad files
+        raise UserError(f"--target {target}: cannot read the image ({exc})") from None
 
 
 def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool = False, distance: str = "pixel",

@@ -15,6 +15,7 @@ optimised noise maps `noise00`, `noise01`, ... (so the latent reproduces the pro
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,7 +207,7 @@ def load_projected(path: str | Path) -> ProjectedLatents:
         with np.load(path, allow_pickle=False) as z:
             w = z["w"].astype(np.float32)
             noise = [z[k] for k in sorted(z.files) if k.startswith("noise")]
-    except (KeyError, ValueError, OSError, EOFError) as exc:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise UserError(f"--projected-w {path}: not a projected_w.npz with an array 'w' ({exc})") from None
     if w.ndim != 3:
         raise UserError(f"--projected-w: 'w' should be [N, num_ws, w_dim], got {w.shape}")

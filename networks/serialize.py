@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,8 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
         path = snaps[-1]
     suffix = path.suffix.lower()
     if suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise UserError(f"{path} is damaged or not a .keras file (not a complete zip archive; was it truncated?)")
         try:
             bundle = keras.saving.load_model(path, compile=False)
         except Exception as exc:
@@ -185,12 +188,18 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
             raise UserError(f"{path} is a Keras file but not a StyleGAN2 network bundle")
         return bundle
     if suffix == ".npz":
-        return _from_fixture(path)
+        try:
+            return _from_fixture(path)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise UserError(f"{path}: not a readable network .npz ({type(exc).__name__}: {exc})") from None
     if suffix in (".pkl", ".pickle"):
         cached = _cache_path(path)
         if cache and cached.exists():
             return load_network(cached)
-        bundle = _from_pickle(path)
+        try:
+            bundle = _from_pickle(path)
+        except UserError as exc:                 # every problem names the file
+            raise UserError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
         if cache:
             try:
                 save_bundle(cached, bundle.G_ema, bundle.G, bundle.D, bundle.metadata)

@@ -39,6 +39,10 @@ def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
                           env=env)
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "faults: SIGKILL fault-injection loops (STYLEGAN2_FAULT_TRIALS trials each)")
+
+
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path

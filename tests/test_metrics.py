@@ -197,7 +197,7 @@ def test_training_evaluates_metrics_at_snapshots(tmp_path, monkeypatch):
                        metrics=lambda c: mm.snapshot_evaluator(c.metrics, c.data, tmp_path / "cache"))
     rows = [json.loads(line) for line in (run / "metric-fid1k_full.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in rows] == [0.008, 0.016]                   # one row per snapshot
-    assert rows[-1]["snapshot"] == "network-snapshot-000000.keras" and rows[-1]["value"] > 0
+    assert rows[-1]["snapshot"] == "network-snapshot-000000.016.keras" and rows[-1]["value"] > 0
     assert "fid1k_full" in (run / "log.txt").read_text()
 
 

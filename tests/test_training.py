@@ -112,7 +112,7 @@ def test_a_run_trains_with_finite_losses_right_intervals_and_snapshots(data8, tm
     for s in stats:
         for k in ("Loss/G/loss", "Loss/D/loss", "Loss/r1_penalty", "Loss/pl_penalty"):
             assert np.isfinite(s[k]), k
-    for name in ("reals.png", "fakes_init.png", "fakes000000.png", "log.txt", "training_options.json"):
+    for name in ("reals.png", "fakes_init.png", "fakes000000.032.png", "log.txt", "training_options.json"):
         assert (run / name).exists(), name
     assert "tick 2" in (run / "log.txt").read_text()
     bundle = load_network(run)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from common.errors import UserError
+
 COUNTERS = {                 # checkpoint key -> (attribute, what it counts)
     "cur_nimg": ("nimg", "real images shown so far"),
     "batch_idx": ("iteration", "training iterations so far"),
@@ -39,10 +41,43 @@ class TrainingState:
             self._vars[key].assign(getattr(self, attr))
         return self.manager.save(checkpoint_number=self.nimg)
 
-    def restore_latest(self) -> str:
-        """Restore the newest checkpoint into every trackable and the counters; returns its path prefix."""
-        path = self.manager.latest_checkpoint
+    def restore_latest(self, log=print) -> str:
+        """Restore the newest checkpoint that reads back completely into every trackable and the counters;
+        returns its path prefix. A damaged newer checkpoint is reported in one line and renamed aside
+        (`damaged-ckpt-N.*`, kept for inspection); with none readable, UserError and nothing changed."""
+        directory = Path(self.manager.directory)
+        candidates = list(reversed(self.manager.checkpoints))
+        for path in candidates:
+            problem = unreadable(path)
+            if problem is None:
+                break
+            log(f"checkpoint {Path(path).name} cannot be read back ({problem}); trying an older one")
+        else:
+            names = ", ".join(Path(p).name for p in candidates) or "none"
+            raise UserError(f"no readable checkpoint in {directory} (tried: {names}); the run cannot be resumed")
+        damaged = candidates[:candidates.index(path)]
+        for bad in damaged:
+            for f in directory.glob(Path(bad).name + ".*"):
+                f.rename(f.with_name("damaged-" + f.name))
+            log(f"kept the damaged checkpoint as {directory / ('damaged-' + Path(bad).name)}.*")
+        if damaged:                                     # the manager must forget them, or it would try again
+            kept = [p for p in self.manager.checkpoints if p not in damaged]
+            tf.compat.v1.train.update_checkpoint_state(str(directory), kept[-1], all_model_checkpoint_paths=kept)
+            self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory),
+                                                      max_to_keep=self.manager._max_to_keep)
         self.checkpoint.restore(path).expect_partial()
         for key, (attr, _) in COUNTERS.items():
             setattr(self, attr, int(self._vars[key].numpy()))
         return path
+
+
+def unreadable(prefix: str) -> str | None:
+    """None if every tensor of the checkpoint at `prefix` reads back; else the problem, in a few words."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, OSError, IndexError, ValueError, RuntimeError) as exc:
+        text = getattr(exc, "message", None) or str(exc)
+        return f"{type(exc).__name__}: {text.splitlines()[0][:120]}" if text else type(exc).__name__
+    return None

@@ -26,9 +26,10 @@ import keras
 import tensorflow as tf
 
 from common.errors import UserError
+from common.files import atomic_path
 from common.images import contact_sheet
 from common.progress import Progress, format_seconds
-from datasets.reader import label_dim, make_dataset, open_level
+from datasets.reader import damaged_record_message, label_dim, make_dataset, open_level
 from networks.ops import to_uint8
 from networks.serialize import save_bundle
 from networks.stylegan2 import Discriminator, Generator
@@ -253,7 +254,10 @@ class Trainer:
                     dist = self._open_data(data_res, 0)
                     logger.print(f"progressive: reading the {data_res}x{data_res} level from "
                                  f"{st.nimg / 1000:.1f} kimg (lod {lod:.3f})")
-            real, c_real = next(dist)
+            try:
+                real, c_real = next(dist)
+            except tf.errors.OpError as exc:
+                raise UserError(f"cannot read {cfg.data}: {damaged_record_message(exc)}") from None
             rnd = self._randomness(shape)
             bad = tf.constant(0.0)
             for phase in self.phases:
@@ -309,22 +313,28 @@ class Trainer:
         progress.close()
         logger.print(f"done: {st.nimg / 1000:.1f} kimg")
 
+    def snapshot_tag(self) -> str:
+        """`000096` (kimg), or `000000.016` when snapshots can be less than 1 kimg apart: unique names."""
+        nimg = self.state.nimg
+        return f"{nimg // 1000:06d}" if self.cfg.kimg_per_tick * self.cfg.snap >= 1 else f"{nimg / 1000:010.3f}"
+
     def snapshot(self, logger: Logger) -> None:
         """fakes<kimg>.png, network-snapshot-<kimg>.keras, a checkpoint, and the metrics if any."""
         nimg = self.state.nimg
-        kimg = nimg // 1000
+        tag = self.snapshot_tag()
         grid = self.fakes_grid()
-        contact_sheet([grid]).save(self.run / f"fakes{kimg:06d}.png")
+        with atomic_path(self.run / f"fakes{tag}.png") as tmp:
+            contact_sheet([grid]).save(tmp)
         logger.image("fakes", grid, nimg / 1000)
         lod = self.current_lod()
         for G in (self.G, self.G_ema):
             G.lod = lod                          # saved with the network: a snapshot renders as trained
-        snap = self.run / f"network-snapshot-{kimg:06d}.keras"
+        snap = self.run / f"network-snapshot-{tag}.keras"
         save_bundle(snap, self.G_ema, self.G, self.D,
                     metadata={"kimg": nimg / 1000, "resolution": self.cfg.res, "dataset": str(self.cfg.data),
                               "lod": lod})
         path = self.state.save()
-        logger.print(f"snapshot at {nimg / 1000:.1f} kimg: {Path(path).name}, {snap.name}, fakes{kimg:06d}.png")
+        logger.print(f"snapshot at {nimg / 1000:.3f} kimg: {Path(path).name}, {snap.name}, fakes{tag}.png")
         if self.evaluate is not None:
             for row in self.evaluate(self.G_ema, snap, nimg / 1000):
                 logger.scalars(nimg / 1000, {f"Metrics/{row['metric']}": row["value"]})
@@ -354,10 +364,14 @@ def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     else:
         run = new_run_dir(cfg.outdir, f"{Path(cfg.data).name}-{cfg.cfg}-{cfg.res}")
         (run / "training_options.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    logger = Logger(run)
     trainer = Trainer(cfg, strategy, run, metrics(cfg) if cfg.metrics and chief else None)
+    notes: list[str] = []
+    if resume_dir is not None:                  # before anything is written: an unresumable run stays untouched
+        trainer.state.restore_latest(log=notes.append)
+    logger = Logger(run)
+    for note in notes:
+        logger.print(note)
     if resume_dir is not None:
-        trainer.state.restore_latest()
         logger.print(f"resumed {run} at {trainer.state.nimg / 1000:.3f} kimg (iteration {trainer.state.iteration})")
     trainer.train(logger, resumed=resume_dir is not None)
     logger.close()

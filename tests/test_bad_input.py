@@ -1,0 +1,122 @@
+"""Bad input for every command: exit code 2, one line on stderr naming the problem, no traceback, and nothing
+that was there before is changed (the whole test tree is checksummed before and after)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli, write_images
+from dataset_tool.build import CreateConfig, create_dataset
+from training.config import TrainConfig, resolve
+
+NET = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32"
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 (or 'dir') of everything under root."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _truncate(path: Path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    """Inputs good and bad: images, a dataset, a damaged dataset, a photo folder with a dataset-named
+    neighbour, damaged network / direction / latent files and a run whose every checkpoint is damaged."""
+    w = tmp_path_factory.mktemp("bad")
+    write_images(w / "src", 8, size=(8, 8))
+    quiet = dict(jobs=1, quiet=True)
+    create_dataset(CreateConfig(source=str(w / "src"), dest=str(w / "ds"), res=8, **quiet), log=lambda *a, **k: None)
+    shutil.copytree(w / "ds", w / "damaged")
+    _truncate(w / "damaged" / "ds-r03.tfrecords", 0.6)
+    write_images(w / "photos" / "faces", 4, size=(8, 8))
+    (w / "photos" / "notes.txt").write_text("mine\n")
+    (w / "stuff").mkdir()
+    (w / "stuff" / "thesis.tex").write_text("do not delete\n")
+    (w / "afile").write_text("a file, not a folder\n")
+    from networks.serialize import load_network, save_bundle
+    bundle = load_network(NET)
+    save_bundle(w / "net.keras", bundle.G_ema)
+    shutil.copy(w / "net.keras", w / "cut.keras")
+    _truncate(w / "cut.keras", 0.7)
+    (w / "bad.pkl").write_bytes(b"\x80\x04not really a pickle")
+    (w / "dirs").mkdir()
+    (w / "dirs" / "age.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    (w / "proj.npz").write_bytes(b"PK\x03\x04 truncated zip")
+    run = w / "runs" / "00000-ds-small-8"
+    (run / "checkpoints").mkdir(parents=True)
+    cfg = resolve(TrainConfig(data=str(w / "ds"), outdir=str(w / "runs"), cfg="small", batch=4, cbase=64, cmax=8,
+                              map=1, kimg=0.032, kimg_per_tick=0.016, snap=1), 8, 1)
+    (run / "training_options.json").write_text(json.dumps(cfg.to_dict()))
+    (run / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-16"\n'
+                                                   'all_model_checkpoint_paths: "ckpt-8"\n'
+                                                   'all_model_checkpoint_paths: "ckpt-16"\n')
+    for n in (8, 16):
+        (run / "checkpoints" / f"ckpt-{n}.index").write_bytes(b"\x00" * 40)
+        (run / "checkpoints" / f"ckpt-{n}.data-00000-of-00001").write_bytes(b"\x00" * 100)
+    return w
+
+
+W = "{w}"
+CASES = [
+    # dataset_tool/create.py
+    (["dataset_tool/create.py", f"{W}/nowhere", f"{W}/out"], "does not exist"),
+    (["dataset_tool/create.py", f"{W}/photos/faces", f"{W}/photos", "--overwrite"], "lies inside the destination"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/stuff", "--overwrite"], "replaces only a dataset"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/ds"], "not empty; pass --overwrite"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/afile"], "not a folder"),
+    (["dataset_tool/create.py", f"{W}/src", "/proc/self/stylegan2-ds"], "cannot write the destination"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--res", "100"], "power of two"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--labels", f"{W}/nowhere.csv"], "nowhere.csv"),
+    (["dataset_tool/create.py", f"{W}/afile", f"{W}/out"], "neither a folder nor"),
+    (["dataset_tool/create.py", "--info", f"{W}/damaged", "--quiet"], "problem(s) found"),
+    # dataset_tool/extract.py
+    (["dataset_tool/extract.py", f"{W}/nowhere", f"{W}/png"], "does not exist"),
+    (["dataset_tool/extract.py", f"{W}/ds", f"{W}/afile"], "not a folder"),
+    (["dataset_tool/extract.py", f"{W}/damaged", f"{W}/stuff"], "dataset is damaged"),
+    # run_training.py
+    (["run_training.py", "--data", f"{W}/nowhere"], "does not exist"),
+    (["run_training.py", "--data", f"{W}/ds", "--res", "64"], "no 64x64 level"),
+    (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/afile"], "not a folder"),
+    (["run_training.py", "--data", f"{W}/ds", "--metrics", "fid"], "unknown metric"),
+    (["run_training.py", "--outdir", f"{W}/runs", "--resume", "latest"], "no readable checkpoint"),
+    # run_generator.py
+    (["run_generator.py", "--network", f"{W}/nowhere.pkl", "--seeds", "1"], "does not exist"),
+    (["run_generator.py", "--network", f"{W}/cut.keras", "--seeds", "1", "--outdir", f"{W}/o"], "damaged"),
+    (["run_generator.py", "--network", f"{W}/bad.pkl", "--seeds", "1", "--outdir", f"{W}/o"], "bad.pkl"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--outdir", f"{W}/afile"], "not a folder"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--trunc", "5"], "between 0 and 2"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age=-1..1", "--directions",
+      f"{W}/dirs", "--outdir", f"{W}/o"], "age.npy"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/proj.npz"], "proj.npz"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/afile",
+      "--outdir", f"{W}/o"], "cannot read the image"),
+    # run_metrics.py
+    (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/nowhere"], "does not exist"),
+    (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/ds", "--metrics", "fidx"], "unknown metric"),
+]
+
+
+@pytest.mark.parametrize("args,message", CASES, ids=[f"{a[0].split('/')[-1]}:{m}" for a, m in CASES])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, args, message):
+    before = tree_digest(world)
+    r = run_cli(*(a.replace(W, str(world)) for a in args))
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr and len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-2000:]
+    assert message in lines[0], lines[0]
+    after = tree_digest(world)
+    assert {k: after.get(k) for k in before} == before, "a failed command changed or removed files"
+    if "damaged" not in message:                     # only a damage found while reading may leave new output
+        assert after == before, f"a failed command wrote {sorted(set(after) - set(before))}"

@@ -1,0 +1,114 @@
+"""Faults: a damaged newest checkpoint, and SIGKILL at random moments of a dataset build and of training.
+
+After every kill, whatever a later step reads is complete and valid (datasets verify, snapshots load,
+`--resume latest` continues). The kill loops are marked `faults`; STYLEGAN2_FAULT_TRIALS sets how many
+trials each runs (CI: the default, 1 per loop; see README for a long run).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import ROOT, run_cli, write_images
+from dataset_tool.build import CreateConfig, create_dataset
+from dataset_tool.verify import verify
+from datasets import format as fmt
+from networks.serialize import load_network
+from training.config import TrainConfig, resolve
+from training.training_loop import run_training
+
+TRIALS = int(os.environ.get("STYLEGAN2_FAULT_TRIALS", "1"))
+TINY = ["--cfg", "small", "--batch", "4", "--cbase", "64", "--cmax", "8", "--map", "1"]
+
+
+@pytest.fixture(scope="module")
+def data8(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("faults")
+    write_images(tmp / "src", 24, size=(8, 8))
+    create_dataset(CreateConfig(source=str(tmp / "src"), dest=str(tmp / "ds"), res=8, jobs=1, quiet=True),
+                   log=lambda *a, **k: None)
+    return tmp / "ds"
+
+
+def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(data8, tmp_path):
+    cfg = resolve(TrainConfig(data=str(data8), outdir=str(tmp_path), cfg="small", batch=4, cbase=64, cmax=8, map=1,
+                              kimg=0.032, kimg_per_tick=0.016, snap=1), 8, 1)
+    run = run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))
+    ckpts = run / "checkpoints"
+    data = ckpts / "ckpt-32.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])                # a copy gone wrong
+    r = run_cli("run_training.py", "--outdir", str(tmp_path), "--resume", "latest", "--kimg", "0.048")
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = (run / "log.txt").read_text()
+    assert "ckpt-32 cannot be read back" in log and "resumed" in log and "at 0.016 kimg" in log
+    assert (ckpts / "damaged-ckpt-32.data-00000-of-00001").exists()             # kept for inspection
+    assert load_network(run).metadata["kimg"] == pytest.approx(0.048)
+    r = run_cli("run_training.py", "--outdir", str(tmp_path), "--resume", "latest", "--kimg", "0.064")
+    assert r.returncode == 0 and "cannot be read back" not in r.stdout, r.stderr[-3000:]
+
+
+def _kill_after(cmd: list[str], delay: float) -> int | None:
+    """Start cmd from the repo root, SIGKILL it after `delay` seconds; returns its exit code if it ended first."""
+    proc = subprocess.Popen([sys.executable, *cmd], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + delay
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc.returncode
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_killed_dataset_build_leaves_the_old_or_the_new_dataset(tmp_path, trial):
+    rng = np.random.RandomState(trial)
+    write_images(tmp_path / "src", 160, size=(64, 64), fmt="jpg")
+    dest = tmp_path / "ds"
+    create_dataset(CreateConfig(source=str(tmp_path / "src"), dest=str(dest), res=16, max_images=40, jobs=1,
+                                quiet=True), log=lambda *a, **k: None)                 # the old dataset
+    delay = float(rng.uniform(0.5, 9.0))
+    code = _kill_after(["dataset_tool/create.py", str(tmp_path / "src"), str(dest), "--res", "64", "--overwrite",
+                        "--jobs", "1", "--quiet"], delay)
+    assert code in (0, -signal.SIGKILL), code
+    assert verify(dest, quiet=True) == [], f"trial {trial}: killed after {delay:.2f}s"
+    count = json.loads((dest / fmt.MANIFEST_NAME).read_text())["count"]
+    assert count == (160 if code == 0 else count) and count in (40, 160)
+    for partial in tmp_path.glob(".ds.partial-*"):                                  # never looks like a dataset
+        with pytest.raises(Exception, match="incomplete"):
+            fmt.discover(partial)
+    r = run_cli("dataset_tool/create.py", str(tmp_path / "src"), str(dest), "--res", "64", "--overwrite", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert verify(dest, quiet=True) == [] and not list(tmp_path.glob(".ds.*"))     # stale folders tidied
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_killed_training_leaves_loadable_snapshots_and_resumes(data8, tmp_path, trial):
+    rng = np.random.RandomState(100 + trial)
+    args = ["run_training.py", "--data", str(data8), "--outdir", str(tmp_path), *TINY, "--kimg", "0.064",
+            "--kimg-per-tick", "0.008", "--snap", "1"]
+    delay = float(rng.uniform(8.0, 40.0))                 # start-up, tracing, then a snapshot every 2 iterations
+    code = _kill_after(args, delay)
+    assert code in (0, -signal.SIGKILL), code
+    runs = list(tmp_path.glob("0*-*"))
+    for run in runs:
+        for snap in run.glob("network-snapshot-*.keras"):
+            load_network(snap)                                                     # complete or absent
+        assert not list(run.glob(".*.tmp*")) or code == -signal.SIGKILL
+    has_ckpt = any((run / "checkpoints" / "checkpoint").exists() for run in runs)
+    r = run_cli("run_training.py", "--outdir", str(tmp_path), "--resume", "latest", "--kimg", "0.064")
+    if not has_ckpt:
+        assert r.returncode == 2 and "no run with a checkpoint" in r.stderr, r.stderr[-2000:]
+        return
+    assert r.returncode == 0, f"trial {trial}, killed after {delay:.1f}s: {r.stderr[-3000:]}"
+    assert load_network(runs[0]).metadata["kimg"] == pytest.approx(0.064)
