@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common.errors import UserError
 from conftest import ROOT, run_cli, write_images
 from dataset_tool.build import CreateConfig, create_dataset
 from dataset_tool.verify import verify
 from datasets import format as fmt
 from networks.serialize import load_network
 from training.config import TrainConfig, resolve
+from training.state import unreadable
 from training.training_loop import run_training
 
 TRIALS = int(os.environ.get("STYLEGAN2_FAULT_TRIALS", "1"))
@@ -42,18 +44,19 @@ def data8(tmp_path_factory) -> Path:
 def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(data8, tmp_path):
     cfg = resolve(TrainConfig(data=str(data8), outdir=str(tmp_path), cfg="small", batch=4, cbase=64, cmax=8, map=1,
                               kimg=0.032, kimg_per_tick=0.016, snap=1), 8, 1)
-    run = run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))
+    one = tf.distribute.OneDeviceStrategy("/cpu:0")
+    run = run_training(cfg, one)
     ckpts = run / "checkpoints"
     data = ckpts / "ckpt-32.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])                # a copy gone wrong
-    r = run_cli("run_training.py", "--outdir", str(tmp_path), "--resume", "latest", "--kimg", "0.048")
-    assert r.returncode == 0, r.stderr[-3000:]
+    again = run_training(TrainConfig(outdir=str(tmp_path), resume="latest", kimg=0.048), one)
     log = (run / "log.txt").read_text()
-    assert "ckpt-32 cannot be read back" in log and "resumed" in log and "at 0.016 kimg" in log
+    assert again == run and "ckpt-32 cannot be read back" in log and "at 0.016 kimg" in log, log
     assert (ckpts / "damaged-ckpt-32.data-00000-of-00001").exists()             # kept for inspection
     assert load_network(run).metadata["kimg"] == pytest.approx(0.048)
-    r = run_cli("run_training.py", "--outdir", str(tmp_path), "--resume", "latest", "--kimg", "0.064")
-    assert r.returncode == 0 and "cannot be read back" not in r.stdout, r.stderr[-3000:]
+    state = tf.train.get_checkpoint_state(str(ckpts))                          # what the next resume sees
+    assert Path(state.model_checkpoint_path).name == "ckpt-48"
+    assert all(unreadable(p) is None for p in state.all_model_checkpoint_paths)
 
 
 def _kill_after(cmd: list[str], delay: float) -> int | None:
@@ -106,9 +109,10 @@ def test_killed_training_leaves_loadable_snapshots_and_resumes(data8, tmp_path, 
             load_network(snap)                                                     # complete or absent
         assert not list(run.glob(".*.tmp*")) or code == -signal.SIGKILL
     has_ckpt = any((run / "checkpoints" / "checkpoint").exists() for run in runs)
-    r = run_cli("run_training.py", "--outdir", str(tmp_path), "--resume", "latest", "--kimg", "0.064")
+    resume = TrainConfig(outdir=str(tmp_path), resume="latest", kimg=0.064)
     if not has_ckpt:
-        assert r.returncode == 2 and "no run with a checkpoint" in r.stderr, r.stderr[-2000:]
+        with pytest.raises(UserError, match="no run with a checkpoint"):
+            run_training(resume, tf.distribute.OneDeviceStrategy("/cpu:0"))
         return
-    assert r.returncode == 0, f"trial {trial}, killed after {delay:.1f}s: {r.stderr[-3000:]}"
-    assert load_network(runs[0]).metadata["kimg"] == pytest.approx(0.064)
+    run = run_training(resume, tf.distribute.OneDeviceStrategy("/cpu:0"))
+    assert load_network(run).metadata["kimg"] == pytest.approx(0.064), f"trial {trial}, killed after {delay:.1f}s"

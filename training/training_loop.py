@@ -222,6 +222,10 @@ class Trainer:
 
     def train(self, logger: Logger, resumed: bool) -> None:
         cfg, st = self.cfg, self.state
+        total_nimg = round(cfg.kimg * 1000)
+        if st.nimg >= total_nimg:
+            logger.print(f"already at {st.nimg / 1000:.3f} kimg, not below --kimg {cfg.kimg}: nothing to train")
+            return
         data_res = self.level_res(self.current_lod())
         if cfg.progressive and st.level_res != data_res:                    # (re)starting at a new level
             self._switch_level(data_res)
@@ -233,7 +237,6 @@ class Trainer:
                                            seed=cfg.seed, as_uint8=True)))[0].numpy()
             contact_sheet(list(reals), self.grid_latents()[2][0]).save(self.run / "reals.png")
             contact_sheet([self.fakes_grid()]).save(self.run / "fakes_init.png")
-        total_nimg = cfg.kimg * 1000
         tick_start_nimg, tick_start = st.nimg, time.time()
         start_time = tick_start
         streak = tf.constant(0.0)                  # consecutive non-finite iterations, kept on the device
