@@ -244,6 +244,9 @@ _np_multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multia
 for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
     _ALLOWED[(_mod, "_reconstruct")] = _np_multiarray._reconstruct
     _ALLOWED[(_mod, "scalar")] = _np_multiarray.scalar
+for _mod in ("numpy.core.numeric", "numpy._core.numeric"):            # ndarrays pickled with protocol 5
+    _ALLOWED[(_mod, "_frombuffer")] = lambda buf, dtype, shape, order="C": np.frombuffer(
+        buf, dtype=np.dtype(dtype)).reshape(shape, order=order)
 for _name in _TORCH_DTYPES:
     _ALLOWED[("torch", _name)] = _StorageType(_name)
 for _name in ("float32", "float16", "float64", "int64", "int32", "uint8", "bool", "bfloat16"):
@@ -282,8 +285,16 @@ def safe_load_pickle(data: bytes) -> Any:
 
 
 # ----------------------------------------------------------------------------------- TF1 names -> official
-def tf1_to_official(tf1: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarray]:
-    """Convert NVlabs/stylegan2 variable names/layouts (G or Gs: kind 'G'; D: kind 'D') to official PyTorch ones."""
+def tf1_to_official(tf1: dict[str, np.ndarray], kind: str, static_kwargs: dict | None = None) -> dict[str, np.ndarray]:
+    """Convert NVlabs/stylegan2 and NVlabs/stylegan2-ada (TF1) variable names/layouts (G or Gs: kind 'G'; D:
+    kind 'D') to official PyTorch ones, as stylegan2-ada-pytorch's legacy.py does. TF1-ADA adds label
+    embeddings (`mapping/LabelEmbed` in G, `LabelEmbed` and `Mapping{i}` (lr multiplier `mapping_lrmul`,
+    default 0.1; ours 0.01) in D); fp16 and conv_clamp options change no variable."""
+    kw = static_kwargs or {}
+    want = "skip" if kind == "G" else "resnet"
+    if kw.get("architecture", want) != want:
+        raise UserError(f"TF1 {kind} with architecture {kw['architecture']!r} is not supported (StyleGAN2 "
+                        f"config F uses a {want} {'generator' if kind == 'G' else 'discriminator'})")
     out: dict[str, np.ndarray] = {}
     conv = lambda w: np.asarray(w).transpose(3, 2, 0, 1)  # noqa: E731  [kh, kw, I, O] -> [O, I, kh, kw]
     if kind == "G":
@@ -294,6 +305,8 @@ def tf1_to_official(tf1: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarr
                 out["mapping.w_avg"] = v
             elif parts[0] == "mapping" and parts[1].startswith("Dense"):
                 out[f"mapping.fc{parts[1][5:]}.{parts[2]}"] = v.T if parts[2] == "weight" else v
+            elif parts[0] == "mapping" and parts[1] == "LabelEmbed":             # stylegan2-ada
+                out[f"mapping.embed.{parts[2]}"] = v.T if parts[2] == "weight" else v
             elif parts[0] == "mapping" and parts[1] == "LabelConcat":
                 raise UserError("conditional TF1 generators use a different label embedding; not supported")
             elif parts[0] == "synthesis" and parts[1].startswith("noise"):
@@ -331,8 +344,15 @@ def tf1_to_official(tf1: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarr
         if parts[0] == "Output":
             out[f"b4.out.{parts[1]}"] = v.T if parts[1] == "weight" else v
             continue
-        if parts[0].startswith("LabelEmbed") or parts[0] == "mapping":
-            raise UserError("conditional TF1 discriminators are not supported")
+        if parts[0] == "LabelEmbed":                                           # stylegan2-ada projection D
+            out[f"mapping.embed.{parts[1]}"] = v.T if parts[1] == "weight" else v
+            continue
+        if parts[0].startswith("Mapping") and parts[0][7:].isdigit():
+            gain = float(kw.get("mapping_lrmul", 0.1)) / 0.01                  # same function at our lr x0.01
+            out[f"mapping.fc{parts[0][7:]}.{parts[1]}"] = (v.T if parts[1] == "weight" else v) * gain
+            continue
+        if parts[0] == "mapping" or parts[0].startswith("LabelEmbed"):
+            raise UserError("this conditional TF1 discriminator is not supported")
         res = parts[0].split("x")[0]
         layer = {"FromRGB": "fromrgb", "Conv0": "conv0", "Conv1_down": "conv1", "Skip": "skip", "Conv": "conv",
                  "Dense0": "fc"}.get(parts[1])
