@@ -4,8 +4,10 @@ Our format is one Keras 3 file (`.keras`: a zip of config.json + weights, no pic
 `NetworkBundle` with G_ema and optionally G and D, plus metadata. Loading needs only this package.
 `load_network(path)` accepts:
   - our `.keras` bundle, or a run folder (its newest `network-snapshot-*.keras`);
-  - an NVlabs/stylegan2 TF1 pickle or a stylegan2-ada-pytorch / stylegan3 pickle (StyleGAN2 networks),
-    converted once and cached beside it (or in ~/.cache/stylegan2-tf) as `.keras`;
+  - an NVlabs/stylegan2 or stylegan2-ada TF1 pickle or a stylegan2-ada-pytorch / stylegan3 pickle (StyleGAN2
+    networks), converted once and cached in ~/.cache/stylegan2-tf/networks as `.keras`;
+  - an http(s) URL or a short name of NVIDIA's published networks (networks.pretrained): downloaded once into
+    the cache and converted once to a `.keras` beside the download;
   - a folder or `.npz` in the parity-fixture format (`G_ema.npz`, `D.npz`, `config.json`).
 """
 from __future__ import annotations
@@ -211,18 +213,27 @@ def _cache_path(path: Path) -> Path:
 
 
 def find_network(arg: str | None, results: str | Path = "results") -> Path:
-    """The network a command should use: `arg` if given, else the newest snapshot under `results`/."""
+    """The network a command should use (the one place that resolves --network): a local path; an http(s) URL
+    or a published short name (networks.pretrained), downloaded once into the cache; with no `arg`, the newest
+    snapshot under `results`/."""
+    from networks import pretrained
+    if arg and pretrained.is_remote(arg):
+        return pretrained.fetch(arg)
     if arg:
         return Path(arg)
     snaps = sorted(Path(results).glob("*/network-snapshot-*.keras"), key=lambda p: p.stat().st_mtime)
     if not snaps:
         raise UserError(f"no --network given and no trained snapshot under {results}/: pass --network PATH "
-                        "(a .keras file, a run folder, or an official NVIDIA .pkl)")
+                        "(a .keras file, a run folder, an NVIDIA .pkl, a URL or a name such as ffhq-1024)")
     return snaps[-1]
 
 
 def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
-    """Load any supported network file or run folder (see module docstring); UserError if unusable."""
+    """Load any supported network file or run folder, URL or published name (see module docstring); UserError
+    if unusable."""
+    from networks import pretrained
+    if isinstance(path, str) and pretrained.is_remote(path):
+        path = pretrained.fetch(path)
     path = Path(path)
     if not path.exists():
         raise UserError(f"network {path} does not exist")
@@ -245,7 +256,8 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
     if suffix == ".npz":
         return _from_fixture(path)
     if suffix in (".pkl", ".pickle"):
-        cached = _cache_path(path)
+        downloaded = path.resolve().parent == pretrained.networks_dir().resolve()
+        cached = path.with_suffix(".keras") if downloaded else _cache_path(path)      # downloads: beside them
         if cache and cached.exists():
             return load_network(cached)
         bundle = _from_pickle(path)
