@@ -64,6 +64,7 @@ def download(url: str, dest: str | os.PathLike, size: int | None = None, sha256:
                 digest.update(chunk)
                 bar.update((received + len(chunk)) // 1024 - received // 1024)
                 received += len(chunk)
+            bar.update((received + 1023) // 1024 - bar.count)           # the last partial KiB
             bar.close(f"{received:,} bytes")
             if expected is not None and received != expected:
                 raise UserError(f"download of {url} is truncated ({received:,} of {expected:,} bytes); nothing "
