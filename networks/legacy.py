@@ -1,10 +1,14 @@
 """Reading NVIDIA's network pickles safely: no TensorFlow 1, no torch, no code from the pickle is ever run.
 
-- NVlabs/stylegan2 (TF1): a tuple (G, D, Gs) of `dnnlib.tflib.network.Network`; each unpickles here as
-  a plain record of its state (`variables` as (name, array) pairs, `components` as sub-networks).
-- stylegan2-ada-pytorch / stylegan3: a dict with `G`, `D`, `G_ema` made by `torch_utils.persistence`;
-  each network's state dict is read from the pickled module tree, tensors from the torch storage
-  archives embedded as bytes. The embedded source code (`module_src`) is never executed.
+- NVlabs/stylegan2 and NVlabs/stylegan2-ada (TF1): a tuple (G, D, Gs) of `dnnlib.tflib.network.Network`; each
+  unpickles here as a plain record of its state (`variables` as (name, array) pairs, `components` as
+  sub-networks, `static_kwargs`).
+- stylegan2-ada-pytorch / stylegan3: a dict with `G`, `D`, `G_ema`, `augment_pipe`, ... made by
+  `torch_utils.persistence`; each network's state dict is read from the pickled module tree. Each tensor
+  storage is embedded as `torch.storage._load_from_bytes(b)`, `b` written by torch.save in the legacy format
+  (always, when a module is pickled with plain pickle) or as a zip archive; both are parsed here
+  (`read_torch_legacy`, `read_torch_zip`) with this same unpickler. The embedded source code (`module_src`)
+  is never executed.
 - Only the classes and functions in `_ALLOWED` can be named by the pickle; anything else (os.system,
   builtins.eval, ...) is refused with UnsafePickleError before it can run.
 """
