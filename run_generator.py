@@ -1,5 +1,6 @@
 """Generate faces from a trained (or an official NVIDIA) StyleGAN2 network, and explore its latent space.
 
+    python run_generator.py --network ffhq-1024 --seeds 0-99 --trunc 0.7      # NVIDIA's FFHQ (downloaded once)
     python run_generator.py --network stylegan2-ffhq-config-f.pkl --seeds 0-9 --trunc 0.7
     python run_generator.py --network results/00000-faces --seeds 0,3,10-20 --grid
     python run_generator.py --mode style-mix --rows 85,100,75 --cols 55,821,1789 --styles coarse
@@ -29,8 +30,9 @@ from common.errors import UserError  # noqa: E402
 from common.files import check_output_dir  # noqa: E402
 
 flags.DEFINE_string("network", None, "A .keras network of ours, a training run folder (newest snapshot), an "
-                    "official NVIDIA .pkl (TF1 or PyTorch) or a parity-fixture .npz/folder. Default: the newest "
-                    "snapshot under results/.")
+                    "official NVIDIA .pkl (TF1 or PyTorch), an http(s) URL of one, a published name such as "
+                    "ffhq-1024 (downloaded once into ~/.cache/stylegan2-tf/networks) or a parity-fixture "
+                    ".npz/folder. Default: the newest snapshot under results/.")
 flags.DEFINE_string("seeds", None, "Seeds: 0-99, 1,5,7 or 0,3,10-20.")
 flags.DEFINE_float("trunc", 1.0, "Truncation psi (1: none; 0.5-0.7 gives nicer, less varied faces).")
 flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N layers of w.")

@@ -21,7 +21,8 @@ from common.cli import cli_main, start_tensorflow  # noqa: E402
 from common.errors import UserError  # noqa: E402
 from common.progress import Progress  # noqa: E402
 
-flags.DEFINE_string("network", None, "A .keras network of ours, a run folder (newest snapshot) or an NVIDIA .pkl.")
+flags.DEFINE_string("network", None, "A .keras network of ours, a run folder (newest snapshot), an NVIDIA .pkl, an "
+                    "http(s) URL of one, or a published name such as ffhq-1024 (downloaded once, then cached).")
 flags.DEFINE_string("data", None, "The dataset folder the network was trained on.")
 flags.DEFINE_string("metrics", "fid50k_full", "Comma-separated: fid50k_full, fid10k, kid50k_full, fidNk ...")
 flags.DEFINE_string("inception", None, "Path of the FID Inception weights (default: installed / cached copy).")
@@ -42,8 +43,8 @@ def main(argv: list[str]) -> int:
     start_tensorflow()
     from common.files import CACHE
     from metrics.metrics import Detector, compute_metrics, log_row
-    from networks.serialize import load_network
-    network = Path(FLAGS.network)
+    from networks.serialize import find_network, load_network
+    network = find_network(FLAGS.network)             # a path, a URL or a published name (downloaded once)
     bundle = load_network(network)
     detector = Detector(FLAGS.inception)
     cache = Path(FLAGS.cache_dir) if FLAGS.cache_dir else CACHE / "metrics"
@@ -51,7 +52,7 @@ def main(argv: list[str]) -> int:
     log_to_run = (run_dir / "training_options.json").exists()
     for row in compute_metrics(specs, bundle.G_ema, FLAGS.data, detector, cache, FLAGS.batch,
                                progress_factory=lambda total, desc: Progress(total, desc=desc)):
-        row["network"] = str(network)
+        row["network"] = FLAGS.network
         print(json.dumps(row), flush=True)
         if log_to_run:
             log_row(run_dir, row)

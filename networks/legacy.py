@@ -1,10 +1,14 @@
 """Reading NVIDIA's network pickles safely: no TensorFlow 1, no torch, no code from the pickle is ever run.
 
-- NVlabs/stylegan2 (TF1): a tuple (G, D, Gs) of `dnnlib.tflib.network.Network`; each unpickles here as
-  a plain record of its state (`variables` as (name, array) pairs, `components` as sub-networks).
-- stylegan2-ada-pytorch / stylegan3: a dict with `G`, `D`, `G_ema` made by `torch_utils.persistence`;
-  each network's state dict is read from the pickled module tree, tensors from the torch storage
-  archives embedded as bytes. The embedded source code (`module_src`) is never executed.
+- NVlabs/stylegan2 and NVlabs/stylegan2-ada (TF1): a tuple (G, D, Gs) of `dnnlib.tflib.network.Network`; each
+  unpickles here as a plain record of its state (`variables` as (name, array) pairs, `components` as
+  sub-networks, `static_kwargs`).
+- stylegan2-ada-pytorch / stylegan3: a dict with `G`, `D`, `G_ema`, `augment_pipe`, ... made by
+  `torch_utils.persistence`; each network's state dict is read from the pickled module tree. Each tensor
+  storage is embedded as `torch.storage._load_from_bytes(b)`, `b` written by torch.save in the legacy format
+  (always, when a module is pickled with plain pickle) or as a zip archive; both are parsed here
+  (`read_torch_legacy`, `read_torch_zip`) with this same unpickler. The embedded source code (`module_src`)
+  is never executed.
 - Only the classes and functions in `_ALLOWED` can be named by the pickle; anything else (os.system,
   builtins.eval, ...) is refused with UnsafePickleError before it can run.
 """
@@ -77,7 +81,7 @@ def _reconstruct_persistent_obj(meta: dict) -> TorchModule:
 _TORCH_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
                  "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
                  "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
-                 "BFloat16Storage": None}
+                 "BFloat16Storage": None, "UntypedStorage": np.uint8}
 
 
 class _StorageType:
@@ -129,12 +133,91 @@ def read_torch_zip(data: bytes | str) -> Any:
         return _RestrictedUnpickler(io.BytesIO(z.read(pkl)), persistent_load=load_storage).load()
 
 
-def _load_from_bytes(b: bytes):
-    """Replacement for torch.storage._load_from_bytes: storages pickled inside network pickles."""
-    if not b.startswith(b"PK"):
-        raise UserError("this network pickle stores tensors in torch's legacy (pre-1.6) format; "
-                        "re-save it with a recent torch or convert it with torch installed")
-    return read_torch_zip(b)
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C      # torch.serialization.MAGIC_NUMBER
+LEGACY_PROTOCOL = 1001                      # torch.serialization.PROTOCOL_VERSION
+
+
+def _storage_dtype(storage_type: Any) -> Any:
+    if isinstance(storage_type, np.dtype):
+        return storage_type
+    name = storage_type.name if isinstance(storage_type, _StorageType) else str(storage_type)
+    if name not in _TORCH_DTYPES:
+        raise UserError(f"unsupported torch storage type {name} in the network pickle")
+    return _TORCH_DTYPES[name]
+
+
+def read_torch_legacy(data: bytes) -> Any:
+    """Load a legacy (non-zip) torch.save stream into numpy, without torch and with the restricted unpickler.
+
+    Layout (torch.serialization._legacy_save): pickle(magic 0x1950a86a20f9469cfc6c), pickle(protocol 1001),
+    pickle(sys_info), pickle(the object; storages as persistent ids ('storage', StorageType, key, location,
+    numel, view_metadata)), pickle(list of storage keys); then per key in that order: int64 LE element count
+    and the raw little-endian elements. The object pickle is read twice: once to learn each key's dtype
+    (tensors built on zero storages, discarded), then on the real storages.
+    """
+    f = io.BytesIO(data)
+    try:
+        magic = _RestrictedUnpickler(f).load()
+        version = _RestrictedUnpickler(f).load()
+        sys_info = _RestrictedUnpickler(f).load()
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"not a torch legacy storage stream ({type(exc).__name__})") from None
+    if magic != LEGACY_MAGIC or version != LEGACY_PROTOCOL:
+        raise UserError(f"not a torch legacy storage stream (magic {magic!r}, protocol {version!r})")
+    if isinstance(sys_info, dict) and not sys_info.get("little_endian", True):
+        raise UserError("this network pickle was written on a big-endian machine; not supported")
+    obj_start = f.tell()
+    dtypes: dict[str, Any] = {}
+
+    def probe(pid):                                     # pass 1: each storage key's dtype and size
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+            raise UnsafePickleError(f"unexpected persistent id {pid!r}")
+        dtype = _storage_dtype(pid[1])
+        dtypes[str(pid[2])] = dtype
+        return _Storage(bytes(int(pid[4]) * np.dtype(dtype).itemsize), dtype)
+
+    _RestrictedUnpickler(f, persistent_load=probe).load()
+    keys = _RestrictedUnpickler(f).load()
+    if not isinstance(keys, list):
+        raise UserError("torch legacy storage stream: bad storage key list")
+    pos, storages = f.tell(), {}
+    for key in keys:
+        key = str(key)
+        if key not in dtypes:
+            raise UserError(f"torch legacy storage stream: storage {key} is not referenced")
+        numel = int.from_bytes(data[pos:pos + 8], "little", signed=True)
+        nbytes = numel * np.dtype(dtypes[key]).itemsize
+        if numel < 0 or pos + 8 + nbytes > len(data):
+            raise UserError("torch legacy storage stream is truncated")
+        storages[key] = _Storage(data[pos + 8:pos + 8 + nbytes], dtypes[key])
+        pos += 8 + nbytes
+
+    def load(pid):                                      # pass 2: the real storages (and views of them)
+        storage = storages.get(str(pid[2]))
+        if storage is None:
+            raise UserError(f"torch legacy storage stream: storage {pid[2]} has no data")
+        view = pid[5] if len(pid) > 5 else None
+        if view is not None:                            # (view_key, offset, numel): a slice of the storage
+            sub = _Storage(b"", np.uint8)
+            sub.array = storage.array[int(view[1]):int(view[1]) + int(view[2])]
+            return sub
+        return storage
+
+    f.seek(obj_start)
+    return _RestrictedUnpickler(f, persistent_load=load).load()
+
+
+def _load_from_bytes(b: bytes) -> Any:
+    """Replacement for torch.storage._load_from_bytes: the storages pickled inside network pickles, written by
+    torch.save in the legacy format (every torch version when a module is pickled with plain pickle) or,
+    rarely, as a zip archive."""
+    if not isinstance(b, (bytes, bytearray)):
+        raise UnsafePickleError("torch.storage._load_from_bytes called with something other than bytes")
+    if bytes(b[:2]) == b"PK":
+        return read_torch_zip(bytes(b))
+    return read_torch_legacy(bytes(b))
 
 
 # (module, name) -> object the pickle may name. Nothing here executes code from the pickle.
@@ -165,6 +248,9 @@ _np_multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multia
 for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
     _ALLOWED[(_mod, "_reconstruct")] = _np_multiarray._reconstruct
     _ALLOWED[(_mod, "scalar")] = _np_multiarray.scalar
+for _mod in ("numpy.core.numeric", "numpy._core.numeric"):            # ndarrays pickled with protocol 5
+    _ALLOWED[(_mod, "_frombuffer")] = lambda buf, dtype, shape, order="C": np.frombuffer(
+        buf, dtype=np.dtype(dtype)).reshape(shape, order=order)
 for _name in _TORCH_DTYPES:
     _ALLOWED[("torch", _name)] = _StorageType(_name)
 for _name in ("float32", "float16", "float64", "int64", "int32", "uint8", "bool", "bfloat16"):
@@ -203,8 +289,16 @@ def safe_load_pickle(data: bytes) -> Any:
 
 
 # ----------------------------------------------------------------------------------- TF1 names -> official
-def tf1_to_official(tf1: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarray]:
-    """Convert NVlabs/stylegan2 variable names/layouts (G or Gs: kind 'G'; D: kind 'D') to official PyTorch ones."""
+def tf1_to_official(tf1: dict[str, np.ndarray], kind: str, static_kwargs: dict | None = None) -> dict[str, np.ndarray]:
+    """Convert NVlabs/stylegan2 and NVlabs/stylegan2-ada (TF1) variable names/layouts (G or Gs: kind 'G'; D:
+    kind 'D') to official PyTorch ones, as stylegan2-ada-pytorch's legacy.py does. TF1-ADA adds label
+    embeddings (`mapping/LabelEmbed` in G, `LabelEmbed` and `Mapping{i}` (lr multiplier `mapping_lrmul`,
+    default 0.1; ours 0.01) in D); fp16 and conv_clamp options change no variable."""
+    kw = static_kwargs or {}
+    want = "skip" if kind == "G" else "resnet"
+    if kw.get("architecture", want) != want:
+        raise UserError(f"TF1 {kind} with architecture {kw['architecture']!r} is not supported (StyleGAN2 "
+                        f"config F uses a {want} {'generator' if kind == 'G' else 'discriminator'})")
     out: dict[str, np.ndarray] = {}
     conv = lambda w: np.asarray(w).transpose(3, 2, 0, 1)  # noqa: E731  [kh, kw, I, O] -> [O, I, kh, kw]
     if kind == "G":
@@ -215,6 +309,8 @@ def tf1_to_official(tf1: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarr
                 out["mapping.w_avg"] = v
             elif parts[0] == "mapping" and parts[1].startswith("Dense"):
                 out[f"mapping.fc{parts[1][5:]}.{parts[2]}"] = v.T if parts[2] == "weight" else v
+            elif parts[0] == "mapping" and parts[1] == "LabelEmbed":             # stylegan2-ada
+                out[f"mapping.embed.{parts[2]}"] = v.T if parts[2] == "weight" else v
             elif parts[0] == "mapping" and parts[1] == "LabelConcat":
                 raise UserError("conditional TF1 generators use a different label embedding; not supported")
             elif parts[0] == "synthesis" and parts[1].startswith("noise"):
@@ -252,8 +348,15 @@ def tf1_to_official(tf1: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarr
         if parts[0] == "Output":
             out[f"b4.out.{parts[1]}"] = v.T if parts[1] == "weight" else v
             continue
-        if parts[0].startswith("LabelEmbed") or parts[0] == "mapping":
-            raise UserError("conditional TF1 discriminators are not supported")
+        if parts[0] == "LabelEmbed":                                           # stylegan2-ada projection D
+            out[f"mapping.embed.{parts[1]}"] = v.T if parts[1] == "weight" else v
+            continue
+        if parts[0].startswith("Mapping") and parts[0][7:].isdigit():
+            gain = float(kw.get("mapping_lrmul", 0.1)) / 0.01                  # same function at our lr x0.01
+            out[f"mapping.fc{parts[0][7:]}.{parts[1]}"] = (v.T if parts[1] == "weight" else v) * gain
+            continue
+        if parts[0] == "mapping" or parts[0].startswith("LabelEmbed"):
+            raise UserError("this conditional TF1 discriminator is not supported")
         res = parts[0].split("x")[0]
         layer = {"FromRGB": "fromrgb", "Conv0": "conv0", "Conv1_down": "conv1", "Skip": "skip", "Conv": "conv",
                  "Dense0": "fc"}.get(parts[1])

@@ -4,8 +4,10 @@ Our format is one Keras 3 file (`.keras`: a zip of config.json + weights, no pic
 `NetworkBundle` with G_ema and optionally G and D, plus metadata. Loading needs only this package.
 `load_network(path)` accepts:
   - our `.keras` bundle, or a run folder (its newest `network-snapshot-*.keras`);
-  - an NVlabs/stylegan2 TF1 pickle or a stylegan2-ada-pytorch / stylegan3 pickle (StyleGAN2 networks),
-    converted once and cached beside it (or in ~/.cache/stylegan2-tf) as `.keras`;
+  - an NVlabs/stylegan2 or stylegan2-ada TF1 pickle or a stylegan2-ada-pytorch / stylegan3 pickle (StyleGAN2
+    networks), converted once and cached in ~/.cache/stylegan2-tf/networks as `.keras`;
+  - an http(s) URL or a short name of NVIDIA's published networks (networks.pretrained): downloaded once into
+    the cache and converted once to a `.keras` beside the download;
   - a folder or `.npz` in the parity-fixture format (`G_ema.npz`, `D.npz`, `config.json`).
 """
 from __future__ import annotations
@@ -97,7 +99,7 @@ def _infer_d_config(state: dict[str, np.ndarray], g_cfg: dict) -> dict:
     res = max(int(k.split(".")[0][1:]) for k in state if k.startswith("b") and ".fromrgb." in k)
     return dict(c_dim=g_cfg["c_dim"], img_resolution=res, img_channels=state[f"b{res}.fromrgb.weight"].shape[1],
                 channel_base=g_cfg["channel_base"], channel_max=g_cfg["channel_max"],
-                mapping_layers=len([k for k in state if k.startswith("mapping.fc") and k.endswith(".weight")]) or 8)
+                mapping_layers=len([k for k in state if k.startswith("mapping.fc") and k.endswith(".weight")]))
 
 
 def build_from_official(G_ema_state: dict, D_state: dict | None = None, G_state: dict | None = None,
@@ -118,23 +120,81 @@ def build_from_official(G_ema_state: dict, D_state: dict | None = None, G_state:
     return NetworkBundle(G_ema, G, D, metadata)
 
 
-def _from_pickle(path: Path) -> NetworkBundle:
+def _plain(value, depth: int = 0):
+    """JSON-able copy of a pickled value (numbers, strings, small arrays as lists; anything else as its type)."""
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    if isinstance(value, np.ndarray) and value.size <= 16:
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict) and depth < 3:
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and len(value) <= 16 and depth < 3:
+        return [_plain(v, depth + 1) for v in value]
+    return f"<{type(value).__name__}>"
+
+
+def _torch_entry(data: dict, key: str, source: str) -> dict[str, np.ndarray] | None:
+    """The official state dict of network `key` of a stylegan2-ada-pytorch / stylegan3 snapshot (None if absent)."""
     from networks import legacy
+    net = data.get(key)
+    if net is None:
+        return None
+    if not isinstance(net, legacy.TorchModule):
+        raise UserError(f"{source}: entry {key!r} is not a network ({type(net).__name__})")
+    cls = net.class_name or ""
+    state = {k: v for k, v in net.state_dict().items() if not k.endswith("resample_filter")}
+    alias_free = "stylegan3" in cls or any(k.startswith(("synthesis.input.", "synthesis.L0_")) for k in state)
+    if alias_free or (key.startswith("G") and not any(k.startswith("synthesis.b") for k in state)):
+        kind = "a StyleGAN3 (alias-free) generator" if alias_free else "an unknown generator"
+        raise UserError(f"{source}: not a StyleGAN2 network: {key} is {kind} (class {cls or '?'}); "
+                        "only StyleGAN2 networks can be loaded")
+    return state
+
+
+def _init_kwargs(net) -> dict:
+    st = getattr(net, "state", None)
+    kw = st.get("_init_kwargs") if isinstance(st, dict) else None
+    return kw if isinstance(kw, dict) else {}
+
+
+def _from_pickle(path: Path, source: str | None = None) -> NetworkBundle:
+    """Convert an NVIDIA network pickle (read with the restricted unpickler) to our networks."""
+    from networks import legacy
+    source = source or str(path)
     data = legacy.safe_load_pickle(path.read_bytes())
     if isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, legacy.TF1Network) for n in data):
         G, D, Gs = data
-        g_state = legacy.tf1_to_official(Gs.all_variables(), "G")
-        return build_from_official(g_state, legacy.tf1_to_official(D.all_variables(), "D"),
-                                   legacy.tf1_to_official(G.all_variables(), "G"),
-                                   metadata={"source": str(path), "format": "nvlabs-stylegan2-tf1"})
+        kw = [dict((n.state or {}).get("static_kwargs") or {}) for n in (G, D, Gs)]
+        ada = (Gs.state or {}).get("version", 4) >= 5 or any(k in kw[2] for k in ("num_fp16_res", "conv_clamp"))
+        g_state = legacy.tf1_to_official(Gs.all_variables(), "G", kw[2])
+        d_state = legacy.tf1_to_official(D.all_variables(), "D", kw[1])
+        g_cfg = _infer_g_config(g_state)
+        d_cfg = _infer_d_config(d_state, g_cfg)
+        if kw[1].get("mbstd_group_size"):
+            d_cfg["mbstd_group_size"] = int(kw[1]["mbstd_group_size"])
+        meta = {"source": source, "format": "nvlabs-stylegan2-ada-tf1" if ada else "nvlabs-stylegan2-tf1",
+                "static_kwargs": _plain(kw[2])}
+        return build_from_official(g_state, d_state, legacy.tf1_to_official(G.all_variables(), "G", kw[0]),
+                                   g_cfg=g_cfg, d_cfg=d_cfg, metadata=meta)
     if isinstance(data, dict) and "G_ema" in data:
-        states = {k: data[k].state_dict() for k in ("G_ema", "G", "D")
-                  if isinstance(data.get(k), legacy.TorchModule)}
-        if not any(k.startswith("synthesis.b") for k in states.get("G_ema", {})):
-            raise UserError(f"{path}: G_ema is not a StyleGAN2 generator (StyleGAN3 networks are not supported)")
-        return build_from_official(states["G_ema"], states.get("D"), states.get("G"),
-                                   metadata={"source": str(path), "format": "stylegan2-ada-pytorch"})
-    raise UserError(f"{path}: not a StyleGAN2 network pickle (expected (G, D, Gs) or a dict with G_ema)")
+        states = {k: _torch_entry(data, k, source) for k in ("G_ema", "G", "D")}
+        g_cfg = _infer_g_config(states["G_ema"])
+        d_cfg = None
+        if states["D"] is not None:
+            d_cfg = _infer_d_config(states["D"], g_cfg)
+            mbstd = (_init_kwargs(data["D"]).get("epilogue_kwargs") or {}).get("mbstd_group_size")
+            if mbstd:
+                d_cfg["mbstd_group_size"] = int(mbstd)
+        meta = {"source": source, "format": "stylegan2-ada-pytorch",
+                "G_init_kwargs": _plain(_init_kwargs(data["G_ema"])),
+                "ignored_entries": {k: _plain(v) if not isinstance(v, legacy.TorchModule) else
+                                    f"<{v.class_name or 'torch module'}>"
+                                    for k, v in data.items() if k not in ("G", "D", "G_ema")}}
+        return build_from_official(states["G_ema"], states["D"], states["G"], g_cfg=g_cfg, d_cfg=d_cfg,
+                                   metadata=meta)
+    raise UserError(f"{source}: not a StyleGAN2 network pickle (expected (G, D, Gs) or a dict with G_ema)")
 
 
 def _from_fixture(path: Path) -> NetworkBundle:
@@ -154,18 +214,27 @@ def _cache_path(path: Path) -> Path:
 
 
 def find_network(arg: str | None, results: str | Path = "results") -> Path:
-    """The network a command should use: `arg` if given, else the newest snapshot under `results`/."""
+    """The network a command should use (the one place that resolves --network): a local path; an http(s) URL
+    or a published short name (networks.pretrained), downloaded once into the cache; with no `arg`, the newest
+    snapshot under `results`/."""
+    from networks import pretrained
+    if arg and pretrained.is_remote(arg):
+        return pretrained.fetch(arg)
     if arg:
         return Path(arg)
     snaps = sorted(Path(results).glob("*/network-snapshot-*.keras"), key=lambda p: p.stat().st_mtime)
     if not snaps:
         raise UserError(f"no --network given and no trained snapshot under {results}/: pass --network PATH "
-                        "(a .keras file, a run folder, or an official NVIDIA .pkl)")
+                        "(a .keras file, a run folder, an NVIDIA .pkl, a URL or a name such as ffhq-1024)")
     return snaps[-1]
 
 
 def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
-    """Load any supported network file or run folder (see module docstring); UserError if unusable."""
+    """Load any supported network file or run folder, URL or published name (see module docstring); UserError
+    if unusable."""
+    from networks import pretrained
+    if isinstance(path, str) and pretrained.is_remote(path):
+        path = pretrained.fetch(path)
     path = Path(path)
     if not path.exists():
         raise UserError(f"network {path} does not exist")
@@ -193,7 +262,8 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise UserError(f"{path}: not a readable network .npz ({type(exc).__name__}: {exc})") from None
     if suffix in (".pkl", ".pickle"):
-        cached = _cache_path(path)
+        downloaded = path.resolve().parent == pretrained.networks_dir().resolve()
+        cached = path.with_suffix(".keras") if downloaded else _cache_path(path)      # downloads: beside them
         if cache and cached.exists():
             return load_network(cached)
         try:
