@@ -147,8 +147,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             parsed = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=64,
                               errors="strict")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"bad query string: {str(exc)[:80]}") from None
+        except UnicodeDecodeError:
+            raise BadRequest("bad query string: not UTF-8") from None
+        except ValueError:                              # max_num_fields
+            raise BadRequest("too many parameters (at most 64)") from None
         repeated = [k for k, v in parsed.items() if len(v) > 1]
         if repeated:
             raise BadRequest(f"parameter {repeated[0][:40]!r} given more than once")

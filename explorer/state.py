@@ -137,8 +137,7 @@ def command_for(state: State, network: str, directions_folder: str, style_layers
     note saying what it leaves out. `computed`: directions the explorer computed (SeFa) rather than read; the
     command then starts by saving them with --mode directions."""
     base = ["python", "run_generator.py", "--network", network]
-    if directions_folder != "directions":
-        base += ["--directions", directions_folder]
+    folder = ["--directions", directions_folder] if directions_folder != "directions" else []
     common = []
     if state.psi != 1.0:
         common += ["--trunc", repr(state.psi)]
@@ -172,13 +171,13 @@ def command_for(state: State, network: str, directions_folder: str, style_layers
         name, v = state.edits[0]
         direction, _, comp = name.partition(":")
         label = direction if not comp else f"{direction}{int(comp):02d}"
-        cmd = base + ["--seeds", str(state.seed), "--edit", f"{name}={v!r}..{v!r}", "--steps", "2"] + common
+        cmd = base + folder + ["--seeds", str(state.seed), "--edit", f"{name}={v!r}..{v!r}", "--steps", "2"] + common
         output = f"{outdir}/edit-{label}-seed{state.seed:04d}.png, left half"
         exact = len(state.edits) == 1
         if len(state.edits) > 1:
             left_out.append("the other edits (run_generator.py applies one direction at a time)")
         if direction in computed:
-            prefix = shlex.join(base + ["--mode", "directions", "--method", direction]) + " && "
+            prefix = shlex.join(base + folder + ["--mode", "directions", "--method", direction]) + " && "
     else:
         cmd = base + ["--seeds", str(state.seed)] + common
         output = f"{outdir}/seed{state.seed:04d}.png"
