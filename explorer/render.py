@@ -78,6 +78,7 @@ class Renderer:
         self.lock = threading.Lock()
         self.cache: OrderedDict[tuple, bytes] = OrderedDict()
         self.cache_size = cache_size
+        self.w_cache: dict[tuple, np.ndarray] = {}                      # (seeds, psi) -> w+, used under the lock
         self.renders = 0
 
     @property
@@ -94,17 +95,27 @@ class Renderer:
         computed = frozenset(n.split(":")[0] for n, d in self.directions.items() if d.source == "computed")
         return command_for(state, self.network, self.directions_folder, self.style_layers, computed, self.class_idx)
 
+    def mapped(self, runner: LatentRunner, seeds: tuple[int, ...], psi: float) -> np.ndarray:
+        """runner.seeds(seeds, psi), remembered (the mapping does not depend on the noise mode): a slider that
+        moves an edit or the walk maps nothing."""
+        key = (seeds, psi)
+        w = self.w_cache.get(key)
+        if w is None:
+            w = self.w_cache[key] = runner.seeds(list(seeds), psi)
+            if len(self.w_cache) > 1024:
+                self.w_cache.pop(next(iter(self.w_cache)))
+        return w
+
     def ws(self, state: State, runner: LatentRunner) -> np.ndarray:
         """w+ [1, num_ws, w_dim] of a state, each step as run_generator.py does it."""
         if state.b is not None:                                       # --mode interpolate: both seeds in one batch
-            keys = runner.seeds([state.seed, state.b], state.psi)
-            w = walk(keys, 60)[state.t][None]
+            w = walk(self.mapped(runner, (state.seed, state.b), state.psi), 60)[state.t][None]
         else:
-            w = runner.seeds([state.seed], state.psi)
+            w = self.mapped(runner, (state.seed,), state.psi)
         if state.mixing:                                              # --mode style-mix: the column's layers
             layers = sorted(i for g in state.styles for i in self.style_layers[g])
             w = w.copy()
-            w[:, layers] = runner.seeds([state.mix], state.psi)[:, layers]
+            w[:, layers] = self.mapped(runner, (state.mix,), state.psi)[:, layers]
         for name, v in state.edits:                                   # --edit: strength * scale along the unit vector
             d = self.directions[name]
             w = dirs.edit_ws(w, d.vector, np.array([v, v], np.float32) * d.scale)[:, 0]

@@ -56,6 +56,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server: "ExplorerServer"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True      # headers and body go out at once (no 40 ms delayed-ACK stall)
     timeout = 30                        # seconds a client may take to send its request
     server_version = "stylegan2-explorer"
     sys_version = ""
