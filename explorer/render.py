@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from common.errors import UserError
-from explorer.state import GROUPS, State, command_for
+from explorer.state import FRAMES, GROUPS, State, command_for
 from latent import directions as dirs
 from latent.mixing import STYLE_GROUPS, layer_resolution
 from latent.runner import LatentRunner, sample_w
@@ -75,7 +75,8 @@ class Renderer:
             layers = [i for i in range(G.num_ws) if lo <= layer_resolution(i) <= hi]
             if layers:
                 self.style_layers[g] = layers
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()                                    # every TensorFlow call
+        self.cache_lock = threading.Lock()                              # the PNG cache (hits never wait for a render)
         self.cache: OrderedDict[tuple, bytes] = OrderedDict()
         self.cache_size = cache_size
         self.w_cache: dict[tuple, np.ndarray] = {}                      # (seeds, psi) -> w+, used under the lock
@@ -109,7 +110,7 @@ class Renderer:
     def ws(self, state: State, runner: LatentRunner) -> np.ndarray:
         """w+ [1, num_ws, w_dim] of a state, each step as run_generator.py does it."""
         if state.b is not None:                                       # --mode interpolate: both seeds in one batch
-            w = walk(self.mapped(runner, (state.seed, state.b), state.psi), 60)[state.t][None]
+            w = walk(self.mapped(runner, (state.seed, state.b), state.psi), FRAMES)[state.t][None]
         else:
             w = self.mapped(runner, (state.seed,), state.psi)
         if state.mixing:                                              # --mode style-mix: the column's layers
@@ -144,7 +145,7 @@ class Renderer:
         """(PNG bytes with the view and its command in text chunks, render milliseconds, cache hit)."""
         key = tuple(sorted(state.query().items()))
         if state.noise != "random":
-            with self.lock:
+            with self.cache_lock:
                 hit = self.cache.get(key)
                 if hit is not None:
                     self.cache.move_to_end(key)
@@ -160,7 +161,7 @@ class Renderer:
         pil.save(buf, format="PNG", pnginfo=meta, compress_level=1)
         data = buf.getvalue()
         if state.noise != "random":
-            with self.lock:
+            with self.cache_lock:
                 self.cache[key] = data
                 while len(self.cache) > self.cache_size:
                     self.cache.popitem(last=False)

@@ -98,7 +98,7 @@ class Handler(BaseHTTPRequestHandler):
             self.route()
         except BadRequest as exc:
             self.fail(HTTPStatus.BAD_REQUEST, str(exc))
-        except BrokenPipeError:
+        except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:                    # a bug: report it, keep serving
             print(f"explorer: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
