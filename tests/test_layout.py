@@ -4,7 +4,7 @@
     datasets                the TFRecord layout and the tf.data reader
     dataset_tool, networks  the dataset writer; the networks and their file formats
     training, latent        training; latent-space tools (seeds, mixing, walks, directions, projection)
-    metrics                 FID, KID, PPL, precision/recall
+    metrics, explorer       FID, KID, PPL, precision/recall; the browser explorer (server and page)
     scripts                 run_*.py, dataset_tool/create.py and extract.py, benchmarks/, tests/
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from conftest import ROOT
 
-LAYERS = {"common": 0, "datasets": 1, "dataset_tool": 2, "networks": 2, "training": 3, "latent": 3, "metrics": 4}
+LAYERS = {"common": 0, "datasets": 1, "dataset_tool": 2, "networks": 2, "training": 3, "latent": 3, "metrics": 4,
+          "explorer": 4}
 SCRIPTS = {"dataset_tool/create.py", "dataset_tool/extract.py"}      # command-line entry points, on top
 
 

@@ -1,0 +1,186 @@
+"""The explorer's HTTP server: Python's ThreadingHTTPServer (nothing to install) serving the page from memory
+and a small JSON/PNG API. Every request carries the whole view in its query string, so clients never share
+state; renders are serialised by the Renderer's lock.
+
+    GET /                    the page (explorer/static/index.html, app.js, style.css, read once at start)
+    GET /api/info            network, style groups, directions, limits
+    GET /api/render.png?...  the image of a view (X-Render-Ms: milliseconds of rendering, 0 when cached);
+                             &download=1 adds Content-Disposition: attachment
+    GET /api/command?...     JSON {command, output, exact, note}: the run_generator.py line for the view
+"""
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from explorer.render import Renderer
+from explorer.state import FRAMES, PSI_RANGE, SEED_MAX, STRENGTH_MAX, BadRequest, parse_state
+
+STATIC = Path(__file__).resolve().parent / "static"
+PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+         "/style.css": ("style.css", "text/css; charset=utf-8")}
+MAX_URL = 4096          # longer request targets get 414
+MAX_BODY = 0            # the API takes no request bodies: any is 413
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; base-uri 'none'"
+
+
+def load_pages() -> dict[str, tuple[bytes, str]]:
+    """The static files, read once: the server reads no other file while it runs."""
+    return {route: ((STATIC / name).read_bytes(), ctype) for route, (name, ctype) in PAGES.items()}
+
+
+def host_warning(host: str) -> str | None:
+    """A warning for a bind address other than loopback (the explorer has no authentication)."""
+    if host in LOOPBACK:
+        return None
+    return (f"warning: serving on {host}, not loopback: anyone who can reach this machine on that address can use "
+            "the explorer and its CPU (there is no authentication)")
+
+
+def host_name(header: str) -> str:
+    """The host part of a Host header: 'localhost:7860' -> 'localhost', '[::1]:7860' -> '::1'."""
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request; the renderer and pages come from the server object."""
+
+    server: "ExplorerServer"
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True      # headers and body go out at once (no 40 ms delayed-ACK stall)
+    timeout = 30                        # seconds a client may take to send its request
+    server_version = "stylegan2-explorer"
+    sys_version = ""
+
+    def log_message(self, format: str, *args) -> None:   # noqa: A002 - the base class's signature
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def send_bytes(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("Cache-Control", "no-store" if status >= 400 else "private, max-age=3600")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def fail(self, status: int, message: str) -> None:
+        self.close_connection = True
+        self.send_bytes(status, (json.dumps({"error": message}) + "\n").encode(), "application/json")
+
+    def send_json(self, obj: dict) -> None:
+        self.send_bytes(200, (json.dumps(obj) + "\n").encode(), "application/json")
+
+    def refuse_body(self) -> bool:
+        """413 for a request with a body (the API takes none); True if refused."""
+        length = self.headers.get("Content-Length", "0").strip() or "0"
+        if self.headers.get("Transfer-Encoding") or not length.isdigit() or int(length) > MAX_BODY:
+            self.fail(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request bodies are not accepted")
+            return True
+        return False
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        try:
+            self.route()
+        except BadRequest as exc:
+            self.fail(HTTPStatus.BAD_REQUEST, str(exc))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:                    # a bug: report it, keep serving
+            print(f"explorer: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            self.fail(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error (see the server's log)")
+
+    do_HEAD = do_GET
+
+    def _not_allowed(self) -> None:
+        self.close_connection = True
+        self.send_bytes(HTTPStatus.METHOD_NOT_ALLOWED, b'{"error": "only GET and HEAD"}\n', "application/json",
+                        {"Allow": "GET, HEAD"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+
+    def route(self) -> None:
+        if len(self.path) > MAX_URL:
+            return self.fail(HTTPStatus.REQUEST_URI_TOO_LONG, f"request target longer than {MAX_URL} bytes")
+        if self.refuse_body():
+            return None
+        if self.server.loopback_only and host_name(self.headers.get("Host") or "") not in LOOPBACK:
+            return self.fail(HTTPStatus.MISDIRECTED_REQUEST, "this server answers only to 127.0.0.1 / localhost")
+        url = urlsplit(self.path)
+        if url.path in self.server.pages:
+            body, ctype = self.server.pages[url.path]
+            return self.send_bytes(200, body, ctype)
+        if url.path == "/api/info":
+            return self.send_json(self.server.info)
+        if url.path in ("/api/render.png", "/api/command"):
+            params = self.params(url.query)
+            download = params.pop("download", None) == "1"
+            state = parse_state(params, self.server.renderer.directions.keys(), self.server.renderer.groups)
+            if url.path == "/api/command":
+                c = self.server.renderer.command(state)
+                return self.send_json({"command": c.command, "output": c.output, "exact": c.exact, "note": c.note,
+                                       "query": state.query()})
+            png, ms, cached = self.server.renderer.png(state)
+            headers = {"X-Render-Ms": f"{ms:.1f}", "X-Cache": "hit" if cached else "miss"}
+            if state.noise == "random":
+                headers["Cache-Control"] = "no-store"
+            if download:
+                headers["Content-Disposition"] = f'attachment; filename="seed{state.seed:04d}-explorer.png"'
+            return self.send_bytes(200, png, "image/png", headers)
+        return self.fail(HTTPStatus.NOT_FOUND, "not found")
+
+    @staticmethod
+    def params(query: str) -> dict[str, str]:
+        try:
+            parsed = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=64,
+                              errors="strict")
+        except UnicodeDecodeError:
+            raise BadRequest("bad query string: not UTF-8") from None
+        except ValueError:                              # max_num_fields
+            raise BadRequest("too many parameters (at most 64)") from None
+        repeated = [k for k, v in parsed.items() if len(v) > 1]
+        if repeated:
+            raise BadRequest(f"parameter {repeated[0][:40]!r} given more than once")
+        return {k: v[0] for k, v in parsed.items()}
+
+
+class ExplorerServer(ThreadingHTTPServer):
+    """The explorer's server; `serve_forever()` (or `start()` for a background thread) serves it."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, renderer: Renderer, host: str = "127.0.0.1", port: int = 7860, verbose: bool = False) -> None:
+        self.renderer, self.verbose = renderer, verbose
+        self.loopback_only = host in LOOPBACK
+        self.pages = load_pages()
+        self.info = {**renderer.info(), "limits": {"seed_max": SEED_MAX, "psi": list(PSI_RANGE),
+                                                   "strength_max": STRENGTH_MAX, "frames": FRAMES}}
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+    def start(self) -> threading.Thread:
+        """Serve in a daemon thread (tests, notebooks); `shutdown()` stops it."""
+        thread = threading.Thread(target=self.serve_forever, name="explorer", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,198 @@
+// The explorer page: the view lives in the URL; one render request in flight at most, and a dragged slider
+// only ever asks for its latest value (coalescing), so the server never queues stale renders.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const PER_PAGE = 12;
+const DEFAULT = { seed: 0, psi: 1, noise: "const", mix: null, styles: [], edits: {}, b: null, t: 0, page: 0 };
+let info = null;
+let state = null;
+const hook = { renders: 0, busy: false, lastQuery: "", error: "", timings: [] };
+window.explorer = hook;
+
+function readUrl() {
+  const q = new URLSearchParams(location.search);
+  const num = (k, d) => (q.has(k) && q.get(k) !== "" ? Number(q.get(k)) : d);
+  const s = { ...DEFAULT, edits: {} };
+  s.seed = num("seed", 0); s.psi = num("psi", 1); s.noise = q.get("noise") || "const";
+  s.mix = num("mix", null); s.styles = (q.get("styles") || "").split(",").filter(Boolean);
+  s.b = num("b", null); s.t = num("t", 0); s.page = num("page", Math.floor(s.seed / PER_PAGE));
+  for (const [k, v] of q) if (k.startsWith("e.")) s.edits[k.slice(2)] = Number(v);
+  return s;
+}
+
+function apiQuery(s) {        // the view's parameters, as the server takes them
+  const q = new URLSearchParams({ seed: s.seed });
+  if (s.psi !== 1) q.set("psi", s.psi);
+  if (s.noise !== "const") q.set("noise", s.noise);
+  if (s.mix !== null) { q.set("mix", s.mix); if (s.styles.length) q.set("styles", s.styles.join(",")); }
+  for (const [k, v] of Object.entries(s.edits)) if (v) q.set("e." + k, v);
+  if (s.b !== null) { q.set("b", s.b); q.set("t", s.t); }
+  return q.toString();
+}
+
+function writeUrl() {
+  const q = new URLSearchParams(apiQuery(state));
+  q.set("page", state.page);
+  history.replaceState(null, "", "?" + q.toString());
+}
+
+function showError(msg) {
+  hook.error = msg || "";
+  $("error").hidden = !msg;
+  $("error").textContent = msg || "";
+}
+
+// ---------------------------------------------------------------------------------------------- rendering
+let inFlight = false;
+let wanted = null;            // the latest query asked for while a request was in flight
+let shownUrl = null;
+
+async function render() {
+  const query = apiQuery(state);
+  writeUrl();
+  $("download").href = "/api/render.png?" + query + "&download=1";
+  if (inFlight) { wanted = query; return; }
+  inFlight = true; hook.busy = true;
+  let next = query;
+  while (next !== null) {
+    wanted = null;
+    const t0 = performance.now();
+    try {
+      const r = await fetch("/api/render.png?" + next);
+      if (!r.ok) throw new Error((await r.json()).error || r.statusText);
+      const blob = await r.blob();
+      const url = URL.createObjectURL(blob);
+      await new Promise((ok) => { $("face").onload = ok; $("face").onerror = ok; $("face").src = url; });
+      if (shownUrl) URL.revokeObjectURL(shownUrl);
+      shownUrl = url;
+      const total = performance.now() - t0;
+      const ms = r.headers.get("X-Render-Ms");
+      hook.timings.push({ render: Number(ms), total });
+      $("timing").textContent = `render ${ms} ms (${r.headers.get("X-Cache")}), round trip ${total.toFixed(0)} ms`;
+      hook.renders += 1; hook.lastQuery = next;
+      showError("");
+    } catch (e) {
+      showError(String(e.message || e));
+    }
+    next = wanted !== null && wanted !== next ? wanted : null;
+  }
+  inFlight = false; hook.busy = false;
+  updateCommand();
+}
+
+async function updateCommand() {
+  try {
+    const r = await fetch("/api/command?" + apiQuery(state));
+    const c = await r.json();
+    if (!r.ok) throw new Error(c.error);
+    $("command").textContent = c.command;
+    $("command-note").textContent = (c.exact ? "Pixel-identical image: " : "Closest command: ") + c.output +
+      (c.note ? " (" + c.note + ")" : "");
+  } catch (e) { showError(String(e.message || e)); }
+}
+
+// ---------------------------------------------------------------------------------------------- the grid
+function drawGrid() {
+  const first = state.page * PER_PAGE;
+  $("range").textContent = `${first}-${first + PER_PAGE - 1}`;
+  const grid = $("grid");
+  grid.textContent = "";
+  for (let seed = first; seed < first + PER_PAGE; seed++) {
+    const fig = document.createElement("figure");
+    fig.dataset.seed = seed;
+    const img = document.createElement("img");
+    const q = new URLSearchParams({ seed });
+    if (state.psi !== 1) q.set("psi", state.psi);
+    if (state.noise === "none") q.set("noise", "none");
+    img.src = "/api/render.png?" + q.toString();
+    img.alt = "seed " + seed;
+    const cap = document.createElement("figcaption");
+    cap.textContent = seed;
+    fig.append(img, cap);
+    fig.addEventListener("click", () => pick(seed));
+    grid.append(fig);
+  }
+  markGrid();
+}
+
+function markGrid() {
+  for (const fig of $("grid").children) {
+    const s = Number(fig.dataset.seed);
+    fig.className = s === state.seed ? "seed" : s === state.mix ? "mix" : s === state.b ? "b" : "";
+  }
+}
+
+function pick(seed) {
+  const what = document.querySelector("input[name=pick]:checked").value;
+  if (what === "seed") state.seed = seed;
+  else if (what === "mix") { state.mix = seed; if (!state.styles.length) state.styles = [Object.keys(info.groups)[0]]; }
+  else state.b = seed;
+  syncControls(); markGrid(); render();
+}
+
+// ---------------------------------------------------------------------------------------------- controls
+function syncControls() {
+  $("seed").value = state.seed;
+  $("psi").value = state.psi; $("psi-v").value = Number(state.psi).toFixed(2);
+  $("noise").value = state.noise;
+  $("mix").value = state.mix ?? "";
+  for (const box of document.querySelectorAll("#groups input")) box.checked = state.styles.includes(box.value);
+  for (const slider of document.querySelectorAll("#edits input")) {
+    slider.value = state.edits[slider.dataset.name] || 0;
+    slider.nextElementSibling.value = Number(slider.value).toFixed(1);
+  }
+  $("b").value = state.b ?? "";
+  $("t").value = state.t; $("t-v").value = state.t;
+}
+
+function seedValue(text) { return text === "" ? null : Math.max(0, Math.min(info.limits.seed_max, Math.floor(Number(text)))); }
+
+function build() {
+  $("network").textContent = `${info.network} (${info.network_id}, ${info.resolution}x${info.resolution})`;
+  for (const g of Object.keys(info.groups)) {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox"; box.value = g; box.id = "style-" + g;
+    box.addEventListener("change", () => {
+      state.styles = Object.keys(info.groups).filter((n) => $("style-" + n).checked);
+      render();
+    });
+    label.append(box, ` ${g} (layers ${info.groups[g].join(",")})`);
+    $("groups").append(label);
+  }
+  for (const d of info.directions) {
+    const label = document.createElement("label");
+    const slider = document.createElement("input");
+    slider.type = "range"; slider.min = -5; slider.max = 5; slider.step = 0.1; slider.dataset.name = d.name;
+    slider.id = "edit-" + d.name.replace(":", "-");
+    const out = document.createElement("output");
+    slider.addEventListener("input", () => {
+      state.edits[d.name] = Number(slider.value);
+      out.value = Number(slider.value).toFixed(1);
+      render();
+    });
+    label.append(`${d.name}${d.source === "computed" ? " (SeFa)" : ""} `, slider, out);
+    $("edits").append(label);
+  }
+  if (!info.directions.length) $("edits").append("no directions for this network");
+  $("seed").addEventListener("change", () => { state.seed = seedValue($("seed").value) ?? 0; state.page = Math.floor(state.seed / PER_PAGE); drawGrid(); render(); });
+  $("psi").addEventListener("input", () => { state.psi = Number($("psi").value); $("psi-v").value = state.psi.toFixed(2); render(); });
+  $("psi").addEventListener("change", drawGrid);
+  $("noise").addEventListener("change", () => { state.noise = $("noise").value; drawGrid(); render(); });
+  $("mix").addEventListener("change", () => { state.mix = seedValue($("mix").value); markGrid(); render(); });
+  $("b").addEventListener("change", () => { state.b = seedValue($("b").value); markGrid(); render(); });
+  $("t").addEventListener("input", () => { state.t = Number($("t").value); $("t-v").value = state.t; render(); });
+  $("prev").addEventListener("click", () => { if (state.page > 0) { state.page -= 1; drawGrid(); writeUrl(); } });
+  $("next").addEventListener("click", () => { state.page += 1; drawGrid(); writeUrl(); });
+  $("reset").addEventListener("click", () => { state = { ...DEFAULT, edits: {}, seed: state.seed, page: state.page }; syncControls(); drawGrid(); render(); });
+}
+
+async function main() {
+  try {
+    info = await (await fetch("/api/info")).json();
+  } catch (e) { showError("cannot reach the server: " + e); return; }
+  $("t").max = info.limits.frames;
+  state = readUrl();
+  build(); syncControls(); drawGrid(); render();
+}
+main();

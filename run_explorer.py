@@ -1,0 +1,76 @@
+"""Explore a generator in the browser: a grid of seeds, truncation, noise, style mixing, edit directions and
+interpolation with sliders, and the run_generator.py command for every image. CPU is enough.
+
+    python run_explorer.py                                   # the newest snapshot under results/
+    python run_explorer.py --network results/00000-faces --port 7860
+    python run_explorer.py --network ffhq.pkl --host 0.0.0.0 # other machines too (no authentication: a warning)
+
+This script only parses flags and starts the server; the server and the page live in `explorer/`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path[0] = os.path.dirname(os.path.abspath(__file__))
+
+from absl import flags  # noqa: E402
+
+from common.cli import cli_main, start_tensorflow  # noqa: E402
+from common.errors import UserError  # noqa: E402
+
+flags.DEFINE_string("network", None, "As run_generator.py: a .keras network, a training run folder, an official "
+                    "NVIDIA .pkl or a parity-fixture folder. Default: the newest snapshot under results/.")
+flags.DEFINE_string("host", "127.0.0.1", "Address to serve on; anything but loopback is reachable by others.")
+flags.DEFINE_integer("port", 7860, "Port (0: any free port).")
+flags.DEFINE_string("directions", "directions", "Folder of saved edit directions (run_generator.py --directions); "
+                    "those made for this network get a slider.")
+flags.DEFINE_integer("sefa", 5, "SeFa directions offered (computed from the weights if directions/sefa.npy is "
+                     "absent); 0: none.")
+flags.DEFINE_integer("class", None, "Class index for conditional networks.")
+flags.DEFINE_boolean("verbose", False, "Log every request.")
+FLAGS = flags.FLAGS
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
+    if not 0 <= FLAGS.port <= 65535:
+        raise UserError(f"--port {FLAGS.port} must be 0..65535")
+    if not 0 <= FLAGS.sefa <= 64:
+        raise UserError(f"--sefa {FLAGS.sefa} must be 0..64")
+    from explorer.server import host_warning
+    from networks.serialize import find_network
+    path = find_network(FLAGS.network)
+    start_tensorflow()
+    from explorer.render import Renderer, find_directions
+    from explorer.server import ExplorerServer
+    from latent.directions import network_id
+    from latent.seeds import class_vector
+    from networks.serialize import load_network
+    G = load_network(path).G_ema
+    class_vector(G.c_dim, FLAGS["class"].value)
+    net_id = network_id(path.name, G)
+    found = find_directions(G, net_id, Path(FLAGS.directions), FLAGS.sefa,
+                            log=lambda m: print(m, file=sys.stderr, flush=True))
+    renderer = Renderer(G, str(path), net_id, found, FLAGS.directions, FLAGS["class"].value)
+    renderer.warm()                                     # trace the generator before the first visitor
+    try:
+        server = ExplorerServer(renderer, FLAGS.host, FLAGS.port, FLAGS.verbose)
+    except OSError as exc:
+        raise UserError(f"cannot serve on {FLAGS.host}:{FLAGS.port}: {exc.strerror}") from None
+    warning = host_warning(FLAGS.host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    print(f"explorer for {net_id} ({G.img_resolution}x{G.img_resolution}, {len(found)} directions) on {server.url} "
+          "(Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    cli_main(main)

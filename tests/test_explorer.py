@@ -1,0 +1,311 @@
+"""The browser explorer: every endpoint over loopback, bad requests, concurrent clients, the files it reads,
+pixel-exact agreement with the run_generator.py command it shows, the CLI, and a real headless Chromium."""
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli
+from explorer.render import Renderer, find_directions
+from explorer.server import ExplorerServer, host_name, host_warning
+from explorer.state import State, parse_state
+from latent import directions as dirs
+from latent.directions import network_id
+from networks.serialize import load_network
+
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+from cdp import Browser, find_chromium  # noqa: E402
+
+NET = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A server on a free loopback port for the 32x32 test network, with a learned-style 'age' direction, a
+    direction made for another network (must be skipped) and SeFa computed at start-up."""
+    folder = tmp_path_factory.mktemp("directions")
+    G = load_network(NET).G_ema
+    net_id = network_id(NET.name, G)
+    rng = np.random.RandomState(1)
+    age = rng.randn(G.w_dim).astype(np.float32)
+    dirs.save_directions(folder, "age", age / np.linalg.norm(age), {"network": net_id, "scales": [0.7]})
+    dirs.save_directions(folder, "foreign", age / np.linalg.norm(age), {"network": "other:0badf00d", "scales": [1]})
+    skipped = []
+    found = find_directions(G, net_id, folder, sefa_count=3, log=skipped.append)
+    renderer = Renderer(G, str(NET), net_id, found, str(folder))
+    renderer.warm()
+    server = ExplorerServer(renderer, "127.0.0.1", 0)
+    server.start()
+    server.skipped = skipped
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def request(server, path: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None):
+    """(status, headers, body) of one request over loopback."""
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+# ------------------------------------------------------------------------------------------------ endpoints
+def test_page_and_static_files(served):
+    for path, ctype, needle in [("/", "text/html", b"StyleGAN2 explorer"), ("/app.js", "text/javascript", b"coalesc"),
+                                ("/style.css", "text/css", b"#face")]:
+        status, headers, body = request(served, path)
+        assert status == 200 and headers["Content-Type"].startswith(ctype) and needle in body
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+    status, headers, body = request(served, "/", method="HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 100
+
+
+def test_info_lists_the_directions_for_this_network_only(served):
+    status, _, body = request(served, "/api/info")
+    info = json.loads(body)
+    assert status == 200 and info["resolution"] == 32 and info["num_ws"] == 8
+    assert [d["name"] for d in info["directions"]] == ["age", "sefa:0", "sefa:1", "sefa:2"]
+    assert info["groups"] == {"coarse": [0, 1, 2, 3], "middle": [4, 5, 6, 7]}
+    assert any("foreign" in line and "made for network other" in line for line in served.skipped)
+
+
+def test_render_png_cache_and_download(served):
+    q = "/api/render.png?seed=11&psi=0.8&e.age=1.5&mix=4&styles=middle"
+    status, headers, body = request(served, q)
+    assert status == 200 and headers["Content-Type"] == "image/png" and headers["X-Cache"] == "miss"
+    assert float(headers["X-Render-Ms"]) > 0
+    img = Image.open(io.BytesIO(body))
+    assert img.size == (32, 32) and img.text["seed"] == "11" and img.text["e.age"] == "1.5"
+    assert img.text["command"].startswith("python run_generator.py")
+    status, headers, again = request(served, q)
+    assert headers["X-Cache"] == "hit" and again == body
+    status, headers, dl = request(served, q + "&download=1")
+    assert status == 200 and headers["Content-Disposition"] == 'attachment; filename="seed0011-explorer.png"'
+    plain = pixels(request(served, "/api/render.png?seed=11")[2])
+    assert np.abs(plain.astype(int) - pixels(body).astype(int)).max() > 10        # the edits change the face
+
+
+def test_every_control_changes_the_image(served):
+    base = pixels(request(served, "/api/render.png?seed=2")[2])
+    for q in ["psi=0.5", "noise=none", "mix=7&styles=coarse", "e.sefa:0=3", "e.age=-3", "b=9&t=30"]:
+        status, _, body = request(served, f"/api/render.png?seed=2&{q}")
+        assert status == 200 and not np.array_equal(pixels(body), base), q
+    # mixing with no group toggled and a zero strength leave the face unchanged; a walk starts on it and ends on
+    # the other face (to 1/255: run_generator.py maps the walk's two seeds in one batch, which rounds differently)
+    for q in ["mix=7", "e.age=0"]:
+        assert np.array_equal(pixels(request(served, f"/api/render.png?seed=2&{q}")[2]), base), q
+    start = pixels(request(served, "/api/render.png?seed=2&b=9&t=0")[2])
+    assert np.abs(start.astype(int) - base.astype(int)).max() <= 1
+    end = pixels(request(served, "/api/render.png?seed=2&b=9&t=60")[2])
+    assert np.abs(end.astype(int) - pixels(request(served, "/api/render.png?seed=9")[2]).astype(int)).max() <= 1
+
+
+def test_command_endpoint(served):
+    status, _, body = request(served, "/api/command?seed=5&psi=0.6&noise=none")
+    c = json.loads(body)
+    assert status == 200 and c["exact"] and c["output"] == "out/seed0005.png"
+    assert c["command"] == f"python run_generator.py --network {NET} --seeds 5 --trunc 0.6 --noise-mode none"
+    c = json.loads(request(served, "/api/command?seed=5&e.age=1&e.sefa:1=2")[2])
+    assert not c["exact"] and "other edits" in c["note"]
+    c = json.loads(request(served, "/api/command?seed=5&b=8&t=12")[2])
+    assert "--mode interpolate --seeds 5,8 --frames 60" in c["command"] and "frame 12" in c["output"]
+    c = json.loads(request(served, "/api/command?seed=5&e.sefa:1=2")[2])
+    assert " --mode directions --method sefa && " in c["command"]       # SeFa was computed, not read: save it first
+
+
+@pytest.mark.parametrize("query,message", [
+    ("seed=-1", "seed must be a whole number"), ("seed=4294967296", "out of range"), ("seed=abc", "whole number"),
+    ("psi=2.5", "psi 2.5 is outside 0..2"), ("psi=nan", "outside"), ("psi=x", "must be a number"),
+    ("noise=loud", "noise must be one of"), ("e.nose=1", "unknown direction 'nose'"),
+    ("e.foreign=1", "unknown direction"), ("e.age=11", "outside -10..10"), ("styles=fine", "not one of"),
+    ("mix=1&styles=coarse,bogus", "not one of"), ("t=61&b=1", "out of range"), ("color=red", "unknown parameter"),
+    ("seed=1&seed=2", "more than once"), ("&".join(f"e.x{i}=1" for i in range(70)), "too many"),
+])
+def test_bad_requests_get_400_with_a_message(served, query, message):
+    for endpoint in ("render.png", "command"):
+        status, headers, body = request(served, f"/api/{endpoint}?{query}")
+        assert status == 400 and headers["Content-Type"] == "application/json", (query, body)
+        assert message in json.loads(body)["error"], body
+
+
+def test_oversized_and_odd_requests_get_4xx(served):
+    assert request(served, "/api/render.png?seed=1&psi=" + "1" * 5000)[0] == 414
+    assert request(served, "/api/render.png?seed=1", body=b"x" * 10, headers={"Content-Length": "10"})[0] == 413
+    for method in ("POST", "PUT", "DELETE"):
+        status, headers, _ = request(served, "/api/render.png", method=method, body=b"x" * 100_000)
+        assert status == 405 and headers["Allow"] == "GET, HEAD"
+    assert request(served, "/api/info", headers={"Host": "evil.example:7860"})[0] == 421     # DNS rebinding
+    assert request(served, "/nope")[0] == 404
+
+
+def test_reads_no_file_it_was_not_started_with(served):
+    """Paths that name files (ours, the system's, through '..' or encodings) are 404, and serving opens nothing."""
+    opened: list[str] = []
+    watching = threading.Event()
+
+    def hook(event, args):
+        if watching.is_set() and event == "open" and isinstance(args[0], (str, bytes)):
+            opened.append(str(args[0]))
+    sys.addaudithook(hook)
+    watching.set()
+    try:
+        for path in ["/../run_explorer.py", "/static/app.js", "/explorer/server.py", "/%2e%2e/%2e%2e/etc/passwd",
+                     "/..%2f..%2fetc%2fpasswd", "//etc/passwd", "/etc/passwd", "/app.js/../../README.md",
+                     "/api/render.png/../../../etc/passwd"]:
+            status, _, body = request(served, path)
+            assert status == 404 and b"root:" not in body and b"import" not in body, path
+        for path in ["/", "/app.js", "/api/info", "/api/command?seed=3", "/api/render.png?seed=123&psi=0.3"]:
+            assert request(served, path)[0] == 200
+    finally:
+        watching.clear()
+    ours = [p for p in opened if not p.startswith(("/proc/", "/sys/", "/dev/"))]
+    assert not ours, ours
+
+
+def test_concurrent_clients_get_their_own_images(served):
+    """Eight clients at once, each a different view: every answer is the image of the view it asked for."""
+    views = [f"seed={s}&psi={0.3 + 0.1 * (s % 5)}" + ("&e.age=2" if s % 2 else "&mix=3&styles=coarse")
+             + ("&b=5&t=20" if s % 3 == 0 else "") for s in range(40, 56)]
+    served.renderer.cache.clear()
+    results: dict[str, list[bytes]] = {v: [] for v in views}
+    errors = []
+
+    def client(k):
+        try:
+            for v in views[k::4] + views[k::4]:
+                status, _, body = request(served, "/api/render.png?" + v)
+                assert status == 200
+                results[v].append(body)
+        except Exception as exc:        # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=client, args=(k % 4,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for v in views:
+        params = dict(p.split("=") for p in v.split("&"))
+        want = served.renderer.image(parse_state(params, served.renderer.directions.keys(), served.renderer.groups))
+        assert len(results[v]) == 4 and all(np.array_equal(pixels(b), want) for b in results[v]), v
+    assert request(served, "/api/info")[0] == 200
+
+
+def test_state_round_trip_and_host_rules():
+    s = parse_state({"seed": "3", "psi": "0.70", "e.age": "1.234", "e.b": "0", "styles": "middle,coarse", "mix": "2"},
+                    {"age", "b"})
+    assert s == State(seed=3, psi=0.7, mix=2, styles=("coarse", "middle"), edits=(("age", 1.23),))
+    assert parse_state(s.query(), {"age"}) == s
+    assert host_warning("127.0.0.1") is None and host_warning("localhost") is None
+    assert "not loopback" in host_warning("0.0.0.0")
+    assert [host_name(h) for h in ("localhost:7860", "[::1]:80", "[::1]", "127.0.0.1")] == [
+        "localhost", "::1", "::1", "127.0.0.1"]
+
+
+# ------------------------------------------------------------------------------------------------ exactness
+@pytest.mark.parametrize("query", ["seed=5&psi=0.6", "seed=7&psi=0.8&e.age=1.5", "seed=6&psi=0.7&mix=12&styles=middle",
+                                   "seed=3&e.sefa:0=-2.5&noise=none"])
+def test_image_equals_what_the_shown_command_writes(served, query, tmp_path):
+    """Run the command the page shows; the file it names holds exactly the explorer's pixels."""
+    c = json.loads(request(served, "/api/command?" + query)[2])
+    assert c["exact"], c
+    for part in c["command"].split(" && "):
+        args = shlex.split(part)
+        assert args[:2] == ["python", "run_generator.py"]
+        r = run_cli(*args[1:], "--outdir", str(tmp_path / "out"))
+        assert r.returncode == 0, r.stderr
+    name, _, where = c["output"].partition(", ")
+    written = np.asarray(Image.open(tmp_path / name))          # out/... -> tmp_path/out/...
+    if where == "left half":
+        written = written[:, :written.shape[1] // 2]
+    assert np.array_equal(pixels(request(served, "/api/render.png?" + query)[2]), written)
+
+
+# ------------------------------------------------------------------------------------------------ the script
+def test_run_explorer_serves_and_stops(tmp_path):
+    proc = subprocess.Popen([sys.executable, "run_explorer.py", "--network", str(NET), "--port", "0",
+                             "--directions", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "explorer for uncond-32:" in line and "http://127.0.0.1:" in line, (line, proc.stderr.read())
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/api/render.png?seed=1&e.sefa:4=1")
+        assert conn.getresponse().status == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--network", "nowhere.keras"], "does not exist"),
+    (["--network", str(NET), "--port", "70000"], "--port 70000"),
+    (["--network", str(NET), "--class", "1"], "network is unconditional"),
+])
+def test_run_explorer_errors(args, message):
+    r = run_cli("run_explorer.py", *args, timeout=120)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------------------------------------ a real browser
+IMAGE_SUM = ("(() => { const i = document.getElementById('face'); const c = document.createElement('canvas');"
+             " c.width = i.naturalWidth; c.height = i.naturalHeight; const g = c.getContext('2d');"
+             " g.drawImage(i, 0, 0); return Array.from(g.getImageData(0, 0, c.width, c.height).data).join(','); })()")
+
+
+def test_browser_moves_sliders_and_the_image_changes(served, tmp_path):
+    """Headless Chromium (Debian's package; .ci/run installs it): load a view, drag the truncation slider and an
+    edit slider with the mouse; each drag changes the image and the URL, and no request fails."""
+    binary = find_chromium()
+    if binary is None:
+        pytest.fail("no chromium on PATH: install Debian's package (apt-get install -y chromium; .ci/run does)")
+    browser = Browser(binary, tmp_path / "profile")
+    try:
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=served.url + "?seed=4&psi=1")
+        browser.wait("window.explorer && window.explorer.renders >= 1 && !window.explorer.busy")
+        browser.wait("document.getElementById('command').textContent.length > 0")
+        first = browser.js(IMAGE_SUM)
+        for slider, param in [("psi", "psi="), ("edit-age", "e.age=")]:
+            before, renders = browser.js(IMAGE_SUM), browser.js("window.explorer.renders")
+            box = browser.js(f"JSON.parse(JSON.stringify(document.getElementById('{slider}').getBoundingClientRect()))")
+            y = box["y"] + box["height"] / 2
+            browser.drag(box["x"] + box["width"] * 0.5, box["x"] + box["width"] * 0.15, y)
+            browser.wait(f"window.explorer.renders > {renders} && !window.explorer.busy")
+            assert browser.js(IMAGE_SUM) != before, slider
+            assert param in browser.js("location.search"), browser.js("location.search")
+        assert browser.js(IMAGE_SUM) != first
+        assert browser.js("window.explorer.error") == ""
+        query = browser.js("window.explorer.lastQuery")
+        assert "psi=0.3" in query or "psi=0.2" in query, query           # dragged to 15 % of 0..2
+        # the page's image is the server's image of the URL's view
+        shown = np.array([int(v) for v in browser.js(IMAGE_SUM).split(",")], np.uint8).reshape(32, 32, 4)[..., :3]
+        assert np.array_equal(shown, pixels(request(served, "/api/render.png?" + query)[2]))
+        browser.wait("Array.from(document.querySelectorAll('#grid img')).every(i => i.complete && i.naturalWidth)")
+        browser.screenshot(tmp_path / "explorer.png")
+        if os.environ.get("EXPLORER_SCREENSHOT"):                      # docs/explorer.png is made this way
+            browser.screenshot(Path(os.environ["EXPLORER_SCREENSHOT"]))
+    finally:
+        browser.close()
+    assert (tmp_path / "explorer.png").stat().st_size > 10_000
