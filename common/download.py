@@ -44,6 +44,11 @@ def download(url: str, dest: str | os.PathLike, size: int | None = None, sha256:
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise UserError(f"cannot download {url}: {reason} (no internet access?){hint}") from None
+    for stale in dest.parent.glob(f".{dest.name}.*.part"):      # left by a download that was killed
+        pid = stale.name.rsplit(".", 2)[-2]
+        if not (pid.isdigit() and Path(f"/proc/{pid}").exists()):
+            with contextlib.suppress(OSError):
+                stale.unlink()
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     received, digest = 0, hashlib.sha256()
     try:

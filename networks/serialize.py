@@ -268,8 +268,8 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
             return load_network(cached)
         try:
             bundle = _from_pickle(path)
-        except UserError as exc:                 # every problem names the file
-            raise UserError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
+        except UserError as exc:                 # every problem names the file (same error type)
+            raise type(exc)(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
         if cache:
             try:
                 save_bundle(cached, bundle.G_ema, bundle.G, bundle.D, bundle.metadata)

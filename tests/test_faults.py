@@ -6,11 +6,13 @@ trials each runs (CI: the default, 1 per loop; see README for a long run).
 """
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -116,3 +118,57 @@ def test_killed_training_leaves_loadable_snapshots_and_resumes(data8, tmp_path, 
         return
     run = run_training(resume, tf.distribute.OneDeviceStrategy("/cpu:0"))
     assert load_network(run).metadata["kimg"] == pytest.approx(0.064), f"trial {trial}, killed after {delay:.1f}s"
+
+
+class _SlowServer(http.server.BaseHTTPRequestHandler):
+    """Serves the NVIDIA-format fixture pickle in 40 slices, 0.1 s apart (a slow network)."""
+    body = (ROOT / "tests" / "fixtures" / "nvidia-pickles" / "ada-pytorch-32.pkl").read_bytes()
+
+    def do_GET(self) -> None:                          # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        step = len(self.body) // 40 + 1
+        for i in range(0, len(self.body), step):
+            self.wfile.write(self.body[i:i + step])
+            self.wfile.flush()
+            time.sleep(0.1)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_killed_download_leaves_nothing_that_looks_complete(tmp_path, trial):
+    rng = np.random.RandomState(200 + trial)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowServer)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/net.pkl"
+    env = {"STYLEGAN2_TF_NETWORKS": str(tmp_path / "nets"), "STYLEGAN2_TF_CACHE": str(tmp_path / "cache"),
+           "no_proxy": "*", "NO_PROXY": "*"}
+    old_env = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        args = ["run_generator.py", "--network", url, "--seeds", "0", "--outdir", str(tmp_path / "out")]
+        delay = float(rng.uniform(0.5, 9.0))                       # import, download (4 s), conversion, images
+        code = _kill_after(args, delay)
+        assert code in (0, -signal.SIGKILL), code
+        for f in (tmp_path / "nets").glob("*"):
+            if not f.name.startswith("."):                          # a visible file is a complete one
+                if f.suffix == ".keras":
+                    load_network(f)
+                else:
+                    assert f.suffix == ".pkl" and f.read_bytes() == _SlowServer.body, f
+        r = run_cli(*args)
+        assert r.returncode == 0, f"trial {trial}, killed after {delay:.1f}s: {r.stderr[-2000:]}"
+        assert (tmp_path / "out" / "seed0000.png").exists()
+        assert not list((tmp_path / "nets").glob(".*.part"))        # the killed download's part file is gone
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
