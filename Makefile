@@ -18,7 +18,7 @@ demo: $(STAMP)
 	@bash scripts/demo.sh $(PY)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_dataset_tool.py
