@@ -11,6 +11,9 @@ from typing import Iterator
 
 from common.errors import UserError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)                                # read the process umask (os.umask can only set it)
+
 # where converted networks, the FID Inception weights and real-image statistics are cached
 CACHE = Path(os.environ.get("STYLEGAN2_TF_CACHE", Path.home() / ".cache" / "stylegan2-tf"))
 
@@ -35,6 +38,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)          # mkstemp makes 0600; the file gets the permissions open() gives
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
