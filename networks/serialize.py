@@ -213,6 +213,14 @@ def _cache_path(path: Path) -> Path:
     return CACHE_DIR / f"{path.stem}-{key}.keras"
 
 
+def snapshot_kimg(path: Path) -> float:
+    """The kimg in a snapshot's name: `network-snapshot-000096.keras` -> 96.0, `...-000096.008.keras` -> 96.008."""
+    try:
+        return float(path.name[len("network-snapshot-"):-len(".keras")])
+    except ValueError:
+        return -1.0
+
+
 def find_network(arg: str | None, results: str | Path = "results") -> Path:
     """The network a command should use (the one place that resolves --network): a local path; an http(s) URL
     or a published short name (networks.pretrained), downloaded once into the cache; with no `arg`, the newest
@@ -241,7 +249,7 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
     if path.is_dir():
         if (path / "G_ema.npz").exists():
             return _from_fixture(path)
-        snaps = sorted(path.glob("network-snapshot-*.keras"))
+        snaps = sorted(path.glob("network-snapshot-*.keras"), key=snapshot_kimg)
         if not snaps:
             raise UserError(f"{path} holds no network-snapshot-*.keras (is it a training run folder?)")
         path = snaps[-1]

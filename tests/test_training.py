@@ -342,3 +342,11 @@ def test_every_script_tunes_malloc_unless_told_not_to(env, applied):
     assert res.stdout.split() == [str(applied), "1"]
     for script in ("run_training.py", "run_generator.py", "run_metrics.py", "dataset_tool/create.py"):
         assert "start_tensorflow()" in (ROOT / script).read_text(), script
+
+
+def test_snapshot_names_are_unique_and_sort_by_kimg():
+    from pathlib import Path
+
+    from networks.serialize import snapshot_kimg
+    names = ["network-snapshot-000008.016.keras", "network-snapshot-000008.keras", "network-snapshot-000004.keras"]
+    assert [snapshot_kimg(Path(n)) for n in sorted(names, key=lambda n: snapshot_kimg(Path(n)))] == [4.0, 8.0, 8.016]

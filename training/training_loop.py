@@ -317,9 +317,10 @@ class Trainer:
         logger.print(f"done: {st.nimg / 1000:.1f} kimg")
 
     def snapshot_tag(self) -> str:
-        """`000096` (kimg), or `000000.016` when snapshots can be less than 1 kimg apart: unique names."""
+        """`000096` (kimg, as NVIDIA's names), or `000096.008` when the image count is not a whole kimg:
+        names never collide, whatever the tick length, batch or final --kimg."""
         nimg = self.state.nimg
-        return f"{nimg // 1000:06d}" if self.cfg.kimg_per_tick * self.cfg.snap >= 1 else f"{nimg / 1000:010.3f}"
+        return f"{nimg // 1000:06d}" if nimg % 1000 == 0 else f"{nimg / 1000:010.3f}"
 
     def snapshot(self, logger: Logger) -> None:
         """fakes<kimg>.png, network-snapshot-<kimg>.keras, a checkpoint, and the metrics if any."""
