@@ -3,7 +3,9 @@ flow, the ADA rule moves p both ways, and a resumed --aug ada run keeps p and en
 from __future__ import annotations
 
 import json
+import shutil
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,12 +16,15 @@ from dataset_tool.build import CreateConfig, create_dataset
 from networks.convert import export_official_state
 from networks.serialize import load_network
 from training.augment import BGC, AugmentPipe, ada_adjust
+from networks.stylegan2 import Discriminator, Generator
 from training.config import TrainConfig, resolve
+from training.loss import Phase, StyleGAN2Loss
+from training.loss_scale import LossScaler
 from training.training_loop import run_training
 
 PIPE = AugmentPipe(**BGC)
-I, J = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
-BLOB = np.exp(-((I - 6.0) ** 2 + (J - 9.0) ** 2) / 18.0)                     # smooth, off-centre, flat edges
+ROW, COL = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
+BLOB = np.exp(-((ROW - 6.0) ** 2 + (COL - 9.0) ** 2) / 18.0)                     # smooth, off-centre, flat edges
 SMOOTH = tf.constant(np.stack([BLOB, 0.5 * BLOB, -BLOB], -1)[None].astype(np.float32))   # [1, 16, 16, 3]
 RAMP = np.tile((np.arange(16) - 7.5)[None, None, :, None] / 8, [1, 16, 1, 3]).astype(np.float32)  # x / 8
 NOISE = tf.constant(np.random.RandomState(0).uniform(-1, 1, [2, 16, 16, 3]).astype(np.float32))
@@ -106,11 +111,58 @@ def test_gradients_flow_to_the_input():
     assert np.isfinite(g).all() and (np.abs(g).reshape(2, -1).max(axis=1) > 1e-3).all()
 
 
-def test_ada_rule_moves_p_up_when_d_is_overconfident_and_down_otherwise():
-    step = 64 * 4 / (500 * 1000)
-    assert ada_adjust(0.2, 0.9, 0.6, 64, 4, 500) == pytest.approx(0.2 + step)
-    assert ada_adjust(0.2, 0.1, 0.6, 64, 4, 500) == pytest.approx(0.2 - step)
-    assert ada_adjust(0.0, -1.0, 0.6, 64, 4, 500) == 0.0 and ada_adjust(1.0, 1.0, 0.6, 64, 4, 500) == 1.0
+class ToyD:
+    """A discriminator whose logit is the image mean times `sign`: reals of +0.5 look real when sign > 0."""
+
+    def __init__(self, sign: float) -> None:
+        self.sign = sign
+
+    def __call__(self, img, c=None):
+        return tf.reduce_mean(img, axis=[1, 2, 3])[:, None] * self.sign                 # [n, 1]
+
+
+@pytest.mark.parametrize("sign,direction", [(1.0, 1), (-1.0, -1)])
+def test_p_moves_up_when_d_is_overconfident_on_reals_and_down_otherwise(sign, direction):
+    G = Generator(z_dim=4, w_dim=4, img_resolution=16, channel_base=64, channel_max=8, mapping_layers=1)
+    pipe = AugmentPipe(p=0.5, **BGC)
+    loss = StyleGAN2Loss(G, ToyD(sign), global_batch=4, augment=pipe)
+    real = tf.fill([4, 16, 16, 3], 0.5)
+    rnd = {"z": tf.random.normal([4, 4]), "z2": tf.random.normal([4, 4]), "cutoff": tf.constant(G.num_ws),
+           "aug_seed": tf.constant([5, 6], tf.int64)}
+    _, stats = loss.d_step(Phase("Dmain", "D", 1, True, False), real, tf.zeros([4, 0]), rnd)
+    rt = float(tf.reduce_mean(stats["Loss/signs/real"]))
+    assert rt == direction                                                   # every real scored the same way
+    step = 4 * 4 / (500 * 1000)
+    assert float(ada_adjust(pipe.p, rt, 0.6, 4, 4, 500)) == pytest.approx(0.5 + direction * step)
+    assert float(ada_adjust(0.0, -1.0, 0.6, 64, 4, 500)) == 0.0 and float(ada_adjust(1.0, 1.0, 0.6, 64, 4, 500)) == 1
+    # 500 kimg of adjustments every 4 iterations of 64 images take p from 0 to 1
+    p = 0.0
+    for _ in range(round(500_000 / (64 * 4))):
+        p = float(ada_adjust(p, 1.0, 0.6, 64, 4, 500))
+    assert p == pytest.approx(1.0, abs=1e-3)
+
+
+def test_float16_discriminator_r1_through_the_augmentation():
+    """Mixed precision: R1 of a float16 D, loss-scaled, through the pipeline (p = 1), is finite and matches
+    float32; with p fixed nothing changes p."""
+    def nets(precision):
+        keras.utils.set_random_seed(0)
+        return (Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=256, channel_max=16, mapping_layers=1),
+                Discriminator(img_resolution=16, channel_base=256, channel_max=16, mbstd_group_size=1,
+                              mixed_precision=precision))
+    real = tf.constant(np.random.RandomState(0).uniform(-1, 1, [2, 16, 16, 3]).astype(np.float32))
+    rnd = {"z": tf.zeros([2, 8]), "z2": tf.zeros([2, 8]), "cutoff": tf.constant(1), "eps": tf.zeros([2, 1, 1, 1]),
+           "aug_seed": tf.constant([7, 8], tf.int64)}
+    r1 = {}
+    for precision, scaler in ((None, None), ("float16", LossScaler(enabled=True))):
+        G, D = nets(precision)
+        pipe = AugmentPipe(p=1.0, **BGC)
+        loss = StyleGAN2Loss(G, D, global_batch=2, r1_gamma=1.0, style_mixing_prob=0.0, scaler=scaler, augment=pipe)
+        _, stats = loss.d_step(Phase("Dreg", "D", 16, False, True), real, tf.zeros([2, 0]), rnd)
+        r1[precision] = stats["Loss/r1_penalty"].numpy()
+        assert float(pipe.p.numpy()) == 1.0
+    assert np.isfinite(r1["float16"]).all() and r1[None].min() > 0
+    np.testing.assert_allclose(r1["float16"], r1[None], rtol=5e-2)
 
 
 @pytest.fixture(scope="module")
@@ -137,11 +189,21 @@ def test_trainer_p_follows_d_on_reals_and_resume_keeps_it(data8, tmp_path):
     assert all(np.isfinite(s["Loss/signs/real"]) and "Progress/rt" in s for s in stats)
     for s, prev in zip(stats, [0.0] + ps):                                    # 4 iterations per tick = 1 step
         assert s["Progress/augment"] == pytest.approx(np.clip(prev + np.sign(s["Progress/rt"] - 0.01) * step, 0, 1))
-    first = run_training(tiny(data8, tmp_path / "b", target=0.01, kimg=0.016), one)
+    assert "augmentation ada" in (straight / "log.txt").read_text()
+    # a copy of the run stopped at its first checkpoint (0.016 kimg), resumed to 0.032: p and weights as straight
+    run = tmp_path / "b" / straight.name
+    shutil.copytree(straight, run)
+    ckpts = run / "checkpoints"
+    for f in ckpts.glob("ckpt-32.*"):
+        f.unlink()
+    state = tf.train.get_checkpoint_state(str(ckpts))
+    tf.compat.v1.train.update_checkpoint_state(str(ckpts), "ckpt-16", all_model_checkpoint_paths=["ckpt-16"],
+                                               all_model_checkpoint_timestamps=state.all_model_checkpoint_timestamps[:1],
+                                               last_preserved_timestamp=state.last_preserved_timestamp)
     again = run_training(TrainConfig(outdir=str(tmp_path / "b"), resume="latest", kimg=0.032), one)
-    assert again == first and "augment" in (first / "log.txt").read_text()
-    resumed = [json.loads(line) for line in (first / "stats.jsonl").read_text().splitlines()]
-    assert [s["Progress/augment"] for s in resumed] == ps                    # p exactly as the straight run
+    assert again == run and "at 0.016 kimg (iteration 4)" in (run / "log.txt").read_text()
+    resumed = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    assert resumed["Progress/augment"] == ps[-1] and resumed["Progress/rt"] == stats[-1]["Progress/rt"]
     a, b = load_network(straight), load_network(again)
     for net in ("G", "D"):
         wa, wb = export_official_state(getattr(a, net)), export_official_state(getattr(b, net))
@@ -149,13 +211,11 @@ def test_trainer_p_follows_d_on_reals_and_resume_keeps_it(data8, tmp_path):
             np.testing.assert_allclose(wa[k], wb[k], rtol=0, atol=1e-6, err_msg=f"{net}.{k}")
 
 
-def test_fixed_p_and_options(data8, tmp_path):
-    run = run_training(tiny(data8, tmp_path, aug="fixed", p=0.3, kimg=0.016, mixed_precision="fp16"),
-                       tf.distribute.OneDeviceStrategy("/cpu:0"))
-    last = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
-    assert last["Progress/augment"] == pytest.approx(0.3) and np.isfinite(last["Loss/D/loss"])
+def test_options():
     assert resolve(TrainConfig(data="x"), 8, 1, num_images=2000).aug == "ada"
     assert resolve(TrainConfig(data="x"), 8, 1, num_images=70000).aug == "off"
+    assert resolve(TrainConfig(data="x"), 8, 1).aug == "off"                  # size unknown: off
+    assert resolve(TrainConfig(data="x", aug="fixed", p=0.3), 8, 1).p == 0.3
     for kw, msg in ((dict(aug="fixed"), "needs --p"), (dict(aug="ada", p=0.2), "only for --aug fixed"),
                     (dict(aug="sometimes"), "must be ada, fixed or off"), (dict(target=1.5), "--target")):
         with pytest.raises(UserError, match=msg):

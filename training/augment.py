@@ -284,9 +284,11 @@ def _bilinear(x: tf.Tensor, sx: tf.Tensor, sy: tf.Tensor) -> tf.Tensor:
     return out
 
 
-def ada_adjust(p: float, rt: float, target: float, batch: int, interval: int, ada_kimg: float) -> float:
-    """ADA's rule: p moves by sign(rt - target) * batch * interval / (ada_kimg * 1000), clamped to [0, 1]."""
-    return float(np.clip(p + np.sign(rt - target) * batch * interval / (ada_kimg * 1000), 0.0, 1.0))
+def ada_adjust(p, rt, target: float, batch: int, interval: int, ada_kimg: float) -> tf.Tensor:
+    """ADA's rule: p moves by sign(rt - target) * batch * interval / (ada_kimg * 1000), clamped to [0, 1],
+    so p can go from 0 to 1 in ada_kimg thousand images. p, rt: float32 scalars (tensors or numbers)."""
+    step = batch * interval / (ada_kimg * 1000)
+    return tf.clip_by_value(tf.cast(p, tf.float32) + tf.sign(tf.cast(rt, tf.float32) - target) * step, 0.0, 1.0)
 
 
 def _exp2(x: tf.Tensor) -> tf.Tensor:

@@ -33,7 +33,7 @@ from datasets.reader import damaged_record_message, label_dim, make_dataset, ope
 from networks.ops import to_uint8
 from networks.serialize import save_bundle
 from networks.stylegan2 import Discriminator, Generator
-from training.augment import BGC, AugmentPipe
+from training.augment import BGC, AugmentPipe, ada_adjust
 from training.config import ADA_INTERVAL, TrainConfig, progressive_lod
 from training.distribute import make_strategy, worker_info
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
@@ -176,8 +176,7 @@ class Trainer:
         move p by sign(r_t - target) * batch * interval / (ada_kimg * 1000), clamped to [0, 1] (on device)."""
         acc = self.ada_acc + tf.stack([tf.cast(signs, tf.float32), 1.0])
         rt = acc[0] / tf.maximum(acc[1], 1.0)
-        step = self.cfg.batch * ADA_INTERVAL / (self.cfg.ada_kimg * 1000)
-        p = tf.clip_by_value(self.augment.p + tf.sign(rt - self.cfg.target) * step, 0.0, 1.0)
+        p = ada_adjust(self.augment.p, rt, self.cfg.target, self.cfg.batch, ADA_INTERVAL, self.cfg.ada_kimg)
         self.augment.p.assign(tf.where(adjust, p, self.augment.p))
         self.ada_rt.assign(tf.where(adjust, rt, self.ada_rt))
         self.ada_acc.assign(tf.where(adjust, tf.zeros_like(acc), acc))
