@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from common.errors import UserError
-from conftest import write_images
+from conftest import ROOT, run_cli, write_images
 from dataset_tool.build import CreateConfig, create_dataset
 from networks.convert import export_official_state
 from networks.serialize import load_network
@@ -220,3 +220,17 @@ def test_options():
                     (dict(aug="sometimes"), "must be ada, fixed or off"), (dict(target=1.5), "--target")):
         with pytest.raises(UserError, match=msg):
             resolve(TrainConfig(data="x", **kw), 8, 1)
+
+
+def test_mirrored_two_devices_equals_one_device_with_ada(data8, tmp_path):
+    """Under tf.distribute the augmentation is drawn for the global batch and split, and r_t is the mean
+    over replicas: two replicas end with the same p and weights as one device."""
+    outs = {}
+    for kind in ("one_device", "mirrored2"):
+        out = tmp_path / f"{kind}.npz"
+        r = run_cli(str(ROOT / "tests" / "helpers" / "train_compare.py"), str(data8), str(out), kind, "ada")
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs[kind] = np.load(out)
+    assert 0 < outs["one_device"]["augment_p"] <= 1
+    for k in outs["one_device"].files:
+        np.testing.assert_allclose(outs["mirrored2"][k], outs["one_device"][k], rtol=0, atol=2e-4, err_msg=k)
