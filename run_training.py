@@ -49,6 +49,12 @@ flags.DEFINE_enum("mixed_precision", "off", ["off", "fp16", "bf16"], "Run the 4 
                   "in float16 (with dynamic loss scaling) or bfloat16; off: float32 (the CPU default).")
 flags.DEFINE_string("metrics", "", "Metrics at every snapshot, e.g. fid50k_full,kid50k_full (fid2k: quick "
                     "CPU check); results in metric-<name>.jsonl and TensorBoard.")
+flags.DEFINE_enum("aug", None, ["ada", "fixed", "off"], "Augment every image D sees (StyleGAN2-ADA's bgc "
+                  "pipeline): ada adapts p to keep E[sign(D(real))] at --target; fixed uses --p; default: ada for "
+                  "datasets under 30k images, else off.")
+flags.DEFINE_float("p", None, "--aug fixed: augmentation probability.")
+flags.DEFINE_float("target", 0.6, "--aug ada: target of r_t = E[sign(D(real))].")
+flags.DEFINE_float("ada_kimg", 500, "--aug ada: kimg for p to move from 0 to 1.")
 flags.DEFINE_string("resume", None, "Resume a run folder, or 'latest' (newest run under --outdir).")
 flags.DEFINE_boolean("dry_run", False, "Print the resolved options and exit.")
 FLAGS = flags.FLAGS
@@ -60,10 +66,19 @@ def snapshot_metrics(cfg):
     return snapshot_evaluator(cfg.metrics, cfg.data)
 
 
+def dataset_size(layout) -> int:
+    """Images in the dataset: the manifest's count, else the records of its smallest level."""
+    if layout.manifest and "count" in layout.manifest:
+        return int(layout.manifest["count"])
+    import tensorflow as tf
+    files = [str(f) for f in layout.files(min(layout.resolutions))]
+    return int(tf.data.TFRecordDataset(files).reduce(0, lambda n, _: n + 1).numpy())
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
-    from training.config import TrainConfig, resolve
+    from training.config import ADA_MAX_IMAGES, TrainConfig, resolve
     if not FLAGS.data and not FLAGS.resume:
         raise UserError("pass --data DATASET (or --resume latest|RUN)")
     start_tensorflow()
@@ -77,12 +92,15 @@ def main(argv: list[str]) -> int:
                       metrics=FLAGS.metrics, mixed_precision=FLAGS.mixed_precision, resume=FLAGS.resume,
                       progressive=FLAGS.progressive, lod_initial_res=FLAGS.lod_initial_res,
                       lod_training_kimg=FLAGS.lod_training_kimg, lod_transition_kimg=FLAGS.lod_transition_kimg,
-                      dry_run=FLAGS.dry_run)
+                      aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target, ada_kimg=FLAGS.ada_kimg, dry_run=FLAGS.dry_run)
     check_output_dir(cfg.outdir, "--outdir")
     strategy = make_strategy(cfg.strategy)
     if not cfg.resume:
-        _, res, _ = open_level(cfg.data, cfg.res)          # the level must exist
-        cfg = resolve(cfg, res, strategy.num_replicas_in_sync)
+        layout, res, _ = open_level(cfg.data, cfg.res)     # the level must exist
+        num_images = dataset_size(layout)
+        cfg = resolve(cfg, res, strategy.num_replicas_in_sync, num_images)
+        why = "" if FLAGS.aug else f" (default for {num_images} images; ada under {ADA_MAX_IMAGES})"
+        print(f"augmentation: {cfg.aug}{why}", file=sys.stderr)
     if cfg.metrics:
         from metrics.metrics import check_metrics
         check_metrics(cfg.metrics)                         # names and Inception weights, before any work

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from common.errors import UserError
 
+ADA_MAX_IMAGES = 30000      # --aug default: ada for datasets smaller than this, off otherwise
+ADA_INTERVAL = 4            # iterations between adjustments of p (StyleGAN2-ADA)
+
 # name -> overrides of TrainConfig (None entries are resolved from the resolution in resolve()).
 PRESETS: dict[str, dict] = {
     "auto": {},   # StyleGAN2-ADA heuristics from the resolution
@@ -62,6 +65,10 @@ class TrainConfig:
     lod_transition_kimg: float = 600   # kimg of each fade-in
     mixed_precision: str = "off"       # off (float32) | fp16 (loss-scaled) | bf16: top 4 resolutions of G and D
     metrics: str = ""                  # evaluated at every snapshot, e.g. "fid50k_full,kid50k_full" ("": none)
+    aug: str | None = None             # ada | fixed | off (None: ada under ADA_MAX_IMAGES images, else off)
+    p: float | None = None             # --aug fixed: the augmentation probability
+    target: float = 0.6                # --aug ada: target of r_t = E[sign(D(real))]
+    ada_kimg: float = 500              # --aug ada: kimg for p to move by 1 (adjusted every ADA_INTERVAL iterations)
     max_nonfinite: int = 20            # stop after this many consecutive iterations with non-finite gradients
     resume: str | None = None          # run folder, or 'latest' (newest run under outdir)
     dry_run: bool = False              # print the resolved options and exit
@@ -70,8 +77,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def resolve(cfg: TrainConfig, res: int, replicas: int) -> TrainConfig:
-    """Fill unset options from the preset / ADA heuristics; validate; UserError names the first problem."""
+def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = None) -> TrainConfig:
+    """Fill unset options from the preset / ADA heuristics; validate; UserError names the first problem.
+    `num_images` (the dataset size, when known) picks the default augmentation: ada under 30k images."""
     if cfg.cfg not in PRESETS:
         raise UserError(f"--cfg {cfg.cfg} is not one of {', '.join(PRESETS)}")
     out = dataclasses.replace(cfg, res=res)
@@ -110,6 +118,16 @@ def resolve(cfg: TrainConfig, res: int, replicas: int) -> TrainConfig:
         raise UserError(f"--mixed-precision {out.mixed_precision} must be off, fp16 or bf16")
     if out.noise_mode not in ("random", "const", "none"):
         raise UserError(f"--noise-mode {out.noise_mode} must be random, const or none")
+    if out.aug is None:
+        out.aug = "ada" if num_images is not None and num_images < ADA_MAX_IMAGES else "off"
+    if out.aug not in ("ada", "fixed", "off"):
+        raise UserError(f"--aug {out.aug} must be ada, fixed or off")
+    if out.aug == "fixed" and (out.p is None or not 0 <= out.p <= 1):
+        raise UserError("--aug fixed needs --p between 0 and 1")
+    if out.aug != "fixed" and out.p is not None:
+        raise UserError(f"--p is only for --aug fixed (--aug {out.aug})")
+    if not 0 < out.target < 1 or out.ada_kimg <= 0:
+        raise UserError("--target must be between 0 and 1 and --ada-kimg positive")
     for name in ("glr", "dlr", "gamma"):
         if getattr(out, name) < 0:
             raise UserError(f"--{name} must not be negative")

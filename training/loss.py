@@ -12,7 +12,11 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from networks.ops import setup_filter, upsample2d
+from training.augment import AugmentPipe
 from training.loss_scale import LossScaler
+
+# one augmentation draw per place an image reaches D (folded into the iteration's seed)
+AUG_KEYS = {"G_fake": 0, "D_fake": 1, "D_real": 2, "D_reg": 3}
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class StyleGAN2Loss:
                  noise_mode: str = "random",         # per-pixel noise of G while training
                  progressive: bool = False,          # progressive growing: honour `lod`
                  scaler: LossScaler | None = None,   # float16 loss scaling (None: none)
+                 augment: AugmentPipe | None = None,  # ADA pipeline applied to every D input (None: none)
                  ) -> None:
         self.G, self.D, self.global_batch = G, D, global_batch
         self.loss, self.r1_gamma, self.pl_weight = loss, r1_gamma, pl_weight
@@ -84,9 +89,21 @@ class StyleGAN2Loss:
         self.wgan_lambda, self.wgan_epsilon, self.noise_mode = wgan_lambda, wgan_epsilon, noise_mode
         self.progressive = progressive
         self.scaler = scaler or LossScaler(enabled=False)
+        self.augment = augment
         self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean", aggregation=tf.VariableAggregation.MEAN)
         # progressive growing: the level of detail, set by the training loop
         self.lod = tf.Variable(0.0, trainable=False, name="lod", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    def run_D(self, img, c, rnd: dict, key: str):
+        """D's logits [n] (float32) of img [n, R, R, C], augmented first when a pipeline is set. The
+        augmentation parameters are drawn for the global batch from the iteration's seed and sliced per
+        replica, so the result does not depend on the number of replicas."""
+        if self.augment is not None:
+            n = tf.shape(img)[0]
+            seed = tf.random.experimental.stateless_fold_in(rnd["aug_seed"], AUG_KEYS[key])
+            params = self.augment.sample(self.global_batch, seed, img.shape[1:3])
+            img = self.augment.apply(img, {k: _slice(v, n) for k, v in params.items()})
+        return tf.cast(self.D(img, c), tf.float32)[:, 0]
 
     def current_lod(self):
         return self.lod if self.progressive else None
@@ -125,7 +142,8 @@ class StyleGAN2Loss:
     def g_step(self, phase: Phase, real, c_real, rnd: dict):
         """Per-replica G loss of `phase` (scaled for summation over replicas) and its statistics.
 
-        rnd: global randomness: z, z2 [GB, z_dim], cutoff [] int32, pl_noise [GB/shrink, R, R, C], eps [GB, 1, 1, 1].
+        rnd: global randomness: z, z2 [GB, z_dim], cutoff [] int32, pl_noise [GB/shrink, R, R, C], eps [GB, 1, 1, 1],
+        aug_seed [2] int64 (with augmentation).
         """
         n = tf.shape(real)[0]
         z, z2, cutoff, pl_noise = _slice(rnd["z"], n), _slice(rnd["z2"], n), rnd["cutoff"], rnd["pl_noise"]
@@ -133,7 +151,7 @@ class StyleGAN2Loss:
         total = tf.constant(0.0)
         if phase.main:
             img, _ = self.run_G(z, c_real, z2, cutoff)
-            logits = tf.cast(self.D(img, c_real), tf.float32)[:, 0]                     # [n]
+            logits = self.run_D(img, c_real, rnd, "G_fake")                            # [n]
             per_example = -logits if self.loss == "wgan-gp" else tf.nn.softplus(-logits)
             total += tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
             stats["Loss/G/loss"] = per_example
@@ -170,8 +188,8 @@ class StyleGAN2Loss:
         total = tf.constant(0.0)
         if phase.main:
             img, _ = self.run_G(z, c_real, z2, cutoff)
-            fake_logits = tf.cast(self.D(tf.stop_gradient(img), c_real), tf.float32)[:, 0]
-            real_logits = tf.cast(self.D(real, c_real), tf.float32)[:, 0]
+            fake_logits = self.run_D(tf.stop_gradient(img), c_real, rnd, "D_fake")    # [n]
+            real_logits = self.run_D(real, c_real, rnd, "D_real")                       # [n]
             if self.loss == "wgan-gp":
                 per_example = fake_logits - real_logits + self.wgan_epsilon * tf.square(real_logits)
             else:
@@ -179,6 +197,8 @@ class StyleGAN2Loss:
             total += tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
             stats.update({"Loss/D/loss": per_example, "Loss/scores/real": real_logits,
                           "Loss/scores/fake": fake_logits})
+            if self.augment is not None:                    # ADA's overfitting heuristic r_t = E[sign(D(real))]
+                stats["Loss/signs/real"] = tf.sign(real_logits)
         if phase.reg:
             if self.loss == "wgan-gp":
                 img, _ = self.run_G(z, c_real, z2, cutoff, update_w_avg=False)
@@ -188,7 +208,8 @@ class StyleGAN2Loss:
                 x = real
             with tf.GradientTape() as inner:
                 inner.watch(x)
-                s = self.scaler.scale(tf.reduce_sum(tf.cast(self.D(x, c_real), tf.float32)))   # inside the tape
+                # R1 w.r.t. the un-augmented images, through the augmentation (as ADA)
+                s = self.scaler.scale(tf.reduce_sum(self.run_D(x, c_real, rnd, "D_reg")))   # inside the tape
             g = self.scaler.unscale(inner.gradient(s, x))
             sq = tf.reduce_sum(tf.square(g), axis=[1, 2, 3])                              # [n]
             if self.loss == "wgan-gp":

@@ -33,7 +33,8 @@ from datasets.reader import damaged_record_message, label_dim, make_dataset, ope
 from networks.ops import to_uint8
 from networks.serialize import save_bundle
 from networks.stylegan2 import Discriminator, Generator
-from training.config import TrainConfig, progressive_lod
+from training.augment import BGC, AugmentPipe, ada_adjust
+from training.config import ADA_INTERVAL, TrainConfig, progressive_lod
 from training.distribute import make_strategy, worker_info
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
 from training.loss_scale import LossScaler
@@ -104,20 +105,32 @@ class Trainer:
                 opt.build(model.trainable_weights)
                 self.opts[net] = opt
             self.scaler = LossScaler(enabled=cfg.mixed_precision == "fp16")
+            self.augment = None
+            if cfg.aug in ("ada", "fixed"):
+                self.augment = AugmentPipe(p=cfg.p if cfg.aug == "fixed" else 0.0, **BGC)
+                only_first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+                # ADA: sum and count of the D main steps' mean sign(D(real)) since the last adjustment, last r_t
+                self.ada_acc = tf.Variable([0.0, 0.0], trainable=False, name="ada_acc", aggregation=only_first)
+                self.ada_rt = tf.Variable(0.0, trainable=False, name="ada_rt", aggregation=only_first)
             self.loss = StyleGAN2Loss(self.G, self.D, cfg.batch, loss=cfg.loss, r1_gamma=cfg.gamma,
                                       pl_weight=cfg.pl_weight, style_mixing_prob=cfg.style_mixing,
-                                      noise_mode=cfg.noise_mode, progressive=cfg.progressive, scaler=self.scaler)
+                                      noise_mode=cfg.noise_mode, progressive=cfg.progressive, scaler=self.scaler,
+                                      augment=self.augment)
         self.rng = tf.random.Generator.from_seed(cfg.seed)
         noise_seeds = [layer.seed_generator.state for layer in self.G._flatten_layers()
                        if hasattr(layer, "seed_generator")]          # Keras does not checkpoint these itself
+        extra = {}                  # new keys only: checkpoints of runs without augmentation are unchanged
+        if self.augment is not None:
+            extra = dict(augment_p=self.augment.p, ada_acc=self.ada_acc, ada_rt=self.ada_rt)
         self.state = TrainingState(run / "checkpoints", cfg.keep, G=self.G, G_ema=self.G_ema, D=self.D,
                                    G_opt=self.opts["G"], D_opt=self.opts["D"], pl_mean=self.loss.pl_mean,
                                    rng=self.rng, noise_seeds=noise_seeds, loss_scale=self.scaler.loss_scale,
-                                   good_steps=self.scaler.good_steps)
+                                   good_steps=self.scaler.good_steps, **extra)
         self.stats = StatsCollector()
         self.phase_runs: dict[str, int] = dict.fromkeys((p.name for p in self.phases), 0)
         self.steps = {p.name: self._compile_phase(p) for p in self.phases}
         self.ema_step = tf.function(self._ema_update)
+        self.ada_step = tf.function(self._ada_update)
 
     # --------------------------------------------------------------------------------- compiled steps
     def _compile_phase(self, phase):
@@ -158,16 +171,29 @@ class Trainer:
         for e, p in zip(self.G_ema.non_trainable_weights, self.G.non_trainable_weights):
             e.assign(p)
 
+    def _ada_update(self, signs: tf.Tensor, adjust: tf.Tensor) -> None:
+        """Accumulate one iteration's mean sign(D(real)) (already averaged over replicas); when `adjust`,
+        move p by sign(r_t - target) * batch * interval / (ada_kimg * 1000), clamped to [0, 1] (on device)."""
+        acc = self.ada_acc + tf.stack([tf.cast(signs, tf.float32), 1.0])
+        rt = acc[0] / tf.maximum(acc[1], 1.0)
+        p = ada_adjust(self.augment.p, rt, self.cfg.target, self.cfg.batch, ADA_INTERVAL, self.cfg.ada_kimg)
+        self.augment.p.assign(tf.where(adjust, p, self.augment.p))
+        self.ada_rt.assign(tf.where(adjust, rt, self.ada_rt))
+        self.ada_acc.assign(tf.where(adjust, tf.zeros_like(acc), acc))
+
     def _randomness(self, shape: tuple[int, int, int]) -> dict[str, tf.Tensor]:
         """Global randomness of one iteration (split over replicas by the loss)."""
         b, g = self.cfg.batch, self.G
         cut = self.rng.uniform([], 1, g.num_ws, dtype=tf.int32)
         use = self.rng.uniform([]) < self.cfg.style_mixing
         res = shape[0]
-        return {"z": self.rng.normal([b, g.z_dim]), "z2": self.rng.normal([b, g.z_dim]),
-                "cutoff": tf.where(use, cut, g.num_ws),
-                "pl_noise": self.rng.normal([b // 2, *shape]) / np.sqrt(res * res),
-                "eps": self.rng.uniform([b, 1, 1, 1])}
+        rnd = {"z": self.rng.normal([b, g.z_dim]), "z2": self.rng.normal([b, g.z_dim]),
+               "cutoff": tf.where(use, cut, g.num_ws),
+               "pl_noise": self.rng.normal([b // 2, *shape]) / np.sqrt(res * res),
+               "eps": self.rng.uniform([b, 1, 1, 1])}
+        if self.augment is not None:                    # drawn last: runs without augmentation are unchanged
+            rnd["aug_seed"] = self.rng.make_seeds(1)[:, 0]
+        return rnd
 
     # --------------------------------------------------------------------------------- images
     def grid_latents(self) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
@@ -246,7 +272,9 @@ class Trainer:
         progress.count = st.nimg
         logger.print(f"training {cfg.res}x{cfg.res} from {st.nimg / 1000:.1f} kimg to {cfg.kimg} kimg, batch "
                      f"{cfg.batch} on {self.replicas} replica(s); phases "
-                     + ", ".join(f"{p.name}/{p.interval}" for p in self.phases))
+                     + ", ".join(f"{p.name}/{p.interval}" for p in self.phases)
+                     + {"ada": f"; augmentation ada (target {cfg.target}, {cfg.ada_kimg} kimg per unit of p)",
+                        "fixed": f"; augmentation fixed (p {cfg.p})"}.get(cfg.aug or "off", "; no augmentation"))
         while True:
             if cfg.progressive:
                 lod = self.current_lod()
@@ -263,6 +291,7 @@ class Trainer:
                 raise UserError(f"cannot read {cfg.data}: {damaged_record_message(exc)}") from None
             rnd = self._randomness(shape)
             bad = tf.constant(0.0)
+            signs = None
             for phase in self.phases:
                 if st.iteration % phase.interval:
                     continue
@@ -270,12 +299,15 @@ class Trainer:
                 self.phase_runs[phase.name] += 1
                 self.stats.report(stats)
                 bad = tf.maximum(bad, 1.0 - finite)
+                signs = stats.get("Loss/signs/real", signs)
             streak = (streak + 1.0) * bad
             longest, skipped = tf.maximum(longest, streak), skipped + bad
             st.nimg += cfg.batch
             st.iteration += 1
             if cfg.progressive:
                 st.level_batches += 1
+            if cfg.aug == "ada" and signs is not None:
+                self.ada_step(signs, tf.constant(st.iteration % ADA_INTERVAL == 0))
             self.ema_step(tf.constant(ema_beta(cfg.batch, cfg.ema_kimg, st.nimg, cfg.ema_rampup or None), tf.float32))
             progress.update(cfg.batch)
             done = st.nimg >= total_nimg
@@ -302,12 +334,17 @@ class Trainer:
                           "Resources/peak_rss_gb": mem, "Progress/pl_mean": float(self.loss.pl_mean.numpy()),
                           "Progress/loss_scale": float(self.scaler.loss_scale.numpy()),
                           "Progress/lod": self.current_lod(), "Progress/nonfinite_total": st.nonfinite_total})
+            if self.augment is not None:
+                stats["Progress/augment"] = float(self.augment.p.numpy())
+                stats["Progress/rt"] = (float(self.ada_rt.numpy()) if cfg.aug == "ada"
+                                        else stats.get("Loss/signs/real", float("nan")))
             logger.stats(st.nimg / 1000, stats)
             logger.print(f"tick {st.tick:<5d} kimg {st.nimg / 1000:<8.1f} time {format_seconds(now - start_time):<10s} "
                          f"sec/tick {tick_time:<7.1f} sec/kimg {tick_time / max(tick_kimg, 1e-9):<7.2f} "
                          f"img/s {stats['Timing/img_per_sec']:<7.1f} mem {mem:.2f} GB "
                          f"G {stats.get('Loss/G/loss', float('nan')):.3f} "
-                         f"D {stats.get('Loss/D/loss', float('nan')):.3f}")
+                         f"D {stats.get('Loss/D/loss', float('nan')):.3f}"
+                         + (f" augment {stats['Progress/augment']:.3f}" if self.augment is not None else ""))
             if done or st.tick % cfg.snap == 0:
                 self.snapshot(logger)
             tick_start, tick_start_nimg = time.time(), st.nimg

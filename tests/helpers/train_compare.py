@@ -1,8 +1,9 @@
 """Train a tiny network for a few iterations under a given strategy and save its weights (subprocess helper).
 
-    python tests/helpers/train_compare.py DATASET OUT.npz one_device|mirrored2
+    python tests/helpers/train_compare.py DATASET OUT.npz one_device|mirrored2 [off|ada]
 Two logical CPU devices stand in for two GPUs; they must be configured before TensorFlow starts.
 """
+import json
 import os
 import sys
 
@@ -18,16 +19,20 @@ from training.config import TrainConfig, resolve  # noqa: E402
 from training.training_loop import run_training  # noqa: E402
 
 data, out, kind = sys.argv[1:4]
+aug = sys.argv[4] if len(sys.argv) > 4 else "off"
 strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if kind == "mirrored2"
             else tf.distribute.OneDeviceStrategy("/cpu:0"))
 cfg = TrainConfig(data=data, outdir=os.path.dirname(out) + f"/runs-{kind}", cfg="small", batch=8, cbase=64, cmax=16,
                   map=1, kimg=0.128, kimg_per_tick=0.064, snap=100, noise_mode="const", style_mixing=0.9,
-                  g_reg_interval=2, d_reg_interval=2)
+                  g_reg_interval=2, d_reg_interval=2, aug=aug, ada_kimg=0.1 if aug == "ada" else 500)
 cfg = resolve(cfg, 8, strategy.num_replicas_in_sync)
 cfg.mbstd_group = 1   # minibatch-stddev groups are strided per replica (as NVIDIA's): only size 1 is replica-invariant
 run = run_training(cfg, strategy)
 from networks.serialize import load_network  # noqa: E402
 from networks.convert import export_official_state  # noqa: E402
 bundle = load_network(run)
-np.savez(out, **{f"G.{k}": v for k, v in export_official_state(bundle.G).items()},
+extra = {}
+if aug == "ada":
+    extra["augment_p"] = np.float32(json.loads((run / "stats.jsonl").read_text().splitlines()[-1])["Progress/augment"])
+np.savez(out, **extra, **{f"G.{k}": v for k, v in export_official_state(bundle.G).items()},
          **{f"D.{k}": v for k, v in export_official_state(bundle.D).items()})
