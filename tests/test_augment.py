@@ -223,8 +223,10 @@ def test_options():
 
 
 def test_mirrored_two_devices_equals_one_device_with_ada(data8, tmp_path):
-    """Under tf.distribute the augmentation is drawn for the global batch and split, and r_t is the mean
-    over replicas: two replicas end with the same p and weights as one device."""
+    """Two replicas on two logical CPUs end with the same weights, G_ema and p as one device (the whole
+    training step under MirroredStrategy: the split batch, per-example loss scaling, globally drawn latents,
+    augmentation parameters and path-length noise, r_t averaged over replicas). This is the project's
+    mirrored == one-device test; with --aug off the same step simply skips the augmentation."""
     outs = {}
     for kind in ("one_device", "mirrored2"):
         out = tmp_path / f"{kind}.npz"

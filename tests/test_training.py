@@ -143,17 +143,6 @@ def test_resume_continues_exactly(data8, tmp_path):
             np.testing.assert_allclose(wa[k], wb[k], rtol=0, atol=1e-6, err_msg=f"{net}.{k}")
 
 
-def test_mirrored_two_devices_equals_one_device(data8, tmp_path):
-    outs = {}
-    for kind in ("one_device", "mirrored2"):
-        out = tmp_path / f"{kind}.npz"
-        r = run_cli(str(ROOT / "tests" / "helpers" / "train_compare.py"), str(data8), str(out), kind)
-        assert r.returncode == 0, r.stderr[-3000:]
-        outs[kind] = np.load(out)
-    for k in outs["one_device"].files:
-        np.testing.assert_allclose(outs["mirrored2"][k], outs["one_device"][k], rtol=0, atol=2e-4, err_msg=k)
-
-
 @pytest.mark.parametrize("args,message", [
     (["--res", "16"], "no 16x16 level"),
     (["--batch", "6"], "divisible by the minibatch-stddev group"),
