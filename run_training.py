@@ -99,11 +99,12 @@ def main(argv: list[str]) -> int:
         layout, res, _ = open_level(cfg.data, cfg.res)     # the level must exist
         num_images = dataset_size(layout)
         cfg = resolve(cfg, res, strategy.num_replicas_in_sync, num_images)
-        why = "" if FLAGS.aug else f" (default for {num_images} images; ada under {ADA_MAX_IMAGES})"
-        print(f"augmentation: {cfg.aug}{why}", file=sys.stderr)
     if cfg.metrics:
         from metrics.metrics import check_metrics
         check_metrics(cfg.metrics)                         # names and Inception weights, before any work
+    if not cfg.resume:                                     # once every option is known to be valid
+        why = "" if FLAGS.aug else f" (default for {num_images} images; ada under {ADA_MAX_IMAGES})"
+        print(f"augmentation: {cfg.aug}{why}", file=sys.stderr)
     if cfg.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
