@@ -32,6 +32,15 @@ def write_images(folder: Path, n: int, size: tuple[int, int] = (64, 64), fmt: st
     return paths
 
 
+def tiny_dataset(folder: Path, n: int, res: int = 8) -> Path:
+    """`n` random res x res images in folder/src built into the dataset folder/ds (one worker, quiet)."""
+    from dataset_tool.build import CreateConfig, create_dataset
+    write_images(folder / "src", n, size=(res, res))
+    create_dataset(CreateConfig(source=str(folder / "src"), dest=str(folder / "ds"), res=res, jobs=1, quiet=True),
+                   log=lambda *a, **k: None)
+    return folder / "ds"
+
+
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run a repo script with the test interpreter from the repo root; returns the completed process."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -11,8 +11,7 @@ import pytest
 import tensorflow as tf
 
 from common.errors import UserError
-from conftest import ROOT, run_cli, write_images
-from dataset_tool.build import CreateConfig, create_dataset
+from conftest import ROOT, run_cli, tiny_dataset
 from networks.convert import export_official_state
 from networks.serialize import load_network
 from training.augment import BGC, AugmentPipe, ada_adjust
@@ -167,11 +166,7 @@ def test_float16_discriminator_r1_through_the_augmentation():
 
 @pytest.fixture(scope="module")
 def data8(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("aug")
-    write_images(tmp / "src", 24, size=(8, 8))
-    create_dataset(CreateConfig(source=str(tmp / "src"), dest=str(tmp / "ds"), res=8, jobs=1, quiet=True),
-                   log=lambda *a, **k: None)
-    return tmp / "ds"
+    return tiny_dataset(tmp_path_factory.mktemp("aug"), 24)
 
 
 def tiny(data, outdir, **kw) -> TrainConfig:

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from common.errors import UserError
-from conftest import ROOT, run_cli, write_images
+from conftest import ROOT, run_cli, tiny_dataset, write_images
 from dataset_tool.build import CreateConfig, create_dataset
 from dataset_tool.verify import verify
 from datasets import format as fmt
@@ -36,11 +36,7 @@ TINY = ["--cfg", "small", "--batch", "4", "--cbase", "64", "--cmax", "8", "--map
 
 @pytest.fixture(scope="module")
 def data8(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("faults")
-    write_images(tmp / "src", 24, size=(8, 8))
-    create_dataset(CreateConfig(source=str(tmp / "src"), dest=str(tmp / "ds"), res=8, jobs=1, quiet=True),
-                   log=lambda *a, **k: None)
-    return tmp / "ds"
+    return tiny_dataset(tmp_path_factory.mktemp("faults"), 24)
 
 
 def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(data8, tmp_path):

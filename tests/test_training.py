@@ -11,7 +11,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from conftest import ROOT, run_cli, write_images
+from conftest import ROOT, run_cli, tiny_dataset, write_images
 from dataset_tool.build import CreateConfig, create_dataset
 from training.config import TrainConfig, resolve
 from networks.convert import export_official_state
@@ -26,11 +26,7 @@ from training.training_loop import Trainer, run_training
 
 @pytest.fixture(scope="module")
 def data8(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("train")
-    write_images(tmp / "src", 40, size=(8, 8))
-    create_dataset(CreateConfig(source=str(tmp / "src"), dest=str(tmp / "ds"), res=8, jobs=1, quiet=True),
-                   log=lambda *a, **k: None)
-    return tmp / "ds"
+    return tiny_dataset(tmp_path_factory.mktemp("train"), 40)
 
 
 def tiny(data, outdir, **kw) -> TrainConfig:
