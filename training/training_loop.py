@@ -263,7 +263,7 @@ class Trainer:
                                            seed=cfg.seed, as_uint8=True)))[0].numpy()
             contact_sheet(list(reals), self.grid_latents()[2][0]).save(self.run / "reals.png")
             contact_sheet([self.fakes_grid()]).save(self.run / "fakes_init.png")
-        tick_start_nimg, tick_start = st.nimg, time.time()
+        tick_start_nimg, tick_start, tick_cpu = st.nimg, time.time(), time.process_time()
         start_time = tick_start
         streak = tf.constant(0.0)                  # consecutive non-finite iterations, kept on the device
         longest = tf.constant(0.0)                 # the longest streak since the last check
@@ -325,11 +325,14 @@ class Trainer:
             st.tick += 1
             now = time.time()
             tick_time = now - tick_start
+            cpu_time, tick_cpu = time.process_time() - tick_cpu, time.process_time()
             tick_kimg = (st.nimg - tick_start_nimg) / 1000
             mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
             stats = self.stats.collect()
             stats.update({"Progress/tick": st.tick, "Progress/kimg": st.nimg / 1000,
                           "Timing/sec_per_tick": tick_time, "Timing/sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
+                          "Timing/cpu_sec_per_tick": cpu_time,     # all cores; unlike wall time, not inflated
+                                                                   # by other processes sharing the machine
                           "Timing/img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9),
                           "Resources/peak_rss_gb": mem, "Progress/pl_mean": float(self.loss.pl_mean.numpy()),
                           "Progress/loss_scale": float(self.scaler.loss_scale.numpy()),
@@ -347,7 +350,7 @@ class Trainer:
                          + (f" augment {stats['Progress/augment']:.3f}" if self.augment is not None else ""))
             if done or st.tick % cfg.snap == 0:
                 self.snapshot(logger)
-            tick_start, tick_start_nimg = time.time(), st.nimg
+            tick_start, tick_start_nimg, tick_cpu = time.time(), st.nimg, time.process_time()
             if done:
                 break
         progress.close()
