@@ -298,6 +298,24 @@ def channels_at(res: int, channel_base: int, channel_max: int) -> int:
     return min(channel_base // res, channel_max)
 
 
+def lod_resolution(img_resolution: int, lod: float) -> int:
+    """Progressive growing: the highest resolution that contributes at level of detail `lod` (0 = full):
+    img_resolution >> floor(lod). Above it every block's RGB weight is 0."""
+    return img_resolution >> int(np.floor(float(lod) + 1e-9))
+
+
+def lod_fading(lod: float) -> bool:
+    """Progressive growing: True while a resolution fades in (lod not an integer)."""
+    return float(lod) - np.floor(float(lod) + 1e-9) > 1e-9
+
+
+def fade_weight(img_resolution: int, res: int, lod):
+    """Weight of resolution `res` at `lod`: clip(log2(R) - lod - log2(res) + 1, 0, 1); 1 for every resolution
+    below the current one, the fade-in fraction for the newest, 0 above."""
+    w = float(np.log2(img_resolution) - np.log2(res) + 1.0) - lod
+    return float(np.clip(w, 0.0, 1.0)) if isinstance(w, float) else ops.clip(w, 0.0, 1.0)
+
+
 PRECISIONS = (None, "float16", "bfloat16")
 
 
@@ -338,21 +356,36 @@ class SynthesisNetwork(Module):
             setattr(self, f"b{res}", block)
             self.num_ws += block.num_conv
         self.num_ws += 1                                                  # the last ToRGB
+        self.filter = setup_filter()
 
-    def call(self, ws, noise_mode: str = "random", lod=None):
-        """lod (progressive growing, 0 = full resolution): the RGB of block 2^k is weighted by
-        clip(log2(R) - lod - k + 1, 0, 1), so blocks above the current resolution add nothing and the newest
-        one fades in; the image stays R x R (lower resolutions arrive through the skip path's upsampling)."""
+    def call(self, ws, noise_mode: str = "random", lod=None, res: int | None = None):
+        """Images [N, R, R, C], or [N, res, res, C] when `res` is given.
+
+        lod (progressive growing, 0 = full resolution): the RGB of block r is weighted by `fade_weight`, so
+        the newest resolution fades in and the blocks above it add nothing. With `res` (the training step of
+        a growing run, lod a tensor) only the blocks up to `res` run and the image is returned there. With a
+        Python-float lod and no `res` (a snapshot taken while growing), the blocks above
+        `lod_resolution(R, lod)` are skipped and the image is brought to R x R by the skip path's own FIR
+        upsampling: the same pixels as running them with weight 0, at the cost of the low resolution."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode {noise_mode!r} must be one of {NOISE_MODES}")
+        top = self.resolutions[-1]
+        out = top if res is None else res
+        if res is None:
+            res = lod_resolution(top, lod) if isinstance(lod, (int, float)) else top
+        if res not in self.resolutions:
+            raise ValueError(f"res {res} is not one of the generator's resolutions {self.resolutions}")
         x = img = None
         idx = 0
-        top = np.log2(self.resolutions[-1])
-        for res in self.resolutions:
-            block = getattr(self, f"b{res}")
-            weight = None if lod is None else ops.clip(top - lod - np.log2(res) + 1.0, 0.0, 1.0)
+        for r in self.resolutions:
+            if r > res:
+                break
+            block = getattr(self, f"b{r}")
+            weight = None if lod is None else fade_weight(top, r, lod)
             x, img = block(x, img, ws[:, idx:idx + block.num_conv + 1], noise_mode=noise_mode, rgb_weight=weight)
             idx += block.num_conv
+        while img.shape[1] < out:
+            img = upsample2d(img, self.filter)                            # [N, 2r, 2r, C]
         return img
 
 
@@ -419,10 +452,11 @@ class DiscriminatorBlock(Module):
                  out_channels: int,
                  img_channels: int = 3,
                  block_dtype: str = "float32",  # float16 / bfloat16: compute this block in reduced precision
+                 fromrgb: bool = False,        # a fromRGB layer even when not the first block (progressive growing)
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.in_channels, self.block_dtype = in_channels, block_dtype
-        if in_channels == 0:
+        if in_channels == 0 or fromrgb:
             self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", name="fromrgb")
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", name="conv0")
         self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2, name="conv1")
@@ -430,7 +464,7 @@ class DiscriminatorBlock(Module):
 
     def call(self, x, img):                                               # [N, R, R, C] -> [N, R/2, R/2, C']
         dtype = self.block_dtype
-        if self.in_channels == 0:
+        if x is None:                                                     # the image enters here
             x = self.fromrgb(ops.cast(img, dtype))
         else:
             x = ops.cast(x, dtype)
@@ -477,7 +511,7 @@ class DiscriminatorEpilogue(Module):
         self.out = FullyConnected(in_channels, 1 if cmap_dim == 0 else cmap_dim, name="out")
 
     def call(self, x, cmap=None, img=None):                               # [N, 4, 4, C] -> [N, 1]
-        if hasattr(self, "fromrgb"):
+        if x is None:                                                     # a 4x4 image enters here
             x = self.fromrgb(ops.cast(img, "float32"))
         x = ops.cast(x, "float32")                                        # the head always runs in float32
         if self.mbstd_num_channels > 0:
@@ -506,13 +540,17 @@ class Discriminator(keras.Model):
                  mapping_layers: int = 8,      # depth of the label-embedding mapping (conditional only)
                  mixed_precision: str | None = None,   # float16 / bfloat16 for the top blocks (None: float32)
                  mixed_precision_res: int = 4,         # how many of the highest resolutions use it
+                 progressive: bool = False,    # a fromRGB layer at every resolution (`b32.fromrgb`, as the
+                                               # official skip D names them): reads images of any level
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self._config = dict(c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels,
                             channel_base=channel_base, channel_max=channel_max, mbstd_group_size=mbstd_group_size,
                             mbstd_num_channels=mbstd_num_channels, cmap_dim=cmap_dim, mapping_layers=mapping_layers,
-                            mixed_precision=mixed_precision, mixed_precision_res=mixed_precision_res)
+                            mixed_precision=mixed_precision, mixed_precision_res=mixed_precision_res,
+                            progressive=progressive)
         self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
+        self.progressive = progressive
         log2 = int(np.log2(img_resolution))
         if img_resolution < 4 or 2 ** log2 != img_resolution:
             raise ValueError(f"img_resolution {img_resolution} must be a power of two >= 4")
@@ -522,20 +560,39 @@ class Discriminator(keras.Model):
         for res in self.resolutions:
             in_ch = ch(res) if res < img_resolution else 0
             setattr(self, f"b{res}", DiscriminatorBlock(in_ch, ch(res), ch(res // 2), img_channels,
-                                                        block_dtype=dtypes[res], name=f"b{res}"))
+                                                        block_dtype=dtypes[res], fromrgb=progressive,
+                                                        name=f"b{res}"))
         cmap_dim = (ch(4) if cmap_dim is None else cmap_dim) if c_dim > 0 else 0
         if c_dim > 0:
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None,
                                           num_layers=mapping_layers, w_avg_beta=None, name="mapping")
         self.b4 = DiscriminatorEpilogue(ch(4), cmap_dim, mbstd_group_size=mbstd_group_size,
                                         mbstd_num_channels=mbstd_num_channels,
-                                        img_channels=img_channels if img_resolution == 4 else 0, name="b4")
+                                        img_channels=img_channels if img_resolution == 4 or progressive else 0,
+                                        name="b4")
         self.built = True
 
-    def call(self, img, c=None):                                          # [N, R, R, C] -> [N, 1]
+    def call(self, img, c=None, lod=None):                                # [N, r, r, C] -> [N, 1]
+        """Logits of images at the full resolution R, or (a progressive D) at any resolution r of the
+        network: the image enters through `b{r}.fromrgb`. `lod` (progressive growing, only while r fades
+        in): the block at r is blended with the image's 2x2 box average read by the next block's fromRGB,
+        by r's fade weight (ProGAN / StyleGAN v1)."""
+        r = img.shape[1]
+        fade = lod is not None
+        if (r != self.img_resolution or fade) and not self.progressive:
+            raise ValueError(f"this discriminator reads {self.img_resolution}x{self.img_resolution} images only "
+                             f"(got {r}x{r}); build it with progressive=True to read other levels")
         x = None
         for res in self.resolutions:
-            x = getattr(self, f"b{res}")(x, img)
+            if res > r:
+                continue
+            x = getattr(self, f"b{res}")(x, img)                          # [N, res/2, res/2, C]
+            if res == r and fade:
+                low_block = getattr(self, f"b{res // 2}")
+                low_dtype = getattr(low_block, "block_dtype", "float32")   # b4 (the epilogue) is float32
+                low = ops.cast(ops.average_pool(ops.cast(img, "float32"), 2, 2), low_dtype)
+                x_low = ops.cast(low_block.fromrgb(low), "float32")       # [N, res/2, res/2, C]
+                x = x_low + (ops.cast(x, "float32") - x_low) * fade_weight(self.img_resolution, res, lod)
         cmap = self.mapping(None, c) if self.c_dim > 0 else None
         return self.b4(x, cmap, img=img)
 

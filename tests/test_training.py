@@ -243,65 +243,6 @@ def test_mixed_precision_run_keeps_and_checkpoints_its_loss_scale(data8, tmp_pat
         resolve(TrainConfig(data=str(data8), mixed_precision="fp8"), 8, 1)
 
 
-def test_progressive_schedule_matches_stylegan_v1():
-    from training.config import progressive_lod
-    lod = lambda k: progressive_lod(k, 64, 8, 600, 600)             # noqa: E731
-    assert [lod(k) for k in (0, 600, 900, 1200, 1800, 2100, 3600, 9999)] == [3, 3, 2.5, 2, 2, 1.5, 0, 0]
-    assert progressive_lod(50, 16, 4, 10, 0) == 0                    # no transitions: jumps between levels
-    with pytest.raises(UserError, match="lod-initial-res"):
-        resolve(TrainConfig(data="x", progressive=True, lod_initial_res=6), 16, 1)
-
-
-def test_generator_and_reals_at_a_level_of_detail():
-    from networks.ops import setup_filter, upsample2d
-    keras.utils.set_random_seed(0)
-    G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=256, channel_max=16, mapping_layers=1)
-    ws = G.mapping(np.random.RandomState(0).randn(2, 8).astype(np.float32))
-    full = G.synthesis(ws, noise_mode="const").numpy()
-    np.testing.assert_array_equal(G.synthesis(ws, noise_mode="const", lod=0.0).numpy(), full)
-    at8 = G.synthesis(ws, noise_mode="const", lod=1.0).numpy()
-    G.synthesis.b16.torgb.weight.assign(G.synthesis.b16.torgb.weight * 3 + 1)   # the 16x16 block is not faded in
-    np.testing.assert_allclose(G.synthesis(ws, noise_mode="const", lod=1.0).numpy(), at8, atol=1e-6)
-    half = G.synthesis(ws, noise_mode="const", lod=0.5).numpy()
-    assert np.abs(half - at8).max() > 1e-3
-    # reals: a level read at 8x8 is FIR-upsampled to 16x16; mid-fade it is blended with its own 2x box average
-    loss = StyleGAN2Loss(G, None, global_batch=2, progressive=True)
-    x = tf.constant(np.random.RandomState(1).uniform(-1, 1, [2, 8, 8, 3]).astype(np.float32))
-    f = setup_filter()
-    loss.lod.assign(1.0)
-    np.testing.assert_allclose(loss.process_reals(x).numpy(), upsample2d(x, f).numpy(), atol=1e-6)
-    loss.lod.assign(1.25)
-    low = upsample2d(tf.nn.avg_pool2d(x, 2, 2, "VALID"), f)
-    np.testing.assert_allclose(loss.process_reals(x).numpy(), upsample2d(x + (low - x) * 0.25, f).numpy(), atol=1e-6)
-
-
-def test_progressive_run_grows_and_resumes_exactly(tmp_path):
-    write_images(tmp_path / "src", 40, size=(16, 16))
-    create_dataset(CreateConfig(source=str(tmp_path / "src"), dest=str(tmp_path / "ds"), res=16, jobs=1, quiet=True),
-                   log=lambda *a, **k: None)
-    grow = dict(progressive=True, lod_initial_res=4, lod_training_kimg=0.016, lod_transition_kimg=0.016,
-                kimg_per_tick=0.016, batch=8, cbase=128, cmax=8)
-    cfg = lambda out, kimg: resolve(TrainConfig(data=str(tmp_path / "ds"), outdir=str(out), cfg="small", map=1,  # noqa: E731
-                                                snap=1, kimg=kimg, **grow), 16, 1)
-    one = tf.distribute.OneDeviceStrategy("/cpu:0")
-    straight = run_training(cfg(tmp_path / "a", 0.104), one)
-    log = (straight / "log.txt").read_text()
-    assert "reading the 8x8 level" in log and "reading the 16x16 level" in log
-    stats = [json.loads(line) for line in (straight / "stats.jsonl").read_text().splitlines()]
-    assert [s["Progress/lod"] for s in stats][0] == 2.0 and stats[-1]["Progress/lod"] == 0.0
-    assert all(np.isfinite(s["Loss/G/loss"]) for s in stats)
-    first = run_training(cfg(tmp_path / "b", 0.056), one)              # stop mid-fade into 16x16
-    mid = load_network(first)                                          # a snapshot renders at its own lod
-    assert mid.metadata["lod"] == pytest.approx(0.5) and mid.G_ema.lod == pytest.approx(0.5)
-    assert mid.G_ema.get_config()["lod"] == pytest.approx(0.5)                  # saved with the network
-    again = run_training(TrainConfig(outdir=str(tmp_path / "b"), resume="latest", kimg=0.104), one)
-    a, b = load_network(straight), load_network(again)
-    assert again == first and b.metadata["kimg"] == pytest.approx(0.104)
-    for net in ("G", "D", "G_ema"):
-        for va, vb in zip(getattr(a, net).weights, getattr(b, net).weights):
-            np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=0, atol=1e-6, err_msg=f"{net}.{va.path}")
-
-
 MALLOC_PROBE = """
 import sys
 sys.path.insert(0, sys.argv[1])

@@ -94,35 +94,40 @@ class StyleGAN2Loss:
         # progressive growing: the level of detail, set by the training loop
         self.lod = tf.Variable(0.0, trainable=False, name="lod", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
-    def run_D(self, img, c, rnd: dict, key: str):
-        """D's logits [n] (float32) of img [n, R, R, C], augmented first when a pipeline is set. The
+    def run_D(self, img, c, rnd: dict, key: str, fade: bool = False):
+        """D's logits [n] (float32) of img [n, r, r, C], augmented first when a pipeline is set. The
         augmentation parameters are drawn for the global batch from the iteration's seed and sliced per
-        replica, so the result does not depend on the number of replicas."""
+        replica, so the result does not depend on the number of replicas. `fade`: progressive growing, the
+        image's resolution is fading in."""
         if self.augment is not None:
             n = tf.shape(img)[0]
             seed = tf.random.experimental.stateless_fold_in(rnd["aug_seed"], AUG_KEYS[key])
             params = self.augment.sample(self.global_batch, seed, img.shape[1:3])
             img = self.augment.apply(img, {k: _slice(v, n) for k, v in params.items()})
-        return tf.cast(self.D(img, c), tf.float32)[:, 0]
+        if not self.progressive:
+            return tf.cast(self.D(img, c), tf.float32)[:, 0]
+        return tf.cast(self.D(img, c, lod=self.lod if fade else None), tf.float32)[:, 0]
 
     def current_lod(self):
         return self.lod if self.progressive else None
 
-    def process_reals(self, x):
-        """Progressive growing: reals read at the current level [n, r, r, C] are blended with their own 2x2
-        box-downscaled version by the fade fraction (as ProGAN), then brought to the network's resolution
-        with the same FIR upsampling as the generator's skip path. Unchanged otherwise."""
-        R = self.G.img_resolution
-        if not self.progressive:
+    def process_reals(self, x, fade: bool = False):
+        """Progressive growing: reals [n, r, r, C] read at the current level; while r fades in they are
+        blended with their own 2x2 box average, FIR-upsampled as the generator's skip path carries the lower
+        resolution, by the fade fraction (as ProGAN). Never upsampled to the network's resolution."""
+        if not (self.progressive and fade):
             return x
-        f = setup_filter()
         frac = self.lod - tf.floor(self.lod)
-        if x.shape[1] > 4:
-            low = upsample2d(tf.nn.avg_pool2d(x, 2, 2, "VALID"), f)                # [n, r, r, C]
-            x = x + (low - x) * frac
-        while x.shape[1] < R:
-            x = upsample2d(x, f)                                                    # [n, 2r, 2r, C]
-        return x
+        low = upsample2d(tf.nn.avg_pool2d(x, 2, 2, "VALID"), setup_filter())          # [n, r, r, C]
+        return x + (low - x) * frac
+
+    def r1_gamma_at(self, res: int) -> float:
+        """R1 weight at the resolution D reads: gamma * (res / R)^2 while growing. The penalty sums squared
+        gradients over res^2 pixels; scaling by the pixel count keeps it what it would be on the image
+        upsampled to R x R, and is StyleGAN2-ADA's heuristic gamma = 0.0002 * res^2 / batch at each level."""
+        if not self.progressive:
+            return self.r1_gamma
+        return self.r1_gamma * (res / self.G.img_resolution) ** 2
 
     # ------------------------------------------------------------------------------------- generator
     def mapping(self, z, z2, c, cutoff, update_w_avg: bool = True):
@@ -134,24 +139,32 @@ class StyleGAN2Loss:
             ws = tf.where(tf.range(G.num_ws)[None, :, None] < cutoff, ws, ws2)
         return ws
 
-    def run_G(self, z, c, z2, cutoff, update_w_avg: bool = True):
-        """Images [n, R, R, C] and ws [n, num_ws, w_dim] (style-mixed at `cutoff`)."""
-        ws = self.mapping(z, z2, c, cutoff, update_w_avg)
-        return self.G.synthesis(ws, noise_mode=self.noise_mode, lod=self.current_lod()), ws
+    def synthesis(self, ws, res: int):
+        """G's images [n, res, res, C] of ws: the full network, or while growing the blocks up to `res`."""
+        if not self.progressive:
+            return self.G.synthesis(ws, noise_mode=self.noise_mode)
+        return self.G.synthesis(ws, noise_mode=self.noise_mode, lod=self.lod, res=res)
 
-    def g_step(self, phase: Phase, real, c_real, rnd: dict):
+    def run_G(self, z, c, z2, cutoff, res: int, update_w_avg: bool = True):
+        """Images [n, res, res, C] and ws [n, num_ws, w_dim] (style-mixed at `cutoff`)."""
+        ws = self.mapping(z, z2, c, cutoff, update_w_avg)
+        return self.synthesis(ws, res), ws
+
+    def g_step(self, phase: Phase, real, c_real, rnd: dict, fade: bool = False):
         """Per-replica G loss of `phase` (scaled for summation over replicas) and its statistics.
 
-        rnd: global randomness: z, z2 [GB, z_dim], cutoff [] int32, pl_noise [GB/shrink, R, R, C], eps [GB, 1, 1, 1],
-        aug_seed [2] int64 (with augmentation).
+        real [n, r, r, C]: this replica's reals, at the resolution trained now (r = R unless growing).
+        rnd: global randomness: z, z2 [GB, z_dim], cutoff [] int32, pl_noise [GB/shrink, r, r, C], eps [GB, 1, 1, 1],
+        aug_seed [2] int64 (with augmentation). fade: progressive growing, r is fading in.
         """
         n = tf.shape(real)[0]
+        res = real.shape[1]
         z, z2, cutoff, pl_noise = _slice(rnd["z"], n), _slice(rnd["z2"], n), rnd["cutoff"], rnd["pl_noise"]
         stats = {}
         total = tf.constant(0.0)
         if phase.main:
-            img, _ = self.run_G(z, c_real, z2, cutoff)
-            logits = self.run_D(img, c_real, rnd, "G_fake")                            # [n]
+            img, _ = self.run_G(z, c_real, z2, cutoff, res)
+            logits = self.run_D(img, c_real, rnd, "G_fake", fade)                      # [n]
             per_example = -logits if self.loss == "wgan-gp" else tf.nn.softplus(-logits)
             total += tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
             stats["Loss/G/loss"] = per_example
@@ -160,11 +173,11 @@ class StyleGAN2Loss:
             m = n // self.pl_batch_shrink
             pl_rows = self.global_batch // self.pl_batch_shrink           # the first GB/shrink global latents,
             zs, z2s = _slice(rnd["z"][:pl_rows], m), _slice(rnd["z2"][:pl_rows], m)   # split evenly over replicas
-            noise = _slice(pl_noise, m)                                                   # [m, R, R, C]
+            noise = _slice(pl_noise, m)                                                   # [m, r, r, C]
             with tf.GradientTape() as inner:
                 ws = self.mapping(zs, z2s, c_real[:m], cutoff)
                 inner.watch(ws)
-                img = self.G.synthesis(ws, noise_mode=self.noise_mode, lod=self.current_lod())
+                img = self.synthesis(ws, res)                                             # [m, r, r, C]
                 s = self.scaler.scale(tf.reduce_sum(tf.cast(img, tf.float32) * noise))   # reduced inside the tape
             grads = self.scaler.unscale(inner.gradient(s, ws))                           # [m, L, w_dim]
             lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))   # [m]
@@ -179,17 +192,19 @@ class StyleGAN2Loss:
         return total, stats
 
     # ------------------------------------------------------------------------------------- discriminator
-    def d_step(self, phase: Phase, real, c_real, rnd: dict):
-        """Per-replica D loss of `phase` (scaled for summation over replicas) and its statistics."""
-        real = self.process_reals(real)
+    def d_step(self, phase: Phase, real, c_real, rnd: dict, fade: bool = False):
+        """Per-replica D loss of `phase` (scaled for summation over replicas) and its statistics; arguments
+        as `g_step`."""
+        real = self.process_reals(real, fade)                                           # [n, r, r, C]
         n = tf.shape(real)[0]
+        res = real.shape[1]
         z, z2, cutoff = _slice(rnd["z"], n), _slice(rnd["z2"], n), rnd["cutoff"]
         stats = {}
         total = tf.constant(0.0)
         if phase.main:
-            img, _ = self.run_G(z, c_real, z2, cutoff)
-            fake_logits = self.run_D(tf.stop_gradient(img), c_real, rnd, "D_fake")    # [n]
-            real_logits = self.run_D(real, c_real, rnd, "D_real")                       # [n]
+            img, _ = self.run_G(z, c_real, z2, cutoff, res)
+            fake_logits = self.run_D(tf.stop_gradient(img), c_real, rnd, "D_fake", fade)   # [n]
+            real_logits = self.run_D(real, c_real, rnd, "D_real", fade)                    # [n]
             if self.loss == "wgan-gp":
                 per_example = fake_logits - real_logits + self.wgan_epsilon * tf.square(real_logits)
             else:
@@ -201,7 +216,7 @@ class StyleGAN2Loss:
                 stats["Loss/signs/real"] = tf.sign(real_logits)
         if phase.reg:
             if self.loss == "wgan-gp":
-                img, _ = self.run_G(z, c_real, z2, cutoff, update_w_avg=False)
+                img, _ = self.run_G(z, c_real, z2, cutoff, res, update_w_avg=False)
                 eps = _slice(rnd["eps"], n)                                               # [n, 1, 1, 1]
                 x = eps * real + (1 - eps) * tf.stop_gradient(img)
             else:
@@ -209,14 +224,14 @@ class StyleGAN2Loss:
             with tf.GradientTape() as inner:
                 inner.watch(x)
                 # R1 w.r.t. the un-augmented images, through the augmentation (as ADA)
-                s = self.scaler.scale(tf.reduce_sum(self.run_D(x, c_real, rnd, "D_reg")))   # inside the tape
+                s = self.scaler.scale(tf.reduce_sum(self.run_D(x, c_real, rnd, "D_reg", fade)))   # inside the tape
             g = self.scaler.unscale(inner.gradient(s, x))
             sq = tf.reduce_sum(tf.square(g), axis=[1, 2, 3])                              # [n]
             if self.loss == "wgan-gp":
                 penalty = self.wgan_lambda * tf.square(tf.sqrt(sq + 1e-8) - 1.0)
                 stats["Loss/gradient_penalty"] = penalty
             else:
-                penalty = sq * (self.r1_gamma / 2)
+                penalty = sq * (self.r1_gamma_at(res) / 2)
                 stats["Loss/r1_penalty"] = sq
             total += tf.nn.compute_average_loss(penalty, global_batch_size=self.global_batch) * float(phase.interval)
         return total, stats

@@ -32,7 +32,7 @@ from common.progress import Progress, format_seconds
 from datasets.reader import damaged_record_message, label_dim, make_dataset, open_level
 from networks.ops import to_uint8
 from networks.serialize import save_bundle
-from networks.stylegan2 import Discriminator, Generator
+from networks.stylegan2 import Discriminator, Generator, lod_fading, lod_resolution
 from training.augment import BGC, AugmentPipe, ada_adjust
 from training.config import ADA_INTERVAL, TrainConfig, progressive_lod
 from training.distribute import make_strategy, worker_info
@@ -92,7 +92,8 @@ class Trainer:
             self.G_ema = Generator(**g_kwargs, name="G_ema")
             self.D = Discriminator(c_dim=self.c_dim, img_resolution=cfg.res, img_channels=self.channels,
                                    channel_base=cfg.cbase, channel_max=cfg.cmax, mixed_precision=precision,
-                                   mbstd_group_size=min(cfg.mbstd_group, cfg.batch // self.replicas), name="D")
+                                   mbstd_group_size=min(cfg.mbstd_group, cfg.batch // self.replicas),
+                                   progressive=cfg.progressive, name="D")
             for a, b in zip(self.G_ema.weights, self.G.weights):
                 a.assign(b)
             has_reg = {"G": cfg.pl_weight > 0, "D": cfg.loss == "wgan-gp" or cfg.gamma > 0}
@@ -128,19 +129,27 @@ class Trainer:
                                    good_steps=self.scaler.good_steps, **extra)
         self.stats = StatsCollector()
         self.phase_runs: dict[str, int] = dict.fromkeys((p.name for p in self.phases), 0)
-        self.steps = {p.name: self._compile_phase(p) for p in self.phases}
+        # one compiled step per phase and stage (resolution, fading): one stage without growing
+        self.steps: dict[tuple[str, int, bool], Callable] = {}
         self.ema_step = tf.function(self._ema_update)
         self.ada_step = tf.function(self._ada_update)
 
     # --------------------------------------------------------------------------------- compiled steps
-    def _compile_phase(self, phase):
+    def _step(self, phase, stage: tuple[int, bool]):
+        """The compiled step of `phase` at `stage` (resolution, fading), compiled on first use."""
+        key = (phase.name, *stage)
+        if key not in self.steps:
+            self.steps[key] = self._compile_phase(phase, fade=stage[1])
+        return self.steps[key]
+
+    def _compile_phase(self, phase, fade: bool = False):
         model = self.G if phase.net == "G" else self.D
         opt = self.opts[phase.net]
         step_fn = self.loss.g_step if phase.net == "G" else self.loss.d_step
 
         def replica_fn(real, c_real, rnd):
             with tf.GradientTape() as tape:
-                total, stats = step_fn(phase, real, c_real, rnd)
+                total, stats = step_fn(phase, real, c_real, rnd, fade=fade)
                 scaled = self.scaler.scale(total)                              # float16 only
             grads = [self.scaler.unscale(g) for g in tape.gradient(scaled, model.trainable_weights)]
             # Regularisers do not reach every weight (R1 ignores D's output bias): None means zero.
@@ -182,9 +191,11 @@ class Trainer:
         self.ada_acc.assign(tf.where(adjust, tf.zeros_like(acc), acc))
 
     def _randomness(self, shape: tuple[int, int, int]) -> dict[str, tf.Tensor]:
-        """Global randomness of one iteration (split over replicas by the loss)."""
+        """Global randomness of one iteration at image shape [r, r, C] (split over replicas by the loss).
+        The style-mixing cutoff is drawn among the layers that run at r (as StyleGAN v1 while growing)."""
         b, g = self.cfg.batch, self.G
-        cut = self.rng.uniform([], 1, g.num_ws, dtype=tf.int32)
+        active = g.num_ws - 2 * int(np.log2(self.cfg.res // shape[0]))       # 2 ws per resolution not run
+        cut = self.rng.uniform([], 1, active, dtype=tf.int32)
         use = self.rng.uniform([]) < self.cfg.style_mixing
         res = shape[0]
         rnd = {"z": self.rng.normal([b, g.z_dim]), "z2": self.rng.normal([b, g.z_dim]),
@@ -225,7 +236,24 @@ class Trainer:
 
     def level_res(self, lod: float) -> int:
         """The dataset level read at `lod`: the network resolution, or the current one when growing."""
-        return self.cfg.res >> int(np.floor(lod + 1e-9))
+        return lod_resolution(self.cfg.res, lod)
+
+    def stage(self, nimg: int) -> tuple[int, bool]:
+        """(resolution trained, fading in) after `nimg` images: (R, False) without growing."""
+        if not self.cfg.progressive:
+            return self.cfg.res, False
+        cfg = self.cfg
+        lod = progressive_lod(nimg / 1000, cfg.res, cfg.lod_initial_res, cfg.lod_training_kimg, cfg.lod_transition_kimg)
+        return lod_resolution(cfg.res, lod), lod_fading(lod)
+
+    def reset_optimizers(self) -> None:
+        """Zero the Adam moments and step counts, as ProGAN / StyleGAN v1 (`reset_opt_for_new_lod`) when
+        layers are introduced: a block that starts training late would otherwise take its first steps
+        with Adam's bias correction of a long-running optimizer, about 1/sqrt(1 - beta2) = 10x too large."""
+        for opt in self.opts.values():
+            opt.iterations.assign(0)
+            for v in [*opt._momentums, *opt._velocities]:
+                v.assign(tf.zeros_like(v))
 
     def _open_data(self, res: int, skip: int):
         """Distributed iterator over one dataset level, `skip` batches in."""
@@ -257,7 +285,6 @@ class Trainer:
             self._switch_level(data_res)
         # the data position: batches read so far (at the current level, when growing progressively)
         dist = self._open_data(data_res, st.level_batches if cfg.progressive else st.iteration)
-        shape = (cfg.res, cfg.res, self.channels)
         if not resumed:
             reals = next(iter(make_dataset(cfg.data, res=cfg.res, batch_size=len(self.grid_latents()[0]),
                                            seed=cfg.seed, as_uint8=True)))[0].numpy()
@@ -275,10 +302,17 @@ class Trainer:
                      + ", ".join(f"{p.name}/{p.interval}" for p in self.phases)
                      + {"ada": f"; augmentation ada (target {cfg.target}, {cfg.ada_kimg} kimg per unit of p)",
                         "fixed": f"; augmentation fixed (p {cfg.p})"}.get(cfg.aug or "off", "; no augmentation"))
+        stage = self.stage(st.nimg)
+        if cfg.progressive:
+            logger.print(self.stage_message(stage))
         while True:
             if cfg.progressive:
                 lod = self.current_lod()
                 self.loss.lod.assign(lod)
+                stage = self.stage(st.nimg)
+                if st.nimg > 0 and stage != self.stage(st.nimg - cfg.batch):   # at the same iteration on resume
+                    self.reset_optimizers()
+                    logger.print(self.stage_message(stage) + "; optimizer state reset")
                 if self.level_res(lod) != data_res:                        # the next resolution fades in
                     data_res = self.level_res(lod)
                     self._switch_level(data_res)
@@ -289,13 +323,13 @@ class Trainer:
                 real, c_real = next(dist)
             except tf.errors.OpError as exc:
                 raise UserError(f"cannot read {cfg.data}: {damaged_record_message(exc)}") from None
-            rnd = self._randomness(shape)
+            rnd = self._randomness((stage[0], stage[0], self.channels))
             bad = tf.constant(0.0)
             signs = None
             for phase in self.phases:
                 if st.iteration % phase.interval:
                     continue
-                stats, finite = self.steps[phase.name](real, c_real, rnd)
+                stats, finite = self._step(phase, stage)(real, c_real, rnd)
                 self.phase_runs[phase.name] += 1
                 self.stats.report(stats)
                 bad = tf.maximum(bad, 1.0 - finite)
@@ -355,6 +389,12 @@ class Trainer:
                 break
         progress.close()
         logger.print(f"done: {st.nimg / 1000:.1f} kimg")
+
+    def stage_message(self, stage: tuple[int, bool]) -> str:
+        res, fade = stage
+        what = f"fading {res}x{res} in over {res // 2}x{res // 2}" if fade else f"{res}x{res}"
+        return (f"progressive: {what} from {self.state.nimg / 1000:.3f} kimg (lod {self.current_lod():.3f}); "
+                f"G and D run the blocks up to {res}x{res}")
 
     def snapshot_tag(self) -> str:
         """`000096` (kimg, as NVIDIA's names), or `000096.008` when the image count is not a whole kimg:
