@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-import benchlib  # noqa: F401  (puts the repo root on sys.path)
+from benchlib import random_dataset, timed_rate   # (benchlib puts the repo root on sys.path)
 from common.cli import start_tensorflow  # noqa: E402
 
 SETTINGS = {
@@ -31,15 +28,6 @@ STAGES = [("8x8", 0.5), ("fade 16", 1.5), ("16x16", 2.5), ("fade 32", 3.5), ("32
           ("64x64 (lod 0)", 6.5)]   # (name, position in units of PHASE_KIMG)
 
 
-def rate_of(run: Path, start_row: int) -> tuple[float, int]:
-    """img/s of the timed ticks (all after the first, which traces) written since row `start_row`."""
-    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()][start_row:]
-    timed = rows[1:]
-    secs = sum(t["Timing/sec_per_tick"] for t in timed)
-    imgs = sum(t["Progress/kimg"] - p["Progress/kimg"] for p, t in zip(rows, rows[1:])) * 1000
-    return imgs / secs, len(rows)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--setting", default="utk64", choices=sorted(SETTINGS))
@@ -47,9 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     start_tensorflow()
     import tensorflow as tf
-    from PIL import Image
 
-    from dataset_tool.build import CreateConfig, create_dataset
     from training.config import TrainConfig, resolve
     from training.stats import Logger
     from training.training_loop import Trainer
@@ -57,15 +43,10 @@ def main() -> None:
     b, warm = s["batch"], 16
     tmp = tempfile.mkdtemp(prefix="bench-prog-")
     try:
-        src = os.path.join(tmp, "src")
-        os.makedirs(src)
-        rng = np.random.RandomState(0)
-        for i in range(64):
-            Image.fromarray(rng.randint(0, 256, (s["res"], s["res"], 3), dtype=np.uint8)).save(f"{src}/{i}.png")
-        create_dataset(CreateConfig(source=src, dest=f"{tmp}/ds", res=s["res"], quiet=True), log=lambda *a, **k: None)
+        data = random_dataset(tmp, s["res"])
         results = []
         for progressive in (True, False):
-            cfg = resolve(TrainConfig(data=f"{tmp}/ds", outdir=f"{tmp}/runs", cfg="small", batch=b, cbase=s["cbase"],
+            cfg = resolve(TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=b, cbase=s["cbase"],
                                       cmax=s["cmax"], map=s["map"], kimg_per_tick=warm * b / 1000, snap=10**6,
                                       aug="off", progressive=progressive, lod_initial_res=8,
                                       lod_training_kimg=PHASE_KIMG, lod_transition_kimg=PHASE_KIMG), s["res"], 1)
@@ -80,7 +61,8 @@ def main() -> None:
                 trainer.state.iteration = start // b
                 trainer.cfg = cfg.__class__(**{**cfg.to_dict(), "kimg": (start + (warm + args.iters) * b) / 1000})
                 trainer.train(logger, resumed=True)
-                rate, row = rate_of(run, row)[0], rate_of(run, row)[1] + row
+                rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+                rate, row = timed_rate(rows[row:])[0], len(rows)        # this stage's ticks only
                 results.append((name, rate))
                 print(f"{name:<26s} {rate:7.2f} img/s", flush=True)
             logger.close()

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from benchlib import matmul_peak_gflops, train_gflop_per_image
+from benchlib import matmul_peak_gflops, random_dataset, timed_rate, train_gflop_per_image
 
 from common.cli import start_tensorflow
 
@@ -35,23 +33,16 @@ def main() -> None:
     args = ap.parse_args()
     start_tensorflow()
     import tensorflow as tf
-    from PIL import Image
 
-    from dataset_tool.build import CreateConfig, create_dataset
     from training.config import TrainConfig, resolve
     from training.stats import Logger
     from training.training_loop import Trainer
     s = SETTINGS[args.setting]
     tmp = tempfile.mkdtemp(prefix="bench-train-")
     try:
-        src = os.path.join(tmp, "src")
-        os.makedirs(src)
-        rng = np.random.RandomState(0)
-        for i in range(64):
-            Image.fromarray(rng.randint(0, 256, (s["res"], s["res"], 3), dtype=np.uint8)).save(f"{src}/{i}.png")
-        create_dataset(CreateConfig(source=src, dest=f"{tmp}/ds", res=s["res"], quiet=True), log=lambda *a, **k: None)
+        data = random_dataset(tmp, s["res"])
         warm, total = 16, 16 + args.iters
-        cfg = TrainConfig(data=f"{tmp}/ds", outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
+        cfg = TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
                           cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
                           kimg_per_tick=warm * s["batch"] / 1000, snap=10**6)
         cfg = resolve(cfg, s["res"], 1)
@@ -63,10 +54,7 @@ def main() -> None:
         trainer.train(logger, resumed=True)
         wall = time.perf_counter() - t0
         ticks = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
-        timed = ticks[1:]
-        secs = sum(t["Timing/sec_per_tick"] for t in timed)
-        imgs = sum(t["Progress/kimg"] - p["Progress/kimg"] for p, t in zip(ticks, ticks[1:])) * 1000
-        rate = imgs / secs
+        rate, imgs = timed_rate(ticks)
         print(f"training {args.setting} ({s}): {rate:.2f} img/s over {int(imgs)} images after warm-up "
               f"(wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
         gf = train_gflop_per_image(trainer.G, trainer.D)

@@ -109,3 +109,25 @@ def train_gflop_per_image(G, D) -> float:
     regularisation phases are not counted (REFERENCE §4 counts the same way: 47 GFLOP/img at res 64).
     """
     return 4 * g_gflop_per_image(G) + 8 * d_gflop_per_image(D)
+
+
+def random_dataset(folder: str, res: int, n: int = 64) -> str:
+    """A dataset of `n` random res x res PNGs built with every level into folder/ds; returns its path."""
+    from PIL import Image
+
+    from dataset_tool.build import CreateConfig, create_dataset
+    src = os.path.join(folder, "src")
+    os.makedirs(src)
+    rng = np.random.RandomState(0)
+    for i in range(n):
+        Image.fromarray(rng.randint(0, 256, (res, res, 3), dtype=np.uint8)).save(f"{src}/{i}.png")
+    dest = os.path.join(folder, "ds")
+    create_dataset(CreateConfig(source=src, dest=dest, res=res, quiet=True), log=lambda *a, **k: None)
+    return dest
+
+
+def timed_rate(ticks: list[dict]) -> tuple[float, int]:
+    """(img/s, images) of training ticks (stats.jsonl rows) after the first, which traces the steps."""
+    secs = sum(t["Timing/sec_per_tick"] for t in ticks[1:])
+    imgs = round(sum(t["Progress/kimg"] - p["Progress/kimg"] for p, t in zip(ticks, ticks[1:])) * 1000)
+    return imgs / secs, imgs

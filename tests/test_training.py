@@ -11,8 +11,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from conftest import ROOT, run_cli, tiny_dataset, write_images
-from dataset_tool.build import CreateConfig, create_dataset
+from conftest import ROOT, run_cli, tiny_dataset
 from training.config import TrainConfig, resolve
 from networks.convert import export_official_state
 from training.loss import Phase, StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases

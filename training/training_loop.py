@@ -226,25 +226,23 @@ class Trainer:
         return np.asarray(contact_sheet(imgs, gw))
 
     # --------------------------------------------------------------------------------- loop
-    def current_lod(self) -> float:
-        """Progressive growing's level of detail now (0: full resolution, always so without growing)."""
+    def lod_at(self, nimg: int) -> float:
+        """Progressive growing's level of detail after `nimg` images (0: full resolution, always so without
+        growing)."""
         cfg = self.cfg
         if not cfg.progressive:
             return 0.0
-        return progressive_lod(self.state.nimg / 1000, cfg.res, cfg.lod_initial_res, cfg.lod_training_kimg,
+        return progressive_lod(nimg / 1000, cfg.res, cfg.lod_initial_res, cfg.lod_training_kimg,
                                cfg.lod_transition_kimg)
 
-    def level_res(self, lod: float) -> int:
-        """The dataset level read at `lod`: the network resolution, or the current one when growing."""
-        return lod_resolution(self.cfg.res, lod)
+    def current_lod(self) -> float:
+        return self.lod_at(self.state.nimg)
 
     def stage(self, nimg: int) -> tuple[int, bool]:
-        """(resolution trained, fading in) after `nimg` images: (R, False) without growing."""
-        if not self.cfg.progressive:
-            return self.cfg.res, False
-        cfg = self.cfg
-        lod = progressive_lod(nimg / 1000, cfg.res, cfg.lod_initial_res, cfg.lod_training_kimg, cfg.lod_transition_kimg)
-        return lod_resolution(cfg.res, lod), lod_fading(lod)
+        """(resolution trained, fading in) after `nimg` images; the resolution is also the dataset level read.
+        (R, False) without growing."""
+        lod = self.lod_at(nimg)
+        return lod_resolution(self.cfg.res, lod), lod_fading(lod)
 
     def reset_optimizers(self) -> None:
         """Zero the Adam moments and step counts, as ProGAN / StyleGAN v1 (`reset_opt_for_new_lod`) when
@@ -280,7 +278,7 @@ class Trainer:
         if st.nimg >= total_nimg:
             logger.print(f"already at {st.nimg / 1000:.3f} kimg, not below --kimg {cfg.kimg}: nothing to train")
             return
-        data_res = self.level_res(self.current_lod())
+        data_res = self.stage(st.nimg)[0]
         if cfg.progressive and st.level_res != data_res:                    # (re)starting at a new level
             self._switch_level(data_res)
         # the data position: batches read so far (at the current level, when growing progressively)
@@ -313,8 +311,8 @@ class Trainer:
                 if st.nimg > 0 and stage != self.stage(st.nimg - cfg.batch):   # at the same iteration on resume
                     self.reset_optimizers()
                     logger.print(self.stage_message(stage) + "; optimizer state reset")
-                if self.level_res(lod) != data_res:                        # the next resolution fades in
-                    data_res = self.level_res(lod)
+                if stage[0] != data_res:                                   # the next resolution fades in
+                    data_res = stage[0]
                     self._switch_level(data_res)
                     dist = self._open_data(data_res, 0)
                     logger.print(f"progressive: reading the {data_res}x{data_res} level from "
