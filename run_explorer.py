@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 sys.path[0] = os.path.dirname(os.path.abspath(__file__))
 
@@ -21,11 +20,13 @@ from common.cli import cli_main, start_tensorflow  # noqa: E402
 from common.errors import UserError  # noqa: E402
 
 flags.DEFINE_string("network", None, "As run_generator.py: a .keras network, a training run folder, an official "
-                    "NVIDIA .pkl or a parity-fixture folder. Default: the newest snapshot under results/.")
+                    "NVIDIA .pkl or a parity-fixture folder. Default: the newest snapshot under results/, "
+                    "else the face model that ships with the repo (utkface-64).")
 flags.DEFINE_string("host", "127.0.0.1", "Address to serve on; anything but loopback is reachable by others.")
 flags.DEFINE_integer("port", 7860, "Port (0: any free port).")
-flags.DEFINE_string("directions", "directions", "Folder of saved edit directions (run_generator.py --directions); "
-                    "those made for this network get a slider.")
+flags.DEFINE_string("directions", None, "Folder of saved edit directions (run_generator.py --directions); "
+                    "those made for this network get a slider. Default: the shipped model's own directions for "
+                    "it, else directions/.")
 flags.DEFINE_integer("sefa", 5, "SeFa directions offered (computed from the weights if directions/sefa.npy is "
                      "absent); 0: none.")
 flags.DEFINE_integer("class", None, "Class index for conditional networks.")
@@ -41,8 +42,9 @@ def main(argv: list[str]) -> int:
     if not 0 <= FLAGS.sefa <= 64:
         raise UserError(f"--sefa {FLAGS.sefa} must be 0..64")
     from explorer.server import host_warning
-    from networks.serialize import find_network
+    from networks.locate import directions_folder, find_network
     path = find_network(FLAGS.network)
+    folder = directions_folder(FLAGS.network, FLAGS.directions)
     start_tensorflow()
     from explorer.render import Renderer, find_directions
     from explorer.server import ExplorerServer
@@ -52,9 +54,9 @@ def main(argv: list[str]) -> int:
     G = load_network(path).G_ema
     class_vector(G.c_dim, FLAGS["class"].value)
     net_id = network_id(path.name, G)
-    found = find_directions(G, net_id, Path(FLAGS.directions), FLAGS.sefa,
+    found = find_directions(G, net_id, folder, FLAGS.sefa,
                             log=lambda m: print(m, file=sys.stderr, flush=True))
-    renderer = Renderer(G, str(path), net_id, found, FLAGS.directions, FLAGS["class"].value)
+    renderer = Renderer(G, str(path), net_id, found, str(folder), FLAGS["class"].value)
     renderer.warm()                                     # trace the generator before the first visitor
     try:
         server = ExplorerServer(renderer, FLAGS.host, FLAGS.port, FLAGS.verbose)

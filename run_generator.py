@@ -11,6 +11,10 @@
     python run_generator.py --network ffhq.pkl --export ffhq.keras            # convert once, explicitly
     python run_generator.py --network ffhq.keras --export-savedmodel ffhq_sm  # serving: generate(z, psi)
 
+Without --network: the newest snapshot under results/, else the face model that ships with the repo
+(`--network utkface-64`, models/utkface-64/MODEL_CARD.md); edits of it use its shipped age, gender and SeFa
+directions.
+
 This script only parses flags and dispatches: each mode is a function in `latent/modes.py`, with the
 check of its options beside it.
 """
@@ -32,7 +36,8 @@ from common.files import check_output_dir  # noqa: E402
 flags.DEFINE_string("network", None, "A .keras network of ours, a training run folder (newest snapshot), an "
                     "official NVIDIA .pkl (TF1 or PyTorch), an http(s) URL of one, a published name such as "
                     "ffhq-1024 (downloaded once into ~/.cache/stylegan2-tf/networks) or a parity-fixture "
-                    ".npz/folder. Default: the newest snapshot under results/.")
+                    ".npz/folder. Default: the newest snapshot under results/, "
+                    "else the face model that ships with the repo (utkface-64).")
 flags.DEFINE_string("seeds", None, "Seeds: 0-99, 1,5,7 or 0,3,10-20.")
 flags.DEFINE_float("trunc", 1.0, "Truncation psi (1: none; 0.5-0.7 gives nicer, less varied faces).")
 flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N layers of w.")
@@ -42,6 +47,7 @@ flags.DEFINE_string("outdir", "out", "Output folder.")
 flags.DEFINE_integer("batch", 8, "Images per generator call.")
 flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
 flags.DEFINE_string("export", None, "Convert --network to our .keras format at this path and exit.")
+flags.DEFINE_boolean("ema_only", False, "--export: keep only G_ema (all that generation needs), not G and D.")
 flags.DEFINE_string("export_savedmodel", None,
                     "Export G_ema as a SavedModel with generate(z, psi) -> uint8, then exit.")
 flags.DEFINE_enum("mode", "seeds", ["seeds", "style-mix", "interpolate", "directions", "learn-direction", "edit",
@@ -64,7 +70,8 @@ flags.DEFINE_integer("walks", 1, "interpolate: split --seeds into this many walk
 flags.DEFINE_enum("method", "sefa", ["sefa", "ganspace"], "directions: closed-form from the style weights "
                   "(SeFa) or principal components of sampled w (GANSpace).")
 flags.DEFINE_integer("num", 5, "directions: how many leading directions to preview.")
-flags.DEFINE_string("directions", "directions", "Folder where edit directions are saved and read.")
+flags.DEFINE_string("directions", None, "Folder where edit directions are saved and read. Default: directions/, "
+                    "except that edits of the shipped model read the directions shipped with it.")
 flags.DEFINE_string("data", None, "learn-direction: the labelled TFRecord dataset (dataset_tool --labels).")
 flags.DEFINE_string("attribute", None, "learn-direction: a label field: age, gender, race=2 ...")
 flags.DEFINE_integer("samples", 2000, "learn-direction: generated faces labelled to fit the boundary.")
@@ -86,9 +93,14 @@ def main(argv: list[str]) -> int:
                           steps=FLAGS.steps)
     render.check()
     projected = load_projected(FLAGS.projected_w) if FLAGS.projected_w else None
-    folder = Path(FLAGS.directions)
-    if mode in ("directions", "learn-direction"):
+    from networks.locate import directions_folder
+    if mode in ("directions", "learn-direction"):               # written: never into the shipped model's folder
+        folder = Path(FLAGS.directions or "directions")
         check_output_dir(folder, "--directions")
+    else:
+        folder = directions_folder(FLAGS.network, FLAGS.directions)
+    if FLAGS.ema_only and not FLAGS.export:
+        raise UserError("--ema_only applies to --export PATH")
     exporting = bool(FLAGS.export or FLAGS.export_savedmodel)
     # Each mode: its check (before anything is loaded) and the call that runs it on the generator.
     if mode == "seeds":
@@ -122,14 +134,17 @@ def main(argv: list[str]) -> int:
             modes.project(G, r, FLAGS.target, FLAGS.num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps)
 
     start_tensorflow()                              # before anything imports TensorFlow
-    from networks.serialize import find_network
+    from networks.locate import find_network
     path = find_network(FLAGS.network)
     from latent.directions import network_id
     from networks.serialize import export_saved_model, load_network, save_bundle
     bundle = load_network(path)
     G = bundle.G_ema
     if FLAGS.export:
-        save_bundle(FLAGS.export, G, bundle.G, bundle.D, bundle.metadata)
+        if FLAGS.ema_only:
+            save_bundle(FLAGS.export, G, metadata=bundle.metadata)
+        else:
+            save_bundle(FLAGS.export, G, bundle.G, bundle.D, bundle.metadata)
         print(f"wrote {FLAGS.export}")
     if FLAGS.export_savedmodel:
         export_saved_model(G, FLAGS.export_savedmodel)

@@ -43,7 +43,8 @@ def main(argv: list[str]) -> int:
     start_tensorflow()
     from common.files import CACHE
     from metrics.metrics import Detector, compute_metrics, log_row
-    from networks.serialize import find_network, load_network
+    from networks.locate import find_network
+    from networks.serialize import load_network
     network = find_network(FLAGS.network)             # a path, a URL or a published name (downloaded once)
     bundle = load_network(network)
     detector = Detector(FLAGS.inception)

@@ -221,26 +221,12 @@ def snapshot_kimg(path: Path) -> float:
         return -1.0
 
 
-def find_network(arg: str | None, results: str | Path = "results") -> Path:
-    """The network a command should use (the one place that resolves --network): a local path; an http(s) URL
-    or a published short name (networks.pretrained), downloaded once into the cache; with no `arg`, the newest
-    snapshot under `results`/."""
-    from networks import pretrained
-    if arg and pretrained.is_remote(arg):
-        return pretrained.fetch(arg)
-    if arg:
-        return Path(arg)
-    snaps = sorted(Path(results).glob("*/network-snapshot-*.keras"), key=lambda p: p.stat().st_mtime)
-    if not snaps:
-        raise UserError(f"no --network given and no trained snapshot under {results}/: pass --network PATH "
-                        "(a .keras file, a run folder, an NVIDIA .pkl, a URL or a name such as ffhq-1024)")
-    return snaps[-1]
-
-
 def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
     """Load any supported network file or run folder, URL or published name (see module docstring); UserError
     if unusable."""
-    from networks import pretrained
+    from networks import locate, pretrained
+    if isinstance(path, str) and path in locate.SHIPPED:
+        path = locate.shipped_file(path)
     if isinstance(path, str) and pretrained.is_remote(path):
         path = pretrained.fetch(path)
     path = Path(path)

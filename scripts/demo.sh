@@ -1,26 +1,45 @@
 #!/usr/bin/env bash
-# `make demo`: the whole flow on what ships with the repo, on CPU, in a few minutes:
-# sample faces -> TFRecords (verified, contact sheet) -> a short training run -> faces from its snapshot.
+# `make demo`: what ships with the repo, on CPU, offline. First the face model this project trained on UTKFace
+# (models/utkface-64): 100 faces, style mixing, an interpolation video, age and gender edits, a projection of a
+# real face. Then "train your own": sample photos -> TFRecords -> a short training run -> faces from its snapshot.
+# DEMO_OUT (default demo/) moves the outputs; DEMO_QUICK=1 is the reduced variant the test suite runs.
 set -euo pipefail
 PY=${1:-.venv/bin/python}
-mkdir -p demo
-echo "== 1. dataset: data/faces (160 UTKFace photos, 200x200 JPEG) -> demo/faces-tfrecords"
-$PY dataset_tool/create.py data/faces demo/faces-tfrecords --res 64 --labels utkface --overwrite
-echo "== 2. summary and verification"
-$PY dataset_tool/create.py --info demo/faces-tfrecords
-echo "== 3. contact sheet of the 64x64 level -> demo/faces-sheet.png"
-$PY dataset_tool/extract.py demo/faces-tfrecords demo/faces-png --res 64 --grid demo/faces-sheet.png
-echo "== 4. a short training run at 32x32 (a tiny network, 1 kimg: expect colour blobs, not faces yet)"
-rm -rf demo/runs
-$PY run_training.py --data demo/faces-tfrecords --res 32 --cfg small --cbase 1024 --cmax 64 --batch 16 \
-    --mirror --kimg 1 --kimg-per-tick 0.25 --snap 2 --outdir demo/runs
-echo "== 5. images from the run's newest snapshot -> demo/generated/"
-$PY run_generator.py --network demo/runs/00000-faces-tfrecords-small-32 --seeds 0-15 --grid --outdir demo/generated
-echo "== 6. latent space: a style-mixing grid and an interpolation video -> demo/generated/"
-$PY run_generator.py --network demo/runs/00000-faces-tfrecords-small-32 --mode style-mix --rows 1,2,3 \
-    --cols 4,5,6 --styles coarse --outdir demo/generated
-$PY run_generator.py --network demo/runs/00000-faces-tfrecords-small-32 --mode interpolate --seeds 0-3 \
-    --frames 15 --loop --outdir demo/generated
+cd "$(dirname "$0")/.."
+OUT=${DEMO_OUT:-demo}
+QUICK=${DEMO_QUICK:-0}
+SEEDS=0-99; FRAMES=20; PROJ_STEPS=300; TRAIN_KIMG=1; KPT=0.25
+if [ "$QUICK" = 1 ]; then SEEDS=0-15; FRAMES=4; PROJ_STEPS=20; TRAIN_KIMG=0.064; KPT=0.032; fi
+NET=utkface-64          # the shipped model (models/utkface-64/G_ema.keras, see its MODEL_CARD.md)
+SHIP=$OUT/utkface-64
+mkdir -p "$OUT"
+T0=$SECONDS
+echo "== 1. the shipped face model: faces for seeds $SEEDS and a grid -> $SHIP/"
+$PY run_generator.py --network $NET --seeds $SEEDS --grid --outdir "$SHIP"
+echo "== 2. style mixing: the coarse layers (pose, face shape) of the column faces on the row faces"
+$PY run_generator.py --network $NET --mode style-mix --rows 0,1,2,3 --cols 4,5,6,7 --styles coarse --outdir "$SHIP"
+echo "== 3. an interpolation video through seeds 0-5"
+$PY run_generator.py --network $NET --mode interpolate --seeds 0-5 --frames $FRAMES --loop --outdir "$SHIP"
+echo "== 4. age and gender edits (directions learned from the UTKFace labels, shipped with the model)"
+$PY run_generator.py --network $NET --seeds 0-5 --edit age=-3..3 --edit gender=-3..3 --outdir "$SHIP"
+echo "== 5. projection of a real face (data/faces) into the model's latent space"
+$PY run_generator.py --network $NET --mode project --target data/faces/25_1_0_20170116165638421.jpg.chip.jpg \
+    --num_steps $PROJ_STEPS --outdir "$SHIP/projection"
+echo "   (the shipped model's part took $((SECONDS - T0)) s)"
+
+echo "== 6. train your own: data/faces (160 UTKFace photos, 200x200 JPEG) -> $OUT/faces-tfrecords"
+$PY dataset_tool/create.py data/faces "$OUT/faces-tfrecords" --res 64 --labels utkface --overwrite
+$PY dataset_tool/create.py --info "$OUT/faces-tfrecords"
+echo "== 7. contact sheet of the 64x64 level -> $OUT/faces-sheet.png"
+$PY dataset_tool/extract.py "$OUT/faces-tfrecords" "$OUT/faces-png" --res 64 --grid "$OUT/faces-sheet.png"
+echo "== 8. a short training run at 32x32 (a tiny network, $TRAIN_KIMG kimg: colour blobs, not faces yet)"
+rm -rf "$OUT/runs"
+$PY run_training.py --data "$OUT/faces-tfrecords" --res 32 --cfg small --cbase 1024 --cmax 64 --batch 16 \
+    --mirror --kimg $TRAIN_KIMG --kimg-per-tick $KPT --snap 2 --outdir "$OUT/runs"
+echo "== 9. images from your run's newest snapshot -> $OUT/generated/"
+$PY run_generator.py --network "$OUT/runs/00000-faces-tfrecords-small-32" --seeds 0-15 --grid --outdir "$OUT/generated"
 echo
-echo "Look at demo/faces-sheet.png (the data), demo/runs/00000-*/fakes*.png (training progress),"
-echo "demo/generated/grid.png, stylemix.png and interpolate.mp4. Real faces need real training: see README."
+echo "The shipped model: $SHIP/grid.png, stylemix.png, interpolate.mp4, edit-age.png, edit-gender.png and"
+echo "projection/ (target.png against proj.png). Your run: $OUT/faces-sheet.png, $OUT/runs/00000-*/fakes*.png,"
+echo "$OUT/generated/grid.png. Faces like the shipped model's need hours of training: see README."
+echo "demo finished in $((SECONDS - T0)) s"

@@ -14,7 +14,8 @@ from conftest import ROOT, run_cli
 from common.download import download
 from common.errors import UserError
 from networks import pretrained
-from networks.serialize import find_network, load_network
+from networks.locate import find_network
+from networks.serialize import load_network
 
 PKL = ROOT / "tests" / "fixtures" / "nvidia-pickles" / "ada-pytorch-32.pkl"
 REF = ROOT / "tests" / "fixtures" / "nvidia-pickles" / "reference.npz"

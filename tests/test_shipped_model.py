@@ -1,0 +1,115 @@
+"""The face model that ships with the repo (models/utkface-64): intact, deterministic, its directions bound to it,
+the default network of every command when no run exists, and `make demo` (reduced) working on it."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from common.errors import UserError
+from latent.directions import load_direction, network_id
+from latent.seeds import seed_to_z
+from networks import locate
+from networks.serialize import load_network
+
+MODEL = locate.SHIPPED["utkface-64"]
+FIXTURE = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32"
+
+# G_ema(seed_to_z(seed), psi 1, constant noise) at [y, x], RGB in [-1, 1], measured when the model was committed
+REFERENCE = {0: ((32, 32), (0.58227, -0.04492, -0.32191)),
+             1: ((20, 40), (0.47049, 0.20448, 0.19432)),
+             2: ((50, 10), (-0.23756, -0.34656, -0.33309))}
+
+
+def test_file_is_small_and_has_the_recorded_sha256():
+    assert MODEL.file.stat().st_size <= 25 * 2**20
+    assert len(MODEL.sha256) == 64 and locate.sha256_of(MODEL.file) == MODEL.sha256
+    assert locate.shipped_file("utkface-64") == MODEL.file
+    card = (MODEL.folder / "MODEL_CARD.md").read_text()
+    assert MODEL.sha256 in card and "non-commercial" in card
+    assert (MODEL.folder / "training_options.json").is_file()
+
+
+def test_damaged_or_lfs_pointer_copy_is_refused(tmp_path, monkeypatch):
+    folder = tmp_path / "utkface-64"
+    folder.mkdir()
+    data = bytearray(MODEL.file.read_bytes())
+    data[len(data) // 2] ^= 1
+    (folder / "G_ema.keras").write_bytes(bytes(data))
+    monkeypatch.setitem(locate.SHIPPED, "utkface-64", dataclasses.replace(MODEL, folder=folder))
+    with pytest.raises(UserError, match="damaged or was replaced"):
+        locate.shipped_file("utkface-64")
+    (folder / "G_ema.keras").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
+    with pytest.raises(UserError, match="git lfs pull"):
+        locate.shipped_file("utkface-64")
+    (folder / "G_ema.keras").unlink()
+    with pytest.raises(UserError, match="missing"):
+        locate.shipped_file("utkface-64")
+
+
+def test_generates_the_recorded_faces():
+    bundle = load_network("utkface-64")
+    G = bundle.G_ema
+    assert bundle.G is None and bundle.D is None                     # G_ema only
+    assert G.img_resolution == 64 and G.c_dim == 0
+    z = np.concatenate([seed_to_z(s, G.z_dim) for s in REFERENCE])
+    img = G(z, None, truncation_psi=1.0, noise_mode="const").numpy()  # [3, 64, 64, 3]
+    for i, ((y, x), rgb) in enumerate(REFERENCE.values()):
+        np.testing.assert_allclose(img[i, y, x], rgb, atol=2e-3)
+    assert img.std(axis=(1, 2, 3)).min() > 0.2                       # images, not a flat colour
+
+
+def test_directions_belong_to_the_model_and_are_refused_by_another():
+    G = load_network(MODEL.file).G_ema
+    net_id = network_id(MODEL.file.name, G)
+    for name, component in (("age", None), ("gender", None), ("sefa", 0)):
+        d, scale = load_direction(MODEL.directions, name, component, net_id, G.w_dim)
+        assert d.shape == (G.w_dim,) and abs(np.linalg.norm(d) - 1) < 1e-4 and scale > 0
+    other = load_network(FIXTURE).G_ema
+    with pytest.raises(UserError, match="made for network"):
+        load_direction(MODEL.directions, "age", None, network_id("other.keras", other), G.w_dim)
+
+
+def test_default_network_is_the_newest_run_snapshot_else_the_shipped_model(tmp_path):
+    said: list[str] = []
+    assert locate.find_network(None, tmp_path / "results", log=said.append) == MODEL.file
+    assert "shipped model utkface-64" in said[-1]
+    assert locate.directions_folder(None, None, tmp_path / "results") == MODEL.directions
+    assert locate.directions_folder("utkface-64", None) == MODEL.directions
+    assert locate.directions_folder(str(MODEL.file), "mine") == Path("mine")
+    run = tmp_path / "results" / "00000-faces"
+    run.mkdir(parents=True)
+    shutil.copy(MODEL.file, run / "network-snapshot-000004.keras")
+    assert locate.find_network(None, tmp_path / "results", log=said.append) == run / "network-snapshot-000004.keras"
+    assert "newest snapshot" in said[-1]
+    assert locate.directions_folder(None, None, tmp_path / "results") == Path("directions")
+
+
+def test_run_generator_without_network_says_it_uses_the_shipped_model(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "run_generator.py"), "--seeds", "0-1", "--edit", "age=-2..2",
+                           "--steps", "3", "--outdir", "out"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "using the shipped model utkface-64" in proc.stderr
+    assert (tmp_path / "out" / "edit-age.png").is_file()
+
+
+def test_demo_reduced_variant(tmp_path):
+    """`make demo` with DEMO_QUICK=1: every step of the shipped-model part and of train-your-own."""
+    env = dict(os.environ, DEMO_QUICK="1", DEMO_OUT=str(tmp_path / "demo"), PYTHONUNBUFFERED="1")
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), sys.executable], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
+    ship = tmp_path / "demo" / "utkface-64"
+    for name in ("grid.png", "seed0015.png", "stylemix.png", "interpolate.mp4", "edit-age.png", "edit-gender.png",
+                 "projection/proj.png", "projection/projected_w.npz"):
+        assert (ship / name).is_file(), name
+    assert (tmp_path / "demo" / "generated" / "grid.png").is_file()
+    assert "demo finished" in proc.stdout
