@@ -82,6 +82,14 @@ def shipped_model(path: Path | str) -> Shipped | None:
     return None
 
 
+def snapshot_kimg(path: Path) -> float:
+    """The kimg in a snapshot's name: `network-snapshot-000096.keras` -> 96.0, `...-000096.008.keras` -> 96.008."""
+    try:
+        return float(path.name[len("network-snapshot-"):-len(".keras")])
+    except ValueError:
+        return -1.0
+
+
 def newest_snapshot(results: str | Path = "results") -> Path | None:
     """The most recently written network-snapshot-*.keras in any run folder under `results`, or None."""
     snaps = sorted(Path(results).glob("*/network-snapshot-*.keras"), key=lambda p: p.stat().st_mtime)

@@ -22,6 +22,7 @@ import keras
 
 from common.errors import UserError
 from common.files import CACHE, atomic_path
+from networks.locate import snapshot_kimg  # noqa: F401  (also imported from here)
 from networks.convert import load_official_state
 from networks.ops import to_uint8
 from networks.stylegan2 import PACKAGE, Discriminator, Generator
@@ -211,14 +212,6 @@ def _cache_path(path: Path) -> Path:
     st = path.stat()
     key = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
     return CACHE_DIR / f"{path.stem}-{key}.keras"
-
-
-def snapshot_kimg(path: Path) -> float:
-    """The kimg in a snapshot's name: `network-snapshot-000096.keras` -> 96.0, `...-000096.008.keras` -> 96.008."""
-    try:
-        return float(path.name[len("network-snapshot-"):-len(".keras")])
-    except ValueError:
-        return -1.0
 
 
 def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:

@@ -1,0 +1,114 @@
+"""FID against training cost for several run folders: a table and a line plot (PNG, drawn with Pillow).
+
+    python benchmarks/fid_vs_time.py RUN_A RUN_B ... --metric fid10k_full --out docs/fid-vs-time.png
+
+Each run folder needs `stats.jsonl` (written by run_training.py every tick) and `metric-<metric>.jsonl` (written
+by run_metrics.py for the run's snapshots). The cost of a snapshot is summed over the ticks up to its kimg:
+`Timing/cpu_sec_per_tick` (CPU seconds of the training process: unaffected by other processes sharing the
+machine) and `Timing/sec_per_tick` (wall seconds). After a resume the replayed ticks replace the lost ones.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from benchlib import ROOT  # noqa: F401  (repo root on sys.path)
+from networks.locate import snapshot_kimg
+
+COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
+
+
+def tick_costs(run: Path) -> list[tuple[float, float, float]]:
+    """(kimg, cumulative CPU hours, cumulative wall hours) after each tick, replayed ticks counted once."""
+    rows: dict[float, dict] = {}
+    for line in (run / "stats.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        rows[float(row["kimg"])] = row                           # a replayed tick (after resume) wins
+    out, cpu, wall = [], 0.0, 0.0
+    for kimg in sorted(rows):
+        cpu += rows[kimg].get("Timing/cpu_sec_per_tick", 0.0) / 3600
+        wall += rows[kimg].get("Timing/sec_per_tick", 0.0) / 3600
+        out.append((kimg, cpu, wall))
+    return out
+
+
+def curve(run: Path, metric: str) -> list[dict]:
+    """One point per evaluated snapshot: kimg, cpu_h, wall_h, value (the newest evaluation of each)."""
+    costs = tick_costs(run)
+    points: dict[float, dict] = {}
+    for line in (run / f"metric-{metric}.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        kimg = snapshot_kimg(Path(row["network"]))
+        done = [c for c in costs if c[0] <= kimg + 1e-9]
+        if kimg < 0 or not done:
+            continue
+        points[kimg] = {"kimg": kimg, "cpu_h": done[-1][1], "wall_h": done[-1][2], "value": float(row["value"])}
+    return [points[k] for k in sorted(points)]
+
+
+def plot(curves: dict[str, list[dict]], path: Path, metric: str, x: str = "cpu_h",
+         size: tuple[int, int] = (720, 440)) -> None:
+    """Line plot of value against `x` for every curve, axes from zero, legend top right."""
+    w, h = size
+    left, right, top, bottom = 70, 20, 30, 50
+    img = Image.new("RGB", size, "white")
+    d = ImageDraw.Draw(img)
+    try:
+        font = ImageFont.truetype("DejaVuSans.ttf", 13)
+    except OSError:
+        font = ImageFont.load_default()
+    pts = [p for c in curves.values() for p in c]
+    xmax = max(p[x] for p in pts) * 1.05 or 1.0
+    ymax = max(p["value"] for p in pts) * 1.1 or 1.0
+    sx = lambda v: left + (w - left - right) * v / xmax                      # noqa: E731
+    sy = lambda v: h - bottom - (h - top - bottom) * v / ymax                # noqa: E731
+    d.line([(left, top), (left, h - bottom), (w - right, h - bottom)], fill="black")
+    for i in range(6):
+        xv, yv = xmax * i / 5, ymax * i / 5
+        d.line([(sx(xv), h - bottom), (sx(xv), h - bottom + 4)], fill="black")
+        d.text((sx(xv) - 12, h - bottom + 8), f"{xv:.1f}", fill="black", font=font)
+        d.line([(left - 4, sy(yv)), (left, sy(yv))], fill="black")
+        d.text((8, sy(yv) - 7), f"{yv:.0f}", fill="black", font=font)
+    xlabel = {"cpu_h": "training-process CPU hours", "wall_h": "wall-clock hours", "kimg": "kimg"}[x]
+    d.text((w / 2 - 80, h - 22), xlabel, fill="black", font=font)
+    d.text((8, 6), metric, fill="black", font=font)
+    for n, (name, c) in enumerate(curves.items()):
+        colour = COLOURS[n % len(COLOURS)]
+        xy = [(sx(p[x]), sy(p["value"])) for p in c]
+        if len(xy) > 1:
+            d.line(xy, fill=colour, width=2)
+        for px, py in xy:
+            d.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
+        d.text((w - right - 260, top + 4 + 18 * n), f"— {name}", fill=colour, font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="run folders (NAME=PATH to name a curve)")
+    ap.add_argument("--metric", default="fid10k_full")
+    ap.add_argument("--x", default="cpu_h", choices=["cpu_h", "wall_h", "kimg"])
+    ap.add_argument("--out", type=Path, default=None, help="PNG to write")
+    args = ap.parse_args()
+    curves = {}
+    for spec in args.runs:
+        name, _, path = str(spec).rpartition("=")
+        path = Path(path)
+        curves[name or path.name] = curve(path, args.metric)
+    print(f"| run | kimg | CPU h | wall h | {args.metric} |\n|---|---|---|---|---|")
+    for name, c in curves.items():
+        for p in c:
+            print(f"| {name} | {p['kimg']:g} | {p['cpu_h']:.2f} | {p['wall_h']:.2f} | {p['value']:.2f} |")
+    if args.out:
+        plot(curves, args.out, args.metric, args.x)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
