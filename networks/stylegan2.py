@@ -44,7 +44,13 @@ def bias_act(x, b, act: str = "linear", gain: float = 1.0):
 
 
 class Module(keras.layers.Layer):
-    """Base layer that knows its own weights' official names (`official_params`)."""
+    """Base layer that knows its own weights' official names (`official_params`). Every weight is created in
+    `__init__` (all shapes are known there), so a module is built from the start: Keras never traces a call to
+    build it, and blocks a progressive stage does not run yet raise no "unbuilt state" warnings."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.built = True
 
     def official_params(self) -> dict[str, keras.Variable]:
         """Own weights by their official local name."""
