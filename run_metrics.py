@@ -2,6 +2,7 @@
 
     python run_metrics.py --network results/00000-faces --data tfrecords/ --metrics fid50k_full,kid50k_full
     python run_metrics.py --network net.keras --data tfrecords/ --metrics fid2k      # quick CPU check
+    python run_metrics.py --network run/ --data faces2k/ --also_data faces-all/     # one set of fakes, two refs
 
 Results are printed as json lines and, for a network inside a run folder, appended to
 <run>/metric-<name>.jsonl. Real-image statistics are cached per dataset, resolution and detector.
@@ -24,6 +25,8 @@ from common.progress import Progress  # noqa: E402
 flags.DEFINE_string("network", None, "A .keras network of ours, a run folder (newest snapshot), an NVIDIA .pkl, an "
                     "http(s) URL of one, or a published name such as ffhq-1024 (downloaded once, then cached).")
 flags.DEFINE_string("data", None, "The dataset folder the network was trained on.")
+flags.DEFINE_list("also_data", [], "More dataset folders to compare the same generated images with (e.g. a "
+                  "larger set of the same kind of faces than a small training set); each row names its 'data'.")
 flags.DEFINE_string("metrics", "fid50k_full", "Comma-separated: fid50k_full, fid10k, kid50k_full, fidNk ...")
 flags.DEFINE_string("inception", None, "Path of the FID Inception weights (default: installed / cached copy).")
 flags.DEFINE_string("cache_dir", None, "Where real statistics are cached (default ~/.cache/stylegan2-tf/metrics).")
@@ -38,8 +41,9 @@ def main(argv: list[str]) -> int:
     specs = parse_metrics(FLAGS.metrics)
     if not FLAGS.network or not FLAGS.data:
         raise UserError("pass --network (a trained network) and --data (its dataset folder)")
-    if not Path(FLAGS.data).exists():
-        raise UserError(f"--data {FLAGS.data} does not exist")
+    for data in [FLAGS.data, *FLAGS.also_data]:
+        if not Path(data).exists():
+            raise UserError(f"--data {data} does not exist")
     start_tensorflow()
     from common.files import CACHE
     from metrics.metrics import Detector, compute_metrics, log_row
@@ -51,12 +55,15 @@ def main(argv: list[str]) -> int:
     cache = Path(FLAGS.cache_dir) if FLAGS.cache_dir else CACHE / "metrics"
     run_dir = network if network.is_dir() else network.parent
     log_to_run = (run_dir / "training_options.json").exists()
-    for row in compute_metrics(specs, bundle.G_ema, FLAGS.data, detector, cache, FLAGS.batch,
-                               progress_factory=lambda total, desc: Progress(total, desc=desc)):
-        row["network"] = FLAGS.network
-        print(json.dumps(row), flush=True)
-        if log_to_run:
-            log_row(run_dir, row)
+    generated: dict = {}                              # generated images' statistics, shared by the datasets
+    for data in [FLAGS.data, *FLAGS.also_data]:
+        for row in compute_metrics(specs, bundle.G_ema, data, detector, cache, FLAGS.batch,
+                                   progress_factory=lambda total, desc: Progress(total, desc=desc),
+                                   generated=generated):
+            row["network"] = FLAGS.network
+            print(json.dumps(row), flush=True)
+            if log_to_run:
+                log_row(run_dir, row)
     return 0
 
 

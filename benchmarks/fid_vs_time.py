@@ -1,6 +1,8 @@
 """FID against training cost for several run folders: a table and a line plot (PNG, drawn with Pillow).
 
     python benchmarks/fid_vs_time.py RUN_A RUN_B ... --metric fid10k_full --out docs/fid-vs-time.png
+    python benchmarks/fid_vs_time.py off=RUN_A ada=RUN_B --data faces2k --x kimg     # rows against one dataset
+    python benchmarks/fid_vs_time.py ada=RUN_B --stat Progress/augment --x kimg       # ADA's p over training
 
 Each run folder needs `stats.jsonl` (written by run_training.py every tick) and `metric-<metric>.jsonl` (written
 by run_metrics.py for the run's snapshots). The cost of a snapshot is summed over the ticks up to its kimg:
@@ -36,18 +38,30 @@ def tick_costs(run: Path) -> list[tuple[float, float, float]]:
     return out
 
 
-def curve(run: Path, metric: str) -> list[dict]:
-    """One point per evaluated snapshot: kimg, cpu_h, wall_h, value (the newest evaluation of each)."""
+def curve(run: Path, metric: str, data: str | None = None) -> list[dict]:
+    """One point per evaluated snapshot: kimg, cpu_h, wall_h, value (the newest evaluation of each), of the
+    rows against the dataset whose path contains `data` (needed when the run was compared with several)."""
     costs = tick_costs(run)
     points: dict[float, dict] = {}
-    for line in (run / f"metric-{metric}.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    rows = [json.loads(line) for line in (run / f"metric-{metric}.jsonl").read_text().splitlines()]
+    if data is not None:
+        rows = [r for r in rows if data in r.get("data", "")]
+    elif len({r.get("data") for r in rows}) > 1:
+        raise SystemExit(f"{run}: {metric} was measured against several datasets; pick one with --data")
+    for row in rows:
         kimg = snapshot_kimg(Path(row["network"]))
         done = [c for c in costs if c[0] <= kimg + 1e-9]
         if kimg < 0 or not done:
             continue
         points[kimg] = {"kimg": kimg, "cpu_h": done[-1][1], "wall_h": done[-1][2], "value": float(row["value"])}
     return [points[k] for k in sorted(points)]
+
+
+def stat_curve(run: Path, name: str) -> list[dict]:
+    """A training statistic (stats.jsonl, e.g. Progress/augment) at every tick, as curve() points."""
+    rows = {float(r["kimg"]): r for r in map(json.loads, (run / "stats.jsonl").read_text().splitlines())}
+    return [{"kimg": k, "cpu_h": c, "wall_h": w, "value": float(rows[k][name])}
+            for k, c, w in tick_costs(run) if name in rows[k]]
 
 
 def plot(curves: dict[str, list[dict]], path: Path, metric: str, x: str = "cpu_h",
@@ -72,7 +86,7 @@ def plot(curves: dict[str, list[dict]], path: Path, metric: str, x: str = "cpu_h
         d.line([(sx(xv), h - bottom), (sx(xv), h - bottom + 4)], fill="black")
         d.text((sx(xv) - 12, h - bottom + 8), f"{xv:.1f}", fill="black", font=font)
         d.line([(left - 4, sy(yv)), (left, sy(yv))], fill="black")
-        d.text((8, sy(yv) - 7), f"{yv:.0f}", fill="black", font=font)
+        d.text((8, sy(yv) - 7), f"{yv:.0f}" if ymax >= 10 else f"{yv:.2f}", fill="black", font=font)
     xlabel = {"cpu_h": "training-process CPU hours", "wall_h": "wall-clock hours", "kimg": "kimg"}[x]
     d.text((w / 2 - 80, h - 22), xlabel, fill="black", font=font)
     d.text((8, 6), metric, fill="black", font=font)
@@ -92,6 +106,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run folders (NAME=PATH to name a curve)")
     ap.add_argument("--metric", default="fid10k_full")
+    ap.add_argument("--data", default=None, help="only rows against the dataset whose path contains this")
+    ap.add_argument("--stat", default=None, help="plot this stats.jsonl value per tick (e.g. Progress/augment) "
+                    "instead of the metric")
     ap.add_argument("--x", default="cpu_h", choices=["cpu_h", "wall_h", "kimg"])
     ap.add_argument("--out", type=Path, default=None, help="PNG to write")
     args = ap.parse_args()
@@ -99,13 +116,14 @@ def main() -> int:
     for spec in args.runs:
         name, _, path = str(spec).rpartition("=")
         path = Path(path)
-        curves[name or path.name] = curve(path, args.metric)
-    print(f"| run | kimg | CPU h | wall h | {args.metric} |\n|---|---|---|---|---|")
+        curves[name or path.name] = stat_curve(path, args.stat) if args.stat else curve(path, args.metric, args.data)
+    label = args.stat or args.metric
+    print(f"| run | kimg | CPU h | wall h | {label} |\n|---|---|---|---|---|")
     for name, c in curves.items():
         for p in c:
             print(f"| {name} | {p['kimg']:g} | {p['cpu_h']:.2f} | {p['wall_h']:.2f} | {p['value']:.2f} |")
     if args.out:
-        plot(curves, args.out, args.metric, args.x)
+        plot(curves, args.out, label, args.x)
         print(f"wrote {args.out}")
     return 0
 

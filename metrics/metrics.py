@@ -174,17 +174,18 @@ def generated_stats(G, num: int, detector: Detector, labels: np.ndarray | None =
 
 
 def compute_metrics(specs: list[MetricSpec], G, data: str | Path, detector: Detector, cache_dir: Path | None = None,
-                    batch: int = 16, progress_factory=None):
+                    batch: int = 16, progress_factory=None, generated: dict | None = None):
     """Yield one result row (for jsonl logs) per metric of G against the dataset. Real statistics (with
     their features, for KID) are computed once per real-image count and cached on disk; generated ones
-    once per generated count."""
+    once per generated count, in `generated` if given: pass the same dict for several datasets to compare
+    one set of generated images with each (an unconditional G; a conditional G samples each set's labels)."""
     from datasets import format as fmt
     res = G.img_resolution
     if res not in fmt.discover(data).resolutions:
         raise UserError(f"{data} has no {res}x{res} level for this {res}x{res} network")
     pf = progress_factory or (lambda total, desc: None)
     reals: dict = {}
-    gens: dict = {}
+    gens: dict = {} if generated is None or G.c_dim else generated
     for spec in specs:
         t0 = time.time()
         if spec.kind == "ppl":
@@ -204,16 +205,16 @@ def compute_metrics(specs: list[MetricSpec], G, data: str | Path, detector: Dete
         if spec.kind == "pr":
             p, r = precision_recall(real["features"], gen["features"], spec.nhood)
             yield {"metric": spec.name, "precision": p, "recall": r, "num_gen": spec.num_gen,
-                   "num_real": int(real["n"]), "seconds": round(time.time() - t0, 1), "features": STAND_IN,
-                   "detector_id": detector.id}
+                   "num_real": int(real["n"]), "data": str(data), "seconds": round(time.time() - t0, 1),
+                   "features": STAND_IN, "detector_id": detector.id}
             continue
         if spec.kind == "fid":
             value = frechet_distance(gen["mu"], gen["sigma"], real["mu"], real["sigma"])
         else:
             value = kernel_inception_distance(real["features"], gen["features"])
         yield {"metric": spec.name, "value": value, "num_gen": spec.num_gen, "num_real": int(real["n"]),
-               "seconds": round(time.time() - t0, 1), "detector": DETECTOR, "detector_id": detector.id,
-               "resize": "TF1 bilinear to 299x299 (NVIDIA protocol), (x - 128) / 128"}
+               "data": str(data), "seconds": round(time.time() - t0, 1), "detector": DETECTOR,
+               "detector_id": detector.id, "resize": "TF1 bilinear to 299x299 (NVIDIA protocol), (x - 128) / 128"}
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, batch: int = 4096) -> tuple[float, float]:

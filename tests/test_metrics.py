@@ -166,6 +166,24 @@ def test_real_stats_are_cached_by_key_and_metrics_run(tmp_path):
     assert rows[1]["value"] == pytest.approx(kernel_inception_distance(real, fake), rel=1e-6)
 
 
+def test_one_set_of_fakes_against_several_datasets(tmp_path):
+    # a small training set and a larger reference: the generated images' features are computed once
+    datas = []
+    for name, n, seed in (("small", 20, 0), ("large", 60, 1)):
+        write_images(tmp_path / name, n, size=(16, 16), seed=seed)
+        datas.append(tmp_path / f"{name}-data")
+        create_dataset(CreateConfig(source=str(tmp_path / name), dest=str(datas[-1]), res=16, quiet=True))
+    from networks.stylegan2 import Generator
+    G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=128, channel_max=8, mapping_layers=1)
+    det, generated = _ToyDetector(), {}
+    rows = [list(compute_metrics(parse_metrics("fid1k_full"), G, d, det, None, generated=generated))[0]
+            for d in datas]
+    assert det.calls == 63 + 1 + 1                # 1000 fakes in 63 batches of 16 (once), 20 reals, 60 reals
+    assert [(r["data"], r["num_real"]) for r in rows] == [(str(datas[0]), 20), (str(datas[1]), 60)]
+    alone = list(compute_metrics(parse_metrics("fid1k_full"), G, datas[1], _ToyDetector(), None))[0]
+    assert rows[1]["value"] == alone["value"] and rows[0]["value"] != rows[1]["value"]
+
+
 def test_cli_errors(tmp_path):
     net = str(ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32")
     for args, msg in ((["--network", net, "--data", str(tmp_path), "--metrics", "fidx"], "unknown metric"),

@@ -1,0 +1,46 @@
+"""benchmarks/fid_vs_time.py: a snapshot's cost sums the ticks up to it (a replayed tick after a resume counts
+once), rows are kept per dataset, training statistics plot per tick."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import fid_vs_time  # noqa: E402
+
+
+def _run(tmp_path: Path) -> Path:
+    run = tmp_path / "00000-run"
+    run.mkdir()
+    ticks = [(4, 100, 60, 0.0), (8, 100, 60, 0.01), (12, 999, 999, 0.5),    # 12 is lost to a crash ...
+             (12, 200, 120, 0.02), (16, 200, 120, 0.03)]                    # ... and replayed after the resume
+    (run / "stats.jsonl").write_text("".join(json.dumps(
+        {"kimg": k, "Timing/cpu_sec_per_tick": c * 36, "Timing/sec_per_tick": w * 36, "Progress/augment": p}) + "\n"
+        for k, c, w, p in ticks))
+    rows = [{"network": f"{run}/network-snapshot-{k:06d}.keras", "value": v, "data": d}
+            for k, v, d in ((8, 50.0, "/d/faces2k"), (8, 40.0, "/d/faces-all"), (16, 30.0, "/d/faces2k"),
+                            (16, 20.0, "/d/faces-all"), (16, 25.0, "/d/faces2k"))]        # 16 re-measured: newest wins
+    (run / "metric-fid10k_full.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run
+
+
+def test_costs_replayed_ticks_and_datasets(tmp_path):
+    run = _run(tmp_path)
+    flat = lambda rows: [v for row in rows for v in row]                       # noqa: E731
+    assert flat(fid_vs_time.tick_costs(run)) == pytest.approx(flat([(4, 1, .6), (8, 2, 1.2), (12, 4, 2.4),
+                                                                     (16, 6, 3.6)]))
+    small = fid_vs_time.curve(run, "fid10k_full", data="faces2k")
+    assert flat((p["kimg"], p["cpu_h"], p["wall_h"], p["value"]) for p in small) == pytest.approx(
+        [8, 2, 1.2, 50, 16, 6, 3.6, 25])
+    assert [p["value"] for p in fid_vs_time.curve(run, "fid10k_full", data="faces-all")] == [40.0, 20.0]
+    with pytest.raises(SystemExit, match="several datasets"):
+        fid_vs_time.curve(run, "fid10k_full")
+    p = fid_vs_time.stat_curve(run, "Progress/augment")
+    assert [(q["kimg"], q["value"]) for q in p] == [(4, 0.0), (8, 0.01), (12, 0.02), (16, 0.03)]
+    out = tmp_path / "plot.png"
+    fid_vs_time.plot({"2k": small, "p": p}, out, "fid10k_full", x="kimg", size=(400, 300))
+    assert Image.open(out).size == (400, 300)
