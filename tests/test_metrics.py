@@ -188,6 +188,7 @@ def test_cli_errors(tmp_path):
     net = str(ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32")
     for args, msg in ((["--network", net, "--data", str(tmp_path), "--metrics", "fidx"], "unknown metric"),
                       (["--network", net, "--data", str(tmp_path / "none")], "does not exist"),
+                      (["--network", net, "--data", str(tmp_path), "--also_data", str(tmp_path / "no")], "no does not"),
                       (["--data", str(tmp_path)], "pass --network")):
         r = run_cli("run_metrics.py", *args)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
