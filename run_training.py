@@ -43,8 +43,10 @@ flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "one_d
 flags.DEFINE_boolean("progressive", False, "Grow progressively (ProGAN / StyleGAN v1 schedule) from "
                      "--lod-initial-res to --res, fading each resolution in through the lower dataset levels.")
 flags.DEFINE_integer("lod_initial_res", 8, "Progressive: first resolution.")
-flags.DEFINE_float("lod_training_kimg", 600, "Progressive: kimg at each resolution before the next fades in.")
-flags.DEFINE_float("lod_transition_kimg", 600, "Progressive: kimg of each fade-in.")
+flags.DEFINE_float("lod_training_kimg", None, "Progressive: kimg at each resolution before the next fades in "
+                   "(default: 20 with --cfg small, else 600 as StyleGAN v1).")
+flags.DEFINE_float("lod_transition_kimg", None, "Progressive: kimg of each fade-in (default: 20 with --cfg "
+                   "small, else 600).")
 flags.DEFINE_enum("mixed_precision", "off", ["off", "fp16", "bf16"], "Run the 4 highest resolutions of G and D "
                   "in float16 (with dynamic loss scaling) or bfloat16; off: float32 (the CPU default).")
 flags.DEFINE_string("metrics", "", "Metrics at every snapshot, e.g. fid50k_full,kid50k_full (fid2k: quick "

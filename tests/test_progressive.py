@@ -43,6 +43,11 @@ def test_progressive_schedule_matches_stylegan_v1():
     assert [float(fade_weight(64, r, 1.25)) for r in (16, 32, 64)] == [1.0, 0.75, 0.0]
     with pytest.raises(UserError, match="lod-initial-res"):
         resolve(TrainConfig(data="x", progressive=True, lod_initial_res=6), 16, 1)
+    # defaults: v1's 600 + 600 kimg; the CPU-sized `small` preset grows over 20 + 20 (measured, README)
+    sched = lambda **kw: (lambda c: (c.lod_training_kimg, c.lod_transition_kimg))(      # noqa: E731
+        resolve(TrainConfig(data="x", progressive=True, **kw), 64, 1))
+    assert sched() == sched(cfg="stylegan2") == (600, 600) and sched(cfg="small") == (20, 20)
+    assert sched(cfg="small", lod_training_kimg=5) == (5, 20) and sched(lod_transition_kimg=0) == (600, 0)
 
 
 def test_generator_runs_only_the_blocks_up_to_the_current_resolution():
