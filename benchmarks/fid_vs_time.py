@@ -46,7 +46,7 @@ def curve(run: Path, metric: str, data: str | None = None) -> list[dict]:
     rows = [json.loads(line) for line in (run / f"metric-{metric}.jsonl").read_text().splitlines()]
     if data is not None:
         rows = [r for r in rows if data in r.get("data", "")]
-    elif len({r.get("data") for r in rows}) > 1:
+    elif len({r["data"] for r in rows if "data" in r}) > 1:                # rows before 'data' was logged: one set
         raise SystemExit(f"{run}: {metric} was measured against several datasets; pick one with --data")
     for row in rows:
         kimg = snapshot_kimg(Path(row["network"]))
