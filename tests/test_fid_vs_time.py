@@ -44,3 +44,11 @@ def test_costs_replayed_ticks_and_datasets(tmp_path):
     out = tmp_path / "plot.png"
     fid_vs_time.plot({"2k": small, "p": p}, out, "fid10k_full", x="kimg", size=(400, 300))
     assert Image.open(out).size == (400, 300)
+
+
+def test_rows_logged_before_data_existed_count_as_one_dataset(tmp_path):
+    run = _run(tmp_path)
+    old = {"network": f"{run}/network-snapshot-000008.keras", "value": 60.0}           # no 'data' field
+    new = {"network": f"{run}/network-snapshot-000016.keras", "value": 35.0, "data": "/d/faces-all"}
+    (run / "metric-fid10k_full.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    assert [(p["kimg"], p["value"]) for p in fid_vs_time.curve(run, "fid10k_full")] == [(8, 60.0), (16, 35.0)]
