@@ -4,8 +4,8 @@ Every image D sees goes through the same random, differentiable transform, each 
 probability `p` times its multiplier: geometric ops (x-flip, 90-degree rotations, integer translation,
 isotropic scaling, rotation, anisotropic scaling, fractional translation) are composed into one 3x3
 matrix per image and applied once (reflect padding, 2x upsampling with the orthogonal sym6 wavelet
-low-pass, bilinear sampling, 2x downsampling with the same filter, so integer ops are lossless and no
-new aliasing reaches D); colour ops (brightness, contrast, luma flip, hue rotation, saturation) are
+low-pass, bilinear sampling, 2x downsampling with the same filter, so integer translations are exact and
+no new aliasing reaches D); colour ops (brightness, contrast, luma flip, hue rotation, saturation) are
 composed into one 4x4 matrix per image. With p = 0 the output is the input, bit for bit.
 
 `sample(n, seed)` draws the per-image parameters (stateless, so a run is reproducible and resumable),
@@ -285,10 +285,12 @@ def _bilinear(x: tf.Tensor, sx: tf.Tensor, sy: tf.Tensor) -> tf.Tensor:
 
 
 def ada_adjust(p, rt, target: float, batch: int, interval: int, ada_kimg: float) -> tf.Tensor:
-    """ADA's rule: p moves by sign(rt - target) * batch * interval / (ada_kimg * 1000), clamped to [0, 1],
-    so p can go from 0 to 1 in ada_kimg thousand images. p, rt: float32 scalars (tensors or numbers)."""
+    """ADA's rule: p moves by sign(rt - target) * batch * interval / (ada_kimg * 1000), floored at 0, so p can go
+    from 0 to 1 in ada_kimg thousand images. As in NVIDIA's code p is not capped at 1: above 1 every op is always
+    applied, and a p that went past 1 takes correspondingly longer to come back down once D stops overfitting.
+    p, rt: float32 scalars (tensors or numbers)."""
     step = batch * interval / (ada_kimg * 1000)
-    return tf.clip_by_value(tf.cast(p, tf.float32) + tf.sign(tf.cast(rt, tf.float32) - target) * step, 0.0, 1.0)
+    return tf.maximum(tf.cast(p, tf.float32) + tf.sign(tf.cast(rt, tf.float32) - target) * step, 0.0)
 
 
 def _exp2(x: tf.Tensor) -> tf.Tensor:

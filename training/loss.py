@@ -224,7 +224,12 @@ class StyleGAN2Loss:
             with tf.GradientTape() as inner:
                 inner.watch(x)
                 # R1 w.r.t. the un-augmented images, through the augmentation (as ADA)
-                s = self.scaler.scale(tf.reduce_sum(self.run_D(x, c_real, rnd, "D_reg", fade)))   # inside the tape
+                reg_logits = self.run_D(x, c_real, rnd, "D_reg", fade)                            # [n]
+                s = self.scaler.scale(tf.reduce_sum(reg_logits))                                  # inside the tape
+            if self.augment is not None and self.loss != "wgan-gp":
+                # ADA counts this pass's reals in r_t too (a second, differently augmented view every
+                # d_reg_interval iterations); a combined main + reg phase counts its reals once
+                stats.setdefault("Loss/signs/real", tf.sign(reg_logits))
             g = self.scaler.unscale(inner.gradient(s, x))
             sq = tf.reduce_sum(tf.square(g), axis=[1, 2, 3])                              # [n]
             if self.loss == "wgan-gp":

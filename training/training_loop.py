@@ -110,7 +110,7 @@ class Trainer:
             if cfg.aug in ("ada", "fixed"):
                 self.augment = AugmentPipe(p=cfg.p if cfg.aug == "fixed" else 0.0, **BGC)
                 only_first = tf.VariableAggregation.ONLY_FIRST_REPLICA
-                # ADA: sum and count of the D main steps' mean sign(D(real)) since the last adjustment, last r_t
+                # ADA: sum and count of the batch means of sign(D(real)) since the last adjustment, last r_t
                 self.ada_acc = tf.Variable([0.0, 0.0], trainable=False, name="ada_acc", aggregation=only_first)
                 self.ada_rt = tf.Variable(0.0, trainable=False, name="ada_rt", aggregation=only_first)
             self.loss = StyleGAN2Loss(self.G, self.D, cfg.batch, loss=cfg.loss, r1_gamma=cfg.gamma,
@@ -180,10 +180,11 @@ class Trainer:
         for e, p in zip(self.G_ema.non_trainable_weights, self.G.non_trainable_weights):
             e.assign(p)
 
-    def _ada_update(self, signs: tf.Tensor, adjust: tf.Tensor) -> None:
-        """Accumulate one iteration's mean sign(D(real)) (already averaged over replicas); when `adjust`,
-        move p by sign(r_t - target) * batch * interval / (ada_kimg * 1000), clamped to [0, 1] (on device)."""
-        acc = self.ada_acc + tf.stack([tf.cast(signs, tf.float32), 1.0])
+    def _ada_update(self, signs: tf.Tensor, count: tf.Tensor, adjust: tf.Tensor) -> None:
+        """Accumulate one iteration's `count` batch means of sign(D(real)) (summed in `signs`, each already
+        averaged over replicas; 2 in iterations with an R1 pass); when `adjust`, move p by
+        sign(r_t - target) * batch * interval / (ada_kimg * 1000), floored at 0 (on device)."""
+        acc = self.ada_acc + tf.stack([tf.cast(signs, tf.float32), tf.cast(count, tf.float32)])
         rt = acc[0] / tf.maximum(acc[1], 1.0)
         p = ada_adjust(self.augment.p, rt, self.cfg.target, self.cfg.batch, ADA_INTERVAL, self.cfg.ada_kimg)
         self.augment.p.assign(tf.where(adjust, p, self.augment.p))
@@ -323,7 +324,7 @@ class Trainer:
                 raise UserError(f"cannot read {cfg.data}: {damaged_record_message(exc)}") from None
             rnd = self._randomness((stage[0], stage[0], self.channels))
             bad = tf.constant(0.0)
-            signs = None
+            signs, n_signs = 0.0, 0                      # batch means of sign(D(real)) this iteration (ADA)
             for phase in self.phases:
                 if st.iteration % phase.interval:
                     continue
@@ -331,15 +332,16 @@ class Trainer:
                 self.phase_runs[phase.name] += 1
                 self.stats.report(stats)
                 bad = tf.maximum(bad, 1.0 - finite)
-                signs = stats.get("Loss/signs/real", signs)
+                if "Loss/signs/real" in stats:
+                    signs, n_signs = signs + stats["Loss/signs/real"], n_signs + 1
             streak = (streak + 1.0) * bad
             longest, skipped = tf.maximum(longest, streak), skipped + bad
             st.nimg += cfg.batch
             st.iteration += 1
             if cfg.progressive:
                 st.level_batches += 1
-            if cfg.aug == "ada" and signs is not None:
-                self.ada_step(signs, tf.constant(st.iteration % ADA_INTERVAL == 0))
+            if cfg.aug == "ada" and n_signs:
+                self.ada_step(signs, tf.constant(float(n_signs)), tf.constant(st.iteration % ADA_INTERVAL == 0))
             self.ema_step(tf.constant(ema_beta(cfg.batch, cfg.ema_kimg, st.nimg, cfg.ema_rampup or None), tf.float32))
             progress.update(cfg.batch)
             done = st.nimg >= total_nimg
