@@ -66,7 +66,8 @@ def stat_curve(run: Path, name: str) -> list[dict]:
 
 def plot(curves: dict[str, list[dict]], path: Path, metric: str, x: str = "cpu_h",
          size: tuple[int, int] = (720, 440)) -> None:
-    """Line plot of value against `x` for every curve, axes from zero, legend top right."""
+    """Line plot of value against `x` for every curve, axes from zero (or from the lowest value when one is
+    negative, e.g. r_t), legend top right."""
     w, h = size
     left, right, top, bottom = 70, 20, 30, 50
     img = Image.new("RGB", size, "white")
@@ -77,16 +78,19 @@ def plot(curves: dict[str, list[dict]], path: Path, metric: str, x: str = "cpu_h
         font = ImageFont.load_default()
     pts = [p for c in curves.values() for p in c]
     xmax = max(p[x] for p in pts) * 1.05 or 1.0
+    ymin = min(0.0, min(p["value"] for p in pts) * 1.1)
     ymax = max(p["value"] for p in pts) * 1.1 or 1.0
     sx = lambda v: left + (w - left - right) * v / xmax                      # noqa: E731
-    sy = lambda v: h - bottom - (h - top - bottom) * v / ymax                # noqa: E731
+    sy = lambda v: h - bottom - (h - top - bottom) * (v - ymin) / (ymax - ymin)  # noqa: E731
     d.line([(left, top), (left, h - bottom), (w - right, h - bottom)], fill="black")
+    if ymin < 0:
+        d.line([(left, sy(0.0)), (w - right, sy(0.0))], fill=(200, 200, 200))  # the zero line
     for i in range(6):
-        xv, yv = xmax * i / 5, ymax * i / 5
+        xv, yv = xmax * i / 5, ymin + (ymax - ymin) * i / 5
         d.line([(sx(xv), h - bottom), (sx(xv), h - bottom + 4)], fill="black")
         d.text((sx(xv) - 12, h - bottom + 8), f"{xv:.1f}", fill="black", font=font)
         d.line([(left - 4, sy(yv)), (left, sy(yv))], fill="black")
-        d.text((8, sy(yv) - 7), f"{yv:.0f}" if ymax >= 10 else f"{yv:.2f}", fill="black", font=font)
+        d.text((8, sy(yv) - 7), f"{yv:.0f}" if ymax - ymin >= 10 else f"{yv:.2f}", fill="black", font=font)
     xlabel = {"cpu_h": "training-process CPU hours", "wall_h": "wall-clock hours", "kimg": "kimg"}[x]
     d.text((w / 2 - 80, h - 22), xlabel, fill="black", font=font)
     d.text((8, 6), metric, fill="black", font=font)
@@ -121,7 +125,7 @@ def main() -> int:
     print(f"| run | kimg | CPU h | wall h | {label} |\n|---|---|---|---|---|")
     for name, c in curves.items():
         for p in c:
-            print(f"| {name} | {p['kimg']:g} | {p['cpu_h']:.2f} | {p['wall_h']:.2f} | {p['value']:.2f} |")
+            print(f"| {name} | {p['kimg']:g} | {p['cpu_h']:.2f} | {p['wall_h']:.2f} | {p['value']:.4g} |")
     if args.out:
         plot(curves, args.out, label, args.x)
         print(f"wrote {args.out}")

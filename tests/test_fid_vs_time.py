@@ -52,3 +52,14 @@ def test_rows_logged_before_data_existed_count_as_one_dataset(tmp_path):
     new = {"network": f"{run}/network-snapshot-000016.keras", "value": 35.0, "data": "/d/faces-all"}
     (run / "metric-fid10k_full.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
     assert [(p["kimg"], p["value"]) for p in fid_vs_time.curve(run, "fid10k_full")] == [(8, 60.0), (16, 35.0)]
+
+
+def test_negative_values_are_drawn_inside_the_axes(tmp_path):
+    """r_t = E[sign(D(real))] can be negative: the y axis extends down to it instead of drawing under the x axis."""
+    out = tmp_path / "rt.png"
+    rt = [{"kimg": k, "cpu_h": 0.0, "wall_h": 0.0, "value": v} for k, v in ((4, 0.5), (8, -0.5), (12, 0.2))]
+    fid_vs_time.plot({"rt": rt}, out, "Loss/signs/real", x="kimg", size=(400, 300))
+    img = Image.open(out).convert("RGB")
+    colour = fid_vs_time.COLOURS[0]
+    rows = [y for y in range(img.height) for x in range(60, 390) if img.getpixel((x, y)) == colour]
+    assert max(rows) < 300 - 50                                  # nothing below the x axis (bottom margin 50)
