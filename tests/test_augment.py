@@ -140,6 +140,10 @@ def test_p_moves_up_when_d_is_overconfident_on_reals_and_down_otherwise(sign, di
     np.testing.assert_array_equal(reg["Loss/signs/real"], [direction] * 4)
     _, both = loss.d_step(Phase("Dboth", "D", 1, True, True), real, tf.zeros([4, 0]), rnd)
     assert both["Loss/signs/real"].shape == (4,)
+    # r_t is reported without augmentation too (a diagnostic for runs with --aug off)
+    _, plain = StyleGAN2Loss(G, ToyD(sign), global_batch=4).d_step(Phase("Dmain", "D", 1, True, False), real,
+                                                                   tf.zeros([4, 0]), rnd)
+    np.testing.assert_array_equal(plain["Loss/signs/real"], [direction] * 4)
     assert float(ada_adjust(0.0, -1.0, 0.6, 64, 4, 500)) == 0.0                 # floored at 0
     # not capped at 1 (NVIDIA's code): a p that went past 1 needs as many steps to come back
     assert float(ada_adjust(1.0, 1.0, 0.6, 64, 4, 500)) == pytest.approx(1.0 + 64 * 4 / 500_000)

@@ -212,8 +212,9 @@ class StyleGAN2Loss:
             total += tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
             stats.update({"Loss/D/loss": per_example, "Loss/scores/real": real_logits,
                           "Loss/scores/fake": fake_logits})
-            if self.augment is not None:                    # ADA's overfitting heuristic r_t = E[sign(D(real))]
-                stats["Loss/signs/real"] = tf.sign(real_logits)
+            # ADA's overfitting heuristic r_t = E[sign(D(real))]: drives p with --aug ada, and is a diagnostic
+            # (how sure D is of the reals) in every run
+            stats["Loss/signs/real"] = tf.sign(real_logits)
         if phase.reg:
             if self.loss == "wgan-gp":
                 img, _ = self.run_G(z, c_real, z2, cutoff, res, update_w_avg=False)
@@ -226,7 +227,7 @@ class StyleGAN2Loss:
                 # R1 w.r.t. the un-augmented images, through the augmentation (as ADA)
                 reg_logits = self.run_D(x, c_real, rnd, "D_reg", fade)                            # [n]
                 s = self.scaler.scale(tf.reduce_sum(reg_logits))                                  # inside the tape
-            if self.augment is not None and self.loss != "wgan-gp":
+            if self.loss != "wgan-gp":
                 # ADA counts this pass's reals in r_t too (a second, differently augmented view every
                 # d_reg_interval iterations); a combined main + reg phase counts its reals once
                 stats.setdefault("Loss/signs/real", tf.sign(reg_logits))
