@@ -90,7 +90,7 @@ def plot(curves: dict[str, list[dict]], path: Path, metric: str, x: str = "cpu_h
         d.line([(sx(xv), h - bottom), (sx(xv), h - bottom + 4)], fill="black")
         d.text((sx(xv) - 12, h - bottom + 8), f"{xv:.1f}", fill="black", font=font)
         d.line([(left - 4, sy(yv)), (left, sy(yv))], fill="black")
-        d.text((8, sy(yv) - 7), f"{yv:.0f}" if ymax - ymin >= 10 else f"{yv:.2f}", fill="black", font=font)
+        d.text((8, sy(yv) - 7), f"{yv:.0f}" if ymax - ymin >= 10 else f"{yv:.3g}", fill="black", font=font)
     xlabel = {"cpu_h": "training-process CPU hours", "wall_h": "wall-clock hours", "kimg": "kimg"}[x]
     d.text((w / 2 - 80, h - 22), xlabel, fill="black", font=font)
     d.text((8, 6), metric, fill="black", font=font)
