@@ -1,10 +1,13 @@
 """Benchmark: full training iterations (Gmain, Greg/4, Dmain, Dreg/16) on CPU, img/s of real images consumed.
 
-    python benchmarks/bench_training.py [--setting ref64|small32|f256] [--iters 48]
+    python benchmarks/bench_training.py [--setting ref64|small32|narrow32|f256] [--iters 48] [--aug-p 0.2]
 
 ref64: res 64, channel_base 8192, channel_max 256, batch 16, 2 mapping layers (REFERENCE §4: NVIDIA's
 stylegan2-ada-pytorch does 2.69 img/s on this machine kind; goal 1.3x = 3.5 img/s). small32: the `small`
-preset at 32x32. f256: config F at 256, batch 4. Iterations are timed after a warm-up of 16 (tracing).
+preset at 32x32. narrow32: the same with 64 channels throughout (the README's ADA comparison). f256: config F
+at 256, batch 4. Iterations are timed after a warm-up of 16 (tracing).
+`--aug-p P` also times the same setting with ADA's pipeline at a fixed p (`--aug fixed --p P`) in the same
+process and prints the ratio to the run without augmentation.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from common.cli import start_tensorflow
 SETTINGS = {
     "ref64": dict(res=64, cbase=8192, cmax=256, batch=16, map=2),
     "small32": dict(res=32, cbase=8192, cmax=256, batch=16, map=2),
+    "narrow32": dict(res=32, cbase=2048, cmax=64, batch=16, map=2),
     "f256": dict(res=256, cbase=32768, cmax=512, batch=4, map=8),
 }
 
@@ -30,6 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--setting", default="ref64", choices=sorted(SETTINGS))
     ap.add_argument("--iters", type=int, default=48)
+    ap.add_argument("--aug-p", type=float, default=None, help="also time ADA's pipeline at this fixed p")
     args = ap.parse_args()
     start_tensorflow()
     import tensorflow as tf
@@ -38,31 +43,38 @@ def main() -> None:
     from training.stats import Logger
     from training.training_loop import Trainer
     s = SETTINGS[args.setting]
-    tmp = tempfile.mkdtemp(prefix="bench-train-")
-    try:
-        data = random_dataset(tmp, s["res"])
-        warm, total = 16, 16 + args.iters
-        cfg = TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
-                          cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
-                          kimg_per_tick=warm * s["batch"] / 1000, snap=10**6)
-        cfg = resolve(cfg, s["res"], 1)
-        run = Path(tmp) / "run"
-        run.mkdir()
-        trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), run)
-        logger = Logger(run)
-        t0 = time.perf_counter()
-        trainer.train(logger, resumed=True)
-        wall = time.perf_counter() - t0
-        ticks = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
-        rate, imgs = timed_rate(ticks)
-        print(f"training {args.setting} ({s}): {rate:.2f} img/s over {int(imgs)} images after warm-up "
-              f"(wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
-        gf = train_gflop_per_image(trainer.G, trainer.D)
-        peak = matmul_peak_gflops()
-        print(f"main phases {gf:.1f} GFLOP/img -> {gf * rate:.0f} GFLOP/s = {gf * rate / peak:.0%} of the measured "
-              f"float32 matmul peak ({peak:.0f} GFLOP/s)")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    rates = {}
+    for aug, p in [("off", None)] + ([("fixed", args.aug_p)] if args.aug_p is not None else []):
+        tmp = tempfile.mkdtemp(prefix="bench-train-")
+        try:
+            data = random_dataset(tmp, s["res"])
+            warm, total = 16, 16 + args.iters
+            cfg = TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
+                              cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
+                              kimg_per_tick=warm * s["batch"] / 1000, snap=10**6, aug=aug, p=p)
+            cfg = resolve(cfg, s["res"], 1)
+            run = Path(tmp) / "run"
+            run.mkdir()
+            trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), run)
+            logger = Logger(run)
+            t0 = time.perf_counter()
+            trainer.train(logger, resumed=True)
+            wall = time.perf_counter() - t0
+            ticks = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+            rate, imgs = timed_rate(ticks)
+            label = "no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}"
+            print(f"training {args.setting} ({s}), {label}: {rate:.2f} img/s over {int(imgs)} images after "
+                  f"warm-up (wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
+            rates[aug] = rate
+            if aug == "off":
+                gf = train_gflop_per_image(trainer.G, trainer.D)
+                peak = matmul_peak_gflops()
+                print(f"main phases {gf:.1f} GFLOP/img -> {gf * rate:.0f} GFLOP/s = {gf * rate / peak:.0%} of the "
+                      f"measured float32 matmul peak ({peak:.0f} GFLOP/s)")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if "fixed" in rates:
+        print(f"augmentation at p = {args.aug_p}: {rates['fixed'] / rates['off']:.2f} x the img/s without")
 
 
 if __name__ == "__main__":
