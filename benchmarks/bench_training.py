@@ -30,6 +30,38 @@ SETTINGS = {
 }
 
 
+def time_training(setting: str, iters: int, aug: str, p: float | None) -> tuple[float, object]:
+    """img/s of `iters` training iterations after a warm-up of 16 on random data, and the Trainer."""
+    import tensorflow as tf
+
+    from training.config import TrainConfig, resolve
+    from training.stats import Logger
+    from training.training_loop import Trainer
+    s = SETTINGS[setting]
+    tmp = tempfile.mkdtemp(prefix="bench-train-")
+    try:
+        data = random_dataset(tmp, s["res"])
+        warm, total = 16, 16 + iters
+        cfg = TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
+                          cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
+                          kimg_per_tick=warm * s["batch"] / 1000, snap=10**6, aug=aug, p=p)
+        cfg = resolve(cfg, s["res"], 1)
+        run = Path(tmp) / "run"
+        run.mkdir()
+        trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), run)
+        t0 = time.perf_counter()
+        trainer.train(Logger(run), resumed=True)
+        wall = time.perf_counter() - t0
+        ticks = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+        rate, imgs = timed_rate(ticks)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    label = "no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}"
+    print(f"training {setting} ({s}), {label}: {rate:.2f} img/s over {int(imgs)} images after warm-up "
+          f"(wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
+    return rate, trainer
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--setting", default="ref64", choices=sorted(SETTINGS))
@@ -37,44 +69,14 @@ def main() -> None:
     ap.add_argument("--aug-p", type=float, default=None, help="also time ADA's pipeline at this fixed p")
     args = ap.parse_args()
     start_tensorflow()
-    import tensorflow as tf
-
-    from training.config import TrainConfig, resolve
-    from training.stats import Logger
-    from training.training_loop import Trainer
-    s = SETTINGS[args.setting]
-    rates = {}
-    for aug, p in [("off", None)] + ([("fixed", args.aug_p)] if args.aug_p is not None else []):
-        tmp = tempfile.mkdtemp(prefix="bench-train-")
-        try:
-            data = random_dataset(tmp, s["res"])
-            warm, total = 16, 16 + args.iters
-            cfg = TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
-                              cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
-                              kimg_per_tick=warm * s["batch"] / 1000, snap=10**6, aug=aug, p=p)
-            cfg = resolve(cfg, s["res"], 1)
-            run = Path(tmp) / "run"
-            run.mkdir()
-            trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), run)
-            logger = Logger(run)
-            t0 = time.perf_counter()
-            trainer.train(logger, resumed=True)
-            wall = time.perf_counter() - t0
-            ticks = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
-            rate, imgs = timed_rate(ticks)
-            label = "no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}"
-            print(f"training {args.setting} ({s}), {label}: {rate:.2f} img/s over {int(imgs)} images after "
-                  f"warm-up (wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
-            rates[aug] = rate
-            if aug == "off":
-                gf = train_gflop_per_image(trainer.G, trainer.D)
-                peak = matmul_peak_gflops()
-                print(f"main phases {gf:.1f} GFLOP/img -> {gf * rate:.0f} GFLOP/s = {gf * rate / peak:.0%} of the "
-                      f"measured float32 matmul peak ({peak:.0f} GFLOP/s)")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if "fixed" in rates:
-        print(f"augmentation at p = {args.aug_p}: {rates['fixed'] / rates['off']:.2f} x the img/s without")
+    rate, trainer = time_training(args.setting, args.iters, "off", None)
+    gf = train_gflop_per_image(trainer.G, trainer.D)
+    peak = matmul_peak_gflops()
+    print(f"main phases {gf:.1f} GFLOP/img -> {gf * rate:.0f} GFLOP/s = {gf * rate / peak:.0%} of the measured "
+          f"float32 matmul peak ({peak:.0f} GFLOP/s)")
+    if args.aug_p is not None:
+        aug_rate, _ = time_training(args.setting, args.iters, "fixed", args.aug_p)
+        print(f"augmentation at p = {args.aug_p}: {aug_rate / rate:.2f} x the img/s without")
 
 
 if __name__ == "__main__":

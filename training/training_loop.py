@@ -332,7 +332,7 @@ class Trainer:
                 self.phase_runs[phase.name] += 1
                 self.stats.report(stats)
                 bad = tf.maximum(bad, 1.0 - finite)
-                if "Loss/signs/real" in stats:
+                if cfg.aug == "ada" and "Loss/signs/real" in stats:      # only ada feeds r_t back into p
                     signs, n_signs = signs + stats["Loss/signs/real"], n_signs + 1
             streak = (streak + 1.0) * bad
             longest, skipped = tf.maximum(longest, streak), skipped + bad
@@ -340,7 +340,7 @@ class Trainer:
             st.iteration += 1
             if cfg.progressive:
                 st.level_batches += 1
-            if cfg.aug == "ada" and n_signs:
+            if n_signs:
                 self.ada_step(signs, tf.constant(float(n_signs)), tf.constant(st.iteration % ADA_INTERVAL == 0))
             self.ema_step(tf.constant(ema_beta(cfg.batch, cfg.ema_kimg, st.nimg, cfg.ema_rampup or None), tf.float32))
             progress.update(cfg.batch)
