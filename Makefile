@@ -18,6 +18,7 @@ demo: $(STAMP)
 	@bash scripts/demo.sh $(PY)
 
 test: $(STAMP)
+	@bash scripts/test_deps.sh
 	$(PY) -m pytest -q -n 2 tests
 
 bench: $(STAMP)

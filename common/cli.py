@@ -57,18 +57,26 @@ def tune_malloc() -> bool:
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
-def start_tensorflow() -> None:
-    """Prepare the process for TensorFlow (call before importing it): `tune_malloc()`, and hide TF's C++
-    start-up chatter unless the user asked for it.
+TF_LOG_LEVEL = "3"        # TF_CPP_MIN_LOG_LEVEL unless the user sets it: only fatal C++ lines
 
-    TF_CPP_MIN_LOG_LEVEL=2 hides info/warning logs; the lines TF's C++ code writes before its logging is
-    initialised (CUDA probing on machines without a GPU) are hidden by silencing stderr while TF imports
-    and enumerates devices. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
+
+def start_tensorflow() -> None:
+    """Prepare the process for TensorFlow (call before importing it): `tune_malloc()`, and keep TensorFlow's
+    C++ log lines (`I0000 ...`, `E0000 ... util.cc:131] oneDNN supports DT_UINT8 only on platforms with
+    AVX-512`, grappler's `remapper failed`) away from the user unless asked for.
+
+    Two sources, both silenced here: (1) the lines TF's C++ code writes while it loads, before absl's logging
+    is initialised (CUDA probing on machines without a GPU) ignore every setting, so stderr is silenced while
+    TF imports and enumerates devices; (2) everything logged after that honours TF_CPP_MIN_LOG_LEVEL, set to 3
+    (fatal only) unless the user set it. Errors that matter still reach the user: a failing op or an
+    out-of-memory raises a Python exception, which the commands turn into their one-line `error:`; a fatal
+    C++ error still prints. TF_CPP_MIN_LOG_LEVEL=0 (or 1, 2) shows TensorFlow's lines again (README,
+    "TensorFlow's own log lines").
     """
     tune_malloc()
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0" or "tensorflow" in sys.modules:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0" or "tensorflow" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -25,6 +25,22 @@ FORMAT_VERSION = 1
 _FILE_RE = re.compile(r"^(?P<name>.+)-r(?P<lvl>\d\d)(?:-(?P<shard>\d{5})-of-(?P<num>\d{5}))?\.tfrecords$")
 
 
+def tfrecord_count(path: str | Path) -> int:
+    """Records in a TFRecord file, from its framing alone (8-byte length, 4-byte CRC, data, 4-byte CRC):
+    one seek per record, no data read. UserError for a file cut inside a record header."""
+    path = Path(path)
+    size, count, pos = path.stat().st_size, 0, 0
+    with open(path, "rb") as f:
+        while pos < size:
+            header = f.read(8)
+            if len(header) < 8:
+                raise UserError(f"{path} is cut inside a record header (the dataset is damaged)")
+            pos += 16 + int.from_bytes(header, "little")
+            f.seek(pos)
+            count += 1
+    return count
+
+
 def log2_exact(res: int) -> int:
     """log2 of a power-of-two resolution; raises UserError otherwise."""
     if res < 1 or res & (res - 1):

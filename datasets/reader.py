@@ -85,13 +85,17 @@ def make_dataset(
     repeat: bool = True,              # loop forever (training)
     drop_remainder: bool = True,      # only full batches
     as_uint8: bool = False,           # uint8 [0, 255] instead of float32 [-1, 1]
-    skip: int = 0,                    # batches already consumed (resume): skipped before decoding
+    skip: int = 0,                    # batches of batch_size already consumed (resume)
     input_context: tf.distribute.InputContext | None = None,
+    skip_records: int | None = None,  # records already consumed by this pipeline (resume; instead of skip)
 ) -> tf.data.Dataset:
     """Batched (images [N, H, W, C], labels [N, label_dim]) from one level of a dataset folder.
 
-    The order of records and flips depends only on `seed` (and the sharding), so a run resumed with
-    `skip=batches_done` sees exactly the batches it would have seen without the interruption.
+    Epochs: each pass over the records is shuffled with its own seed (`seed`, epoch), so the order of records
+    and flips depends only on `seed` (and the sharding). A run resumed `skip_records` in starts at epoch
+    skip_records // records_per_epoch and skips only the rest inside it, without decoding: the restart costs
+    at most one epoch of reading whatever the position, and sees exactly the batches it would have seen
+    without the interruption.
     """
     layout, res, shape = open_level(path, res)
     files = [str(f) for f in layout.files(res)]
@@ -117,12 +121,26 @@ def make_dataset(
         records = records.map(lambda r: (r, tf.zeros([0], tf.float32)))
     if pipelines > 1 and not split_by_file:
         records = records.shard(pipelines, index)
-    if shuffle:
-        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    skip_records = skip * batch_size if skip_records is None else skip_records
+    epoch0, offset = 0, skip_records
+    if repeat and skip_records:
+        per_epoch = _records_per_pipeline(files, pipelines, index, split_by_file)
+        epoch0, offset = divmod(skip_records, per_epoch)
     if repeat:
-        records = records.repeat()
-    if skip:
-        records = records.skip(skip * batch_size)
+        one_pass = records
+
+        def epoch(e: tf.Tensor) -> tf.data.Dataset:
+            if not shuffle:
+                return one_pass
+            # This function's graph gets a fixed graph-level seed, so the op seed may be a tensor (the epoch's)
+            # whatever the process-wide seed is (TF compares (global, op) seeds to (0, 0) in Python).
+            tf.compat.v1.get_default_graph().seed = 1
+            return one_pass.shuffle(shuffle_buffer, seed=seed * 1000003 + e, reshuffle_each_iteration=False)
+        records = tf.data.Dataset.counter(start=epoch0).flat_map(epoch)
+    elif shuffle:
+        records = records.shuffle(shuffle_buffer, seed=seed)
+    if offset:
+        records = records.skip(offset)                     # inside one epoch, before decoding
     decode = _decode_fn(layout.encoding(res), shape, ldim, record_labels)
     ds = records.map(lambda r, lab: decode(r, lab if not record_labels and ldim else None),
                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -138,8 +156,19 @@ def make_dataset(
             img = tf.cast(img, tf.float32) / 127.5 - 1.0                                  # [N, H, W, C] in [-1, 1]
         return img, lab
 
-    ds = tf.data.Dataset.zip((tf.data.Dataset.counter(start=skip), ds))
+    ds = tf.data.Dataset.zip((tf.data.Dataset.counter(start=skip_records // batch_size), ds))
     return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _records_per_pipeline(files: list[str], pipelines: int, index: int, split_by_file: bool) -> int:
+    """Records one input pipeline reads per epoch (its files, or every pipelines-th record of all)."""
+    if split_by_file:
+        return sum(fmt.tfrecord_count(f) for f in files[index::pipelines])
+    total = sum(fmt.tfrecord_count(f) for f in files)
+    per = len(range(index, total, pipelines))
+    if per == 0:
+        raise UserError(f"{files[0]}: {total} record(s) cannot feed {pipelines} input pipelines")
+    return per
 
 
 def read_records(path: str | Path, res: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -119,6 +119,21 @@ def modulated_conv2d(x, weight, styles, demodulate: bool = True, up: bool = Fals
     return ops.transpose(ops.reshape(y, [h, w_, n, cout]), [2, 0, 1, 3])            # [N, H', W', O]
 
 
+def stateless_normal_rows(seeds, size: int, dtype: str = "float32"):
+    """One N(0, 1) vector of `size` per row of `seeds` (int32 [N, 2]): [N, size]. Row i depends only on
+    seeds[i] (a counter-based generator: Philox on TensorFlow, threefry on JAX), never on the batch it is in."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return tf.map_fn(lambda s: tf.random.stateless_normal([size], seed=s, dtype=dtype), seeds,
+                         fn_output_signature=tf.TensorSpec([size], dtype))
+    if backend == "jax":
+        import jax
+        keys = jax.random.wrap_key_data(ops.cast(seeds, "uint32"), impl="threefry2x32")
+        return jax.vmap(lambda k: jax.random.normal(k, [size], dtype))(keys)
+    raise NotImplementedError(f"per-image noise is implemented for the tensorflow and jax backends, not {backend}")
+
+
 def to_uint8(images):
     """Official float -> uint8: floor(clip(x * 127.5 + 128, 0, 255)). [N, H, W, C] float -> uint8."""
     return ops.cast(ops.floor(ops.clip(images * 127.5 + 128.0, 0.0, 255.0)), "uint8")

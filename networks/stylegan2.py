@@ -12,7 +12,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from networks.ops import LRELU_GAIN, conv_down, modulated_conv2d, setup_filter, upsample2d
+from networks.ops import LRELU_GAIN, conv_down, modulated_conv2d, setup_filter, stateless_normal_rows, upsample2d
 
 PACKAGE = "stylegan2"
 SQRT_HALF = float(np.sqrt(0.5))
@@ -46,10 +46,14 @@ def bias_act(x, b, act: str = "linear", gain: float = 1.0):
 class Module(keras.layers.Layer):
     """Base layer that knows its own weights' official names (`official_params`). Every weight is created in
     `__init__` (all shapes are known there), so a module is built from the start: Keras never traces a call to
-    build it, and blocks a progressive stage does not run yet raise no "unbuilt state" warnings."""
+    build it, and blocks a progressive stage does not run yet raise no "unbuilt state" warnings. Inputs keep
+    their dtype (no autocast)."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+        # autocast=False: Keras' Layer.__call__ would otherwise cast float16 / bfloat16 inputs back to the
+        # layer's float32 policy, so reduced-precision blocks would silently run in float32. Each module
+        # casts what it computes itself (block_dtype); weights are float32 variables cast at use.
+        super().__init__(autocast=False, **kwargs)
         self.built = True
 
     def official_params(self) -> dict[str, keras.Variable]:
@@ -146,23 +150,22 @@ class SynthesisLayer(Module):
         self.noise_const = self.add_weight(name="noise_const", shape=(resolution, resolution),
                                            initializer=_normal(), trainable=False)
         self.noise_strength = self.add_weight(name="noise_strength", shape=(), initializer="zeros")
-        self.seed_generator = keras.random.SeedGenerator(0, name="noise_seed")
         self.filter = setup_filter()
 
     def official_params(self):
         return {"weight": self.weight, "bias": self.bias, "noise_const": self.noise_const,
                 "noise_strength": self.noise_strength}
 
-    def call(self, x, w, noise_mode: str = "random"):                    # x [N, H, W, I], w [N, w_dim]
+    def call(self, x, w, noise_mode: str = "random", noise=None):      # x [N, H, W, I], w [N, w_dim]
+        """noise [N, R, R, 1]: this layer's random noise (noise_mode 'random'; drawn by SynthesisNetwork)."""
         styles = self.affine(w)                                           # [N, I]
         x = modulated_conv2d(x, ops.cast(self.weight, x.dtype), styles, demodulate=True, up=self.up == 2,
                              fused=self.fused_modconv, f=self.filter)    # [N, R, R, O]
         strength = ops.cast(self.noise_strength, x.dtype)
         if noise_mode == "random":
-            n = ops.shape(x)[0]
-            noise = keras.random.normal([n, self.resolution, self.resolution, 1], seed=self.seed_generator,
-                                        dtype=x.dtype)
-            x = x + noise * strength
+            if noise is None:
+                raise ValueError(f"{self.name}: noise_mode 'random' needs the noise drawn by the synthesis network")
+            x = x + ops.cast(noise, x.dtype) * strength
         elif noise_mode == "const":
             x = x + ops.cast(self.noise_const, x.dtype)[None, :, :, None] * strength
         return bias_act(x, self.bias, "lrelu")
@@ -283,15 +286,16 @@ class SynthesisBlock(Module):
     def official_params(self):
         return {"const": self.const} if self.in_channels == 0 else {}
 
-    def call(self, x, img, ws, noise_mode: str = "random", rgb_weight=None):   # ws [N, num_conv + 1, w_dim]
+    def call(self, x, img, ws, noise_mode: str = "random", rgb_weight=None, noise=(None, None)):
+        """ws [N, num_conv + 1, w_dim]; noise: the random noise of each conv layer, [N, R, R, 1] each."""
         dtype = self.block_dtype
         if self.in_channels == 0:
             n = ops.shape(ws)[0]
             x = ops.repeat(ops.cast(self.const, dtype)[None], n, axis=0)  # [N, 4, 4, C]
-            x = self.conv1(x, ws[:, 0], noise_mode=noise_mode)
+            x = self.conv1(x, ws[:, 0], noise_mode=noise_mode, noise=noise[0])
         else:
-            x = self.conv0(ops.cast(x, dtype), ws[:, 0], noise_mode=noise_mode)   # [N, R, R, C]
-            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode)
+            x = self.conv0(ops.cast(x, dtype), ws[:, 0], noise_mode=noise_mode, noise=noise[0])   # [N, R, R, C]
+            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode, noise=noise[1])
         if img is not None:
             img = upsample2d(img, self.filter)                            # [N, R, R, 3], float32
         y = ops.cast(self.torgb(x, ws[:, self.num_conv]), "float32")
@@ -363,9 +367,30 @@ class SynthesisNetwork(Module):
             self.num_ws += block.num_conv
         self.num_ws += 1                                                  # the last ToRGB
         self.filter = setup_filter()
+        # per-image noise seeds when the caller passes none (generation); training passes its own
+        self.seed_generator = keras.random.SeedGenerator(name="noise_seed")
 
-    def call(self, ws, noise_mode: str = "random", lod=None, res: int | None = None):
+    def noise_layers(self, res: int) -> list[int]:
+        """Output resolution of each conv layer that runs up to `res`, in order (b4.conv1, b8.conv0, ...)."""
+        return [r for r in self.resolutions if r <= res for _ in range(1 if r == 4 else 2)]
+
+    def draw_noise(self, seeds, res: int) -> list:
+        """Independent N(0, 1) noise [N, r, r, 1] for every conv layer up to `res`, from per-image seeds
+        [N, 2]: one stream per image, split between the layers, so every layer and every image gets its own
+        noise and an image's noise depends only on its seed (a batch split over replicas draws the same)."""
+        sizes = [r * r for r in self.noise_layers(res)]
+        flat = stateless_normal_rows(seeds, sum(sizes))                   # [N, sum r^2]
+        out, start = [], 0
+        for r, size in zip(self.noise_layers(res), sizes):
+            out.append(ops.reshape(flat[:, start:start + size], [-1, r, r, 1]))
+            start += size
+        return out
+
+    def call(self, ws, noise_mode: str = "random", lod=None, res: int | None = None, noise_seeds=None):
         """Images [N, R, R, C], or [N, res, res, C] when `res` is given.
+
+        noise_seeds (noise_mode 'random'): int32 [N, 2], one seed per image for its per-pixel noise (training
+        passes seeds from the run's random stream); None draws them from the network's seed generator.
 
         lod (progressive growing, 0 = full resolution): the RGB of block r is weighted by `fade_weight`, so
         the newest resolution fades in and the blocks above it add nothing. With `res` (the training step of
@@ -381,6 +406,12 @@ class SynthesisNetwork(Module):
             res = lod_resolution(top, lod) if isinstance(lod, (int, float)) else top
         if res not in self.resolutions:
             raise ValueError(f"res {res} is not one of the generator's resolutions {self.resolutions}")
+        noise = [None] * len(self.noise_layers(res))
+        if noise_mode == "random":
+            if noise_seeds is None:
+                noise_seeds = keras.random.randint([ops.shape(ws)[0], 2], 0, 2 ** 31 - 1, seed=self.seed_generator,
+                                                   dtype="int32")
+            noise = self.draw_noise(noise_seeds, res)
         x = img = None
         idx = 0
         for r in self.resolutions:
@@ -388,7 +419,8 @@ class SynthesisNetwork(Module):
                 break
             block = getattr(self, f"b{r}")
             weight = None if lod is None else fade_weight(top, r, lod)
-            x, img = block(x, img, ws[:, idx:idx + block.num_conv + 1], noise_mode=noise_mode, rgb_weight=weight)
+            x, img = block(x, img, ws[:, idx:idx + block.num_conv + 1], noise_mode=noise_mode, rgb_weight=weight,
+                           noise=noise[idx:idx + block.num_conv])
             idx += block.num_conv
         while img.shape[1] < out:
             img = upsample2d(img, self.filter)                            # [N, 2r, 2r, C]
@@ -433,12 +465,12 @@ class Generator(keras.Model):
         self.built = True                                                 # all weights exist from __init__
 
     def call(self, z, c=None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-             noise_mode: str = "random", update_w_avg: bool = False, lod=None):
+             noise_mode: str = "random", update_w_avg: bool = False, lod=None, noise_seeds=None):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_w_avg=update_w_avg)                      # [N, num_ws, w_dim]
         if lod is None and self.lod > 0:                                  # a snapshot taken while growing
             lod = self.lod
-        return self.synthesis(ws, noise_mode=noise_mode, lod=lod)         # [N, R, R, C]
+        return self.synthesis(ws, noise_mode=noise_mode, lod=lod, noise_seeds=noise_seeds)   # [N, R, R, C]
 
     def get_config(self) -> dict:
         return {**super().get_config(), **self._config, "lod": self.lod}

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")       # in this process; commands run by run_cli use their own
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 from PIL import Image  # noqa: E402
@@ -44,6 +44,7 @@ def tiny_dataset(folder: Path, n: int, res: int = 8) -> Path:
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run a repo script with the test interpreter from the repo root; returns the completed process."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)           # what a user sees: the command's own setting (common/cli.py)
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env=env)
 

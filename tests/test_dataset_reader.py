@@ -120,3 +120,35 @@ def test_skip_continues_the_exact_batch_sequence(ds16):
     resumed = [b[0].numpy() for _, b in zip(range(4), make_dataset(ds16 / "one", skip=3, **kw))]
     for a, b in zip(straight[3:], resumed):
         np.testing.assert_array_equal(a, b)
+
+
+def test_resume_across_epochs_is_exact_and_far_positions_start_as_fast_as_the_first(ds16):
+    """Each epoch is shuffled with its own seed, so a position is found by skipping inside one epoch only:
+    batches after an epoch boundary equal the straight read's, and a start 3e12 records in (far beyond any
+    real run) takes about as long as the first start (a ratio measured here, not a time limit)."""
+    import time
+    kw = dict(batch_size=5, seed=4, mirror=True, as_uint8=True)
+    n = sum(1 for _ in read_records(ds16 / "one"))
+    straight = [b[0].numpy() for _, b in zip(range(3 * n // 5 + 2), make_dataset(ds16 / "one", **kw))]
+    skip = 2 * n // 5 + 1                                                  # past the end of the 2nd epoch
+    resumed = [b[0].numpy() for _, b in zip(range(len(straight) - skip),
+                                            make_dataset(ds16 / "one", skip_records=skip * 5, **kw))]
+    for a, b in zip(straight[skip:], resumed):
+        np.testing.assert_array_equal(a, b)
+    epochs = [np.concatenate(straight[i * n // 5:(i + 1) * n // 5]) for i in range(2)]
+    assert not np.array_equal(epochs[0], epochs[1])                        # epochs are shuffled differently
+
+    def first_batch_seconds(skip_records: int) -> float:
+        t = time.perf_counter()
+        next(iter(make_dataset(ds16 / "one", skip_records=skip_records, **kw)))
+        return time.perf_counter() - t
+    first_batch_seconds(0)                                                  # warm caches and tracing
+    start = min(first_batch_seconds(0) for _ in range(3))
+    far = min(first_batch_seconds(3 * 10 ** 12) for _ in range(3))
+    assert far < 3 * start + 0.5, (start, far)                              # the old reader read 3e12 records
+
+
+def test_record_counts_come_from_the_framing(ds16):
+    from datasets.format import tfrecord_count
+    f = next((ds16 / "one").glob("*-r04.tfrecords"))
+    assert tfrecord_count(f) == sum(1 for _ in read_records(ds16 / "one", res=16))

@@ -275,11 +275,15 @@ IMAGE_SUM = ("(() => { const i = document.getElementById('face'); const c = docu
 
 
 def test_browser_moves_sliders_and_the_image_changes(served, tmp_path):
-    """Headless Chromium (Debian's package; .ci/run installs it): load a view, drag the truncation slider and an
-    edit slider with the mouse; each drag changes the image and the URL, and no request fails."""
+    """Headless Chromium (Debian's package; `make test` installs it through scripts/test_deps.sh): load a view,
+    drag the truncation slider and an edit slider with the mouse; each drag changes the image and the URL, and
+    no request fails."""
     binary = find_chromium()
     if binary is None:
-        pytest.fail("no chromium on PATH: install Debian's package (apt-get install -y chromium; .ci/run does)")
+        message = "no chromium on PATH and scripts/test_deps.sh could not install it (needs root or sudo)"
+        if os.environ.get("STYLEGAN2_REQUIRE_BROWSER") == "1":            # CI: never skipped
+            pytest.fail(message)
+        pytest.skip(message)
     browser = Browser(binary, tmp_path / "profile")
     try:
         browser.call("Page.enable")

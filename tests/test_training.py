@@ -31,7 +31,7 @@ def data8(tmp_path_factory):
 def tiny(data, outdir, **kw) -> TrainConfig:
     kw = {**dict(cfg="small", batch=4, cbase=64, cmax=16, map=1, kimg=0.032, kimg_per_tick=0.016, snap=1), **kw}
     cfg = TrainConfig(data=str(data), outdir=str(outdir), **kw)
-    return resolve(cfg, 8, 1)
+    return resolve(cfg, kw.get("res") or 8, 1)
 
 
 def weights(model) -> dict[str, np.ndarray]:
@@ -66,7 +66,7 @@ def test_r1_equals_a_numerically_computed_gradient_norm():
                                    mapping_layers=1), D, global_batch=2, r1_gamma=10.0)
     real = tf.constant(np.random.RandomState(0).uniform(-1, 1, [2, 4, 4, 3]).astype(np.float32))
     rnd = {"z": tf.zeros([2, 4]), "z2": tf.zeros([2, 4]), "cutoff": tf.constant(1), "eps": tf.zeros([2, 1, 1, 1]),
-           "pl_noise": tf.zeros([1, 4, 4, 3])}
+           "seed": tf.constant([1, 2], tf.int64)}
     _, stats = loss.d_step(Phase("Dreg", "D", 16, False, True), real, tf.zeros([2, 0]), rnd)
     r1 = stats["Loss/r1_penalty"].numpy()                                   # |grad_x D(x)|^2 per image
     # D is piecewise linear (leaky ReLU), so a difference across a kink is wrong: per input element, use the
@@ -91,7 +91,7 @@ def test_path_length_mean_update():
     G = Generator(z_dim=4, w_dim=4, img_resolution=8, channel_base=32, channel_max=8, mapping_layers=1)
     loss = StyleGAN2Loss(G, None, global_batch=4, pl_decay=0.01, style_mixing_prob=0.0)
     rnd = {"z": tf.random.normal([4, 4]), "z2": tf.random.normal([4, 4]), "cutoff": tf.constant(G.num_ws),
-           "pl_noise": tf.random.normal([2, 8, 8, 3]) / 8.0, "eps": tf.zeros([4, 1, 1, 1])}
+           "seed": tf.constant([1, 2], tf.int64), "eps": tf.zeros([4, 1, 1, 1])}
     _, stats = loss.g_step(Phase("Greg", "G", 4, False, True), tf.zeros([4, 8, 8, 3]), tf.zeros([4, 0]), rnd)
     lengths = stats["Loss/pl_length"].numpy()
     assert float(loss.pl_mean.numpy()) == pytest.approx(0.01 * lengths.mean(), rel=1e-5)
@@ -172,106 +172,171 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def test_multiworker_two_local_processes_end_with_identical_weights(data8, tmp_path):
-    import os
-    import subprocess
-    import sys
+def _two_workers(data8, outdir, *extra: str) -> list[str]:
+    """run_training.py as two local workers of one MultiWorkerMirroredStrategy over loopback; their outputs."""
     ports = _free_ports(2)
     procs = []
     for i in range(2):
         tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": i}}
         env = dict(os.environ, TF_CONFIG=json.dumps(tf_config))
         procs.append(subprocess.Popen(
-            [sys.executable, "run_training.py", "--data", str(data8), "--outdir", str(tmp_path), "--cfg", "small",
-             "--batch", "8", "--cbase", "64", "--cmax", "8", "--map", "1", "--kimg", "0.016", "--kimg-per-tick",
-             "0.008", "--snap", "1", "--strategy", "multiworker"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            [sys.executable, "run_training.py", "--data", str(data8), "--outdir", str(outdir), "--cfg", "small",
+             "--batch", "8", "--cbase", "64", "--cmax", "8", "--map", "1", "--kimg-per-tick", "0.008", "--snap", "1",
+             "--strategy", "multiworker", *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True))
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+    return outs
+
+
+def test_multiworker_two_local_processes_end_with_identical_weights_and_resume_in_their_own_places(data8, tmp_path):
+    outs = _two_workers(data8, tmp_path, "--kimg", "0.016")
     assert "on 2 replica(s)" in outs[0]
-    chief = load_network(next(tmp_path.glob("0*-*")))                        # the chief writes the run folder
-    other = load_network(next((tmp_path / ".worker1").glob("0*-*")))          # the other worker keeps its own
+    run = next(tmp_path.glob("0*-*"))                                        # the chief writes the run folder
+    own = tmp_path / ".worker1" / run.name                                   # the other worker keeps its own
+    chief, other = load_network(run), load_network(own)
     assert chief.metadata["kimg"] == pytest.approx(0.016)
     for net in ("G", "D", "G_ema"):
         for a, b in zip(getattr(chief, net).weights, getattr(other, net).weights):
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"{net}.{a.path}")
+    before = sorted(p.name for p in run.rglob("*"))
+    # --resume RUN: both workers restore the chief's checkpoint; each writes only in its own place
+    outs = _two_workers(data8, tmp_path, "--kimg", "0.032", "--resume", str(run))
+    assert all("resumed" in out and "at 0.016 kimg" in out for out in outs), outs
+    assert (run / "log.txt").read_text().count("resumed") == 1               # worker 1 did not log into it
+    assert (own / "log.txt").read_text().count("resumed") == 1
+    new = sorted(set(p.name for p in run.rglob("*")) - set(before))
+    assert "network-snapshot-000000.032.keras" in new and not [n for n in new if "worker" in n]
+    chief, other = load_network(run), load_network(own)
+    assert chief.metadata["kimg"] == other.metadata["kimg"] == pytest.approx(0.032)
+    for a, b in zip(chief.G_ema.weights, other.G_ema.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"G_ema.{a.path}")
     r = run_cli("run_training.py", "--data", str(data8), "--outdir", str(tmp_path), "--strategy", "multiworker")
     assert r.returncode == 2 and "needs TF_CONFIG" in r.stderr
 
 
-def test_float16_blocks_with_loss_scaling_match_float32_through_the_nested_tapes():
-    def nets(precision):
-        keras.utils.set_random_seed(0)
-        G = Generator(z_dim=8, w_dim=8, img_resolution=16, channel_base=256, channel_max=16, mapping_layers=1,
-                      mixed_precision=precision)
-        D = Discriminator(img_resolution=16, channel_base=256, channel_max=16, mbstd_group_size=1,
-                          mixed_precision=precision)
-        return G, D
-
-    G, D = nets(None)
-    loss = StyleGAN2Loss(G, D, global_batch=4, r1_gamma=1.0, style_mixing_prob=0.0)
-    rng = np.random.RandomState(0)
-    real = tf.constant(rng.uniform(-1, 1, [4, 16, 16, 3]).astype(np.float32))
-    rnd = {"z": tf.constant(rng.randn(4, 8).astype(np.float32)), "z2": tf.zeros([4, 8]), "cutoff": tf.constant(1),
-           "eps": tf.zeros([4, 1, 1, 1]), "pl_noise": tf.constant(rng.randn(2, 16, 16, 3).astype(np.float32) / 16)}
-    c = tf.zeros([4, 0])
-
-    def run():
-        _, d = loss.d_step(Phase("Dreg", "D", 16, False, True), real, c, rnd)
-        _, g = loss.g_step(Phase("Greg", "G", 4, False, True), real, c, rnd)
-        return d["Loss/r1_penalty"].numpy(), g["Loss/pl_length"].numpy()
-
-    r1_32, pl_32 = run()
-    G, D = nets("float16")                                                  # the same weights (same seed)
-    assert [r for r in G.synthesis.resolutions if getattr(G.synthesis, f"b{r}").block_dtype == "float16"] == [4, 8, 16]
-    assert [r for r in D.resolutions if getattr(D, f"b{r}").block_dtype == "float16"] == [16, 8]
-    loss = StyleGAN2Loss(G, D, global_batch=4, r1_gamma=1.0, style_mixing_prob=0.0, scaler=LossScaler(enabled=True))
-    assert float(loss.scaler.loss_scale.numpy()) == 2.0 ** 10
-    r1_16, pl_16 = run()
-    np.testing.assert_allclose(r1_16, r1_32, rtol=3e-2)
-    np.testing.assert_allclose(pl_16, pl_32, rtol=3e-2)
-    assert G(rnd["z"]).dtype == "float32" and D(real).dtype == "float32"      # outputs stay float32
+def test_noise_is_independent_per_layer_image_and_replica_and_replica_count_invariant(data8, tmp_path):
+    """The noise a real phase draws (tapped from G's forward pass inside the D main step under a 2-replica
+    MirroredStrategy and one device): every layer, image and replica gets its own N(0, 1) noise, the two
+    replicas together draw exactly what one device draws for the whole batch, and the next phase draws anew."""
+    out = tmp_path / "noise.npz"
+    r = run_cli(str(ROOT / "tests" / "helpers" / "noise_probe.py"), str(data8), str(out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    f = np.load(out)
+    layers = sorted({int(k.split(".")[1]) for k in f.files})
+    assert len(layers) == 3                                                 # b4.conv1, b8.conv0, b8.conv1 at 8x8
+    mirrored = [f[f"mirrored2.{i}"] for i in layers]                        # [2 replicas, 4 images, r, r, 1]
+    assert [m.shape for m in mirrored] == [(2, 4, 4, 4, 1), (2, 4, 8, 8, 1), (2, 4, 8, 8, 1)]
+    flat = np.concatenate([m.reshape(8, -1) for m in mirrored], axis=1)     # [8 images, 144 values]
+    assert abs(flat.mean()) < 0.1 and abs(flat.std() - 1) < 0.1              # N(0, 1)
+    corr = np.corrcoef(flat)                                                # images against each other
+    assert np.abs(corr[~np.eye(8, dtype=bool)]).max() < 0.35               # no two images share noise
+    assert not np.allclose(mirrored[1], mirrored[2])                        # conv0 and conv1 of b8 differ
+    assert not np.allclose(mirrored[0], mirrored[1][..., :4, :4, :])        # 8x8 does not start with the 4x4 values
+    assert np.abs(np.corrcoef(mirrored[1].ravel(), mirrored[2].ravel())[0, 1]) < 0.2
+    for i in layers:                                                        # replicas split one global draw
+        one = f[f"one_device.{i}"]                                          # [1, 8, r, r, 1]
+        np.testing.assert_array_equal(f[f"mirrored2.{i}"].reshape(one.shape), one)
+        assert not np.allclose(f[f"next.{i}"], one)                         # the next phase draws new noise
 
 
-def test_mixed_precision_run_keeps_and_checkpoints_its_loss_scale(data8, tmp_path):
-    run = run_training(tiny(data8, tmp_path, mixed_precision="fp16"), tf.distribute.OneDeviceStrategy("/cpu:0"))
-    last = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
-    assert last["Progress/loss_scale"] == 1024.0 and last["Progress/nonfinite_total"] == 0
-    assert np.isfinite(last["Loss/G/loss"]) and np.isfinite(last["Loss/D/loss"])
-    with pytest.raises(UserError, match="mixed-precision"):
-        resolve(TrainConfig(data=str(data8), mixed_precision="fp8"), 8, 1)
+def _traced_convs(trainer, phase, res: int) -> dict[tuple[str, str], int]:
+    """(op, dtype) -> count of the convolutions in the traced step of `phase` (nested functions included)."""
+    import collections
+    real, c = tf.zeros([trainer.cfg.batch, res, res, 3]), tf.zeros([trainer.cfg.batch, 0])
+    graph = trainer._step(phase, (res, False)).get_concrete_function(real, c, trainer._randomness(res, phase)).graph
+    gdef = graph.as_graph_def()
+    nodes = list(gdef.node) + [n for f in gdef.library.function for n in f.node_def]
+    return dict(collections.Counter((n.op, tf.dtypes.as_dtype(n.attr["T"].type).name) for n in nodes
+                                    if n.op == "Conv2D"))
 
 
-MALLOC_PROBE = """
-import sys
-sys.path.insert(0, sys.argv[1])
-from common.cli import start_tensorflow, tune_malloc
-import common.cli
-calls = []
-common.cli.tune_malloc = lambda: calls.append(1) or True
-start_tensorflow()
-print(int(tune_malloc()), len(calls))
-"""
+@pytest.mark.parametrize("precision,dtype", [("fp16", "float16"), ("bf16", "bfloat16")])
+def test_reduced_precision_really_runs_in_the_traced_training_step(tmp_path, precision, dtype):
+    """At 16x16 with the top 4 resolutions in reduced precision (all of G's blocks, D's b16 and b8), the traced
+    G and D main steps hold these forward Conv2D ops: Gmain 6 in G (conv1 and torgb of b4, b8, b16), 7 in D's
+    reduced blocks (b16: fromrgb, skip, conv0, conv1; b8: skip, conv0, conv1) and 2 from the backward pass of
+    G's transposed up-convolutions (b8.conv0, b16.conv0), all in `dtype`; only D's float32 head (b4.conv)
+    stays float32. Dmain: G's 6 and D's 7 twice (fakes and reals) in `dtype`, the head twice in float32.
+    Keras autocasting float16 inputs back to float32 in every layer would show 0 reduced-precision convs."""
+    data = tiny_dataset(tmp_path, 8, res=16)
+    counts = {}
+    for prec in ("off", precision):
+        cfg = tiny(data, tmp_path, res=16, cbase=256, mixed_precision=prec)
+        trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path)
+        counts[prec] = {p.name: _traced_convs(trainer, p, 16) for p in trainer.phases if p.main}
+    assert counts["off"] == {"Gmain": {("Conv2D", "float32"): 16}, "Dmain": {("Conv2D", "float32"): 22}}
+    assert counts[precision] == {"Gmain": {("Conv2D", dtype): 15, ("Conv2D", "float32"): 1},
+                                 "Dmain": {("Conv2D", dtype): 20, ("Conv2D", "float32"): 2}}
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
-@pytest.mark.parametrize("env,applied", [(None, 1), ("default", 0)])
-def test_every_script_tunes_malloc_unless_told_not_to(env, applied):
-    """start_tensorflow() (called by every script before TensorFlow loads) tunes malloc; STYLEGAN2_MALLOC=default
-    leaves glibc's settings alone."""
-    environ = {k: v for k, v in os.environ.items() if k != "STYLEGAN2_MALLOC"}
-    if env:
-        environ["STYLEGAN2_MALLOC"] = env
-    res = subprocess.run([sys.executable, "-c", MALLOC_PROBE, str(ROOT)], capture_output=True, text=True, env=environ)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == [str(applied), "1"]
-    for script in ("run_training.py", "run_generator.py", "run_metrics.py", "dataset_tool/create.py"):
-        assert "start_tensorflow()" in (ROOT / script).read_text(), script
+def test_float16_training_stays_close_to_float32_for_several_iterations(tmp_path):
+    """Eight iterations from the same weights and data, float16 (top 4 resolutions, loss scaling) against
+    float32. float16 keeps 11 significant bits (relative rounding 2^-11 = 5e-4 per op); Adam's first steps move
+    every weight by about lr = 0.0025 whatever the gradient's size, so a weight whose gradient sign flips under
+    rounding moves by 2 lr. Hence the check: weights agree to 5 lr (0.0125) everywhere, and in 99 % of them
+    to lr / 2."""
+    data = tiny_dataset(tmp_path, 16, res=16)
+    out = {}
+    for prec in ("off", "fp16"):
+        cfg = tiny(data, tmp_path / prec, res=16, cbase=256, kimg=0.032, kimg_per_tick=0.032, mixed_precision=prec,
+                   noise_mode="const")
+        out[prec] = weights(load_network(run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))).G)
+    diffs = np.concatenate([np.abs(out["fp16"][k] - out["off"][k]).ravel() for k in out["off"]])
+    lr = 0.0025
+    assert diffs.max() < 5 * lr and np.quantile(diffs, 0.99) < lr / 2, (diffs.max(), np.quantile(diffs, 0.99))
+    assert diffs.max() > 0                                                  # float16 did run
 
 
-def test_snapshot_names_are_unique_and_sort_by_kimg():
-    from pathlib import Path
+def test_a_non_finite_step_changes_no_weight_and_no_running_statistic(data8, tmp_path):
+    """A NaN injected into one G regularisation step: the step is skipped, G's weights, w_avg and the
+    path-length mean keep their values bit for bit, and the next finite step updates them again."""
+    trainer = Trainer(tiny(data8, tmp_path), tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path)
+    greg = next(p for p in trainer.phases if p.name == "Greg")
+    real, c = tf.zeros([4, 8, 8, 3]), tf.zeros([4, 0])
+    step = trainer._step(greg, (8, False))
+    step(real, c, trainer._randomness(8, greg))                               # pl_mean moves off 0
+    snap = lambda: [v.numpy().copy() for v in [*trainer.G.trainable_weights, *trainer.running_stats()]]  # noqa: E731
+    before = snap()
+    bad = trainer._randomness(8, greg)
+    bad["z"] = tf.fill(tf.shape(bad["z"]), float("nan"))
+    _, finite = step(real, c, bad)
+    assert float(finite) == 0.0
+    for a, b in zip(before, snap()):
+        np.testing.assert_array_equal(a, b)
+    _, finite = step(real, c, trainer._randomness(8, greg))
+    assert float(finite) == 1.0 and float(trainer.loss.pl_mean.numpy()) != float(before[-2])
+    assert np.isfinite(trainer.loss.pl_mean.numpy()) and np.isfinite(trainer.G.mapping.w_avg.numpy()).all()
 
-    from networks.serialize import snapshot_kimg
-    names = ["network-snapshot-000008.016.keras", "network-snapshot-000008.keras", "network-snapshot-000004.keras"]
-    assert [snapshot_kimg(Path(n)) for n in sorted(names, key=lambda n: snapshot_kimg(Path(n)))] == [4.0, 8.0, 8.016]
+
+def test_an_injected_overflow_is_survived_and_logged(data8, tmp_path):
+    """A run whose G regularisation step overflows once (a NaN injected into its latents) keeps training: the
+    iteration is counted and logged, the path-length mean stays finite, the run ends at its kimg."""
+    trainer = Trainer(tiny(data8, tmp_path, g_reg_interval=2), tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path)
+    draw, calls = trainer._randomness, []
+
+    def inject(res, phase):
+        rnd = draw(res, phase)
+        calls.append(phase.name)
+        if phase.name == "Greg" and calls.count("Greg") == 2:
+            rnd["z"] = tf.fill(tf.shape(rnd["z"]), float("inf"))
+        return rnd
+    trainer._randomness = inject
+    logger = Logger(tmp_path)
+    trainer.train(logger, resumed=False)
+    logger.close()
+    log = (tmp_path / "log.txt").read_text()
+    assert "skipped 1 iteration(s) with non-finite gradients this tick (1 in all)" in log
+    stats = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert stats[-1]["Progress/nonfinite_total"] == 1 and stats[-1]["Progress/kimg"] == pytest.approx(0.032)
+    assert np.isfinite(stats[-1]["Progress/pl_mean"]) and stats[-1]["Progress/pl_mean"] > 0
+
+
+def test_the_loss_scale_is_capped():
+    from training.loss_scale import MAX_LOSS_SCALE
+    scaler = LossScaler(enabled=True, initial=MAX_LOSS_SCALE / 2, growth_steps=1)
+    for _ in range(3):
+        scaler.update(tf.constant(1.0))
+    assert float(scaler.loss_scale.numpy()) == MAX_LOSS_SCALE
+    scaler.update(tf.constant(0.0))
+    assert float(scaler.loss_scale.numpy()) == MAX_LOSS_SCALE / 2

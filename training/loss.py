@@ -2,8 +2,11 @@
 
 Every function here runs per replica inside `strategy.run`. Per-example losses are scaled with
 `tf.nn.compute_average_loss(..., global_batch_size)` because the Keras optimizer sums gradients over
-replicas. Randomness (latents, mixing cutoff, path-length noise) is drawn globally by the caller and
-sliced per replica, so the result does not depend on how many replicas share the batch.
+replicas. Each phase gets its own randomness from the caller: latents, the mixing cutoff and augmentation
+parameters are drawn for the global batch and sliced per replica; per-pixel noise and path-length noise
+are drawn on each replica for its own rows only, from per-row seeds (`row_seeds`: the phase's seed and the
+row's global index). Either way a row's randomness depends only on the run's seed and its place in the
+global batch, so the result does not depend on how many replicas share the batch.
 """
 from __future__ import annotations
 
@@ -11,12 +14,14 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from networks.ops import setup_filter, upsample2d
+from networks.ops import setup_filter, stateless_normal_rows, upsample2d
 from training.augment import AugmentPipe
 from training.loss_scale import LossScaler
 
 # one augmentation draw per place an image reaches D (folded into the iteration's seed)
 AUG_KEYS = {"G_fake": 0, "D_fake": 1, "D_real": 2, "D_reg": 3}
+# one stream of per-row seeds per use within a phase (folded into the phase's seed)
+SEED_KEYS = {"noise": 0, "reg_noise": 1, "pl_noise": 2}
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,16 @@ def _slice(t: tf.Tensor, n: int) -> tf.Tensor:
     """This replica's rows [rid*n, (rid+1)*n) of a global tensor."""
     rid = tf.distribute.get_replica_context().replica_id_in_sync_group
     return t[rid * n:(rid + 1) * n]
+
+
+def row_seeds(seed: tf.Tensor, key: str, n) -> tf.Tensor:
+    """int32 [n, 2]: one seed per row of this replica's n rows (global rows [rid*n, (rid+1)*n)), in the
+    stream `key` of the phase seed [2]. Stateless generators hash their seed, so neighbouring seeds give
+    independent streams."""
+    base = tf.cast(tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), SEED_KEYS[key]), tf.int64)
+    rid = tf.cast(tf.distribute.get_replica_context().replica_id_in_sync_group, tf.int64)
+    rows = rid * tf.cast(n, tf.int64) + tf.range(tf.cast(n, tf.int64))                          # [n]
+    return tf.cast(tf.stack([tf.fill(tf.shape(rows), base[0]), base[1] + rows], axis=1), tf.int32)
 
 
 class StyleGAN2Loss:
@@ -139,31 +154,33 @@ class StyleGAN2Loss:
             ws = tf.where(tf.range(G.num_ws)[None, :, None] < cutoff, ws, ws2)
         return ws
 
-    def synthesis(self, ws, res: int):
-        """G's images [n, res, res, C] of ws: the full network, or while growing the blocks up to `res`."""
+    def synthesis(self, ws, res: int, seeds):
+        """G's images [n, res, res, C] of ws: the full network, or while growing the blocks up to `res`.
+        seeds: int32 [n, 2], each image's per-pixel noise seed (`row_seeds`)."""
         if not self.progressive:
-            return self.G.synthesis(ws, noise_mode=self.noise_mode)
-        return self.G.synthesis(ws, noise_mode=self.noise_mode, lod=self.lod, res=res)
+            return self.G.synthesis(ws, noise_mode=self.noise_mode, noise_seeds=seeds)
+        return self.G.synthesis(ws, noise_mode=self.noise_mode, lod=self.lod, res=res, noise_seeds=seeds)
 
-    def run_G(self, z, c, z2, cutoff, res: int, update_w_avg: bool = True):
+    def run_G(self, z, c, z2, cutoff, res: int, seeds, update_w_avg: bool = True):
         """Images [n, res, res, C] and ws [n, num_ws, w_dim] (style-mixed at `cutoff`)."""
         ws = self.mapping(z, z2, c, cutoff, update_w_avg)
-        return self.synthesis(ws, res), ws
+        return self.synthesis(ws, res, seeds), ws
 
     def g_step(self, phase: Phase, real, c_real, rnd: dict, fade: bool = False):
         """Per-replica G loss of `phase` (scaled for summation over replicas) and its statistics.
 
         real [n, r, r, C]: this replica's reals, at the resolution trained now (r = R unless growing).
-        rnd: global randomness: z, z2 [GB, z_dim], cutoff [] int32, pl_noise [GB/shrink, r, r, C], eps [GB, 1, 1, 1],
-        aug_seed [2] int64 (with augmentation). fade: progressive growing, r is fading in.
+        rnd: the phase's global randomness: z, z2 [GB, z_dim], cutoff [] int32, seed [2] int64 (per-row noise
+        seeds), eps [GB, 1, 1, 1] (WGAN-GP), aug_seed [2] int64 (with augmentation). fade: progressive
+        growing, r is fading in.
         """
         n = tf.shape(real)[0]
         res = real.shape[1]
-        z, z2, cutoff, pl_noise = _slice(rnd["z"], n), _slice(rnd["z2"], n), rnd["cutoff"], rnd["pl_noise"]
+        z, z2, cutoff = _slice(rnd["z"], n), _slice(rnd["z2"], n), rnd["cutoff"]
         stats = {}
         total = tf.constant(0.0)
         if phase.main:
-            img, _ = self.run_G(z, c_real, z2, cutoff, res)
+            img, _ = self.run_G(z, c_real, z2, cutoff, res, row_seeds(rnd["seed"], "noise", n))
             logits = self.run_D(img, c_real, rnd, "G_fake", fade)                      # [n]
             per_example = -logits if self.loss == "wgan-gp" else tf.nn.softplus(-logits)
             total += tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
@@ -173,11 +190,13 @@ class StyleGAN2Loss:
             m = n // self.pl_batch_shrink
             pl_rows = self.global_batch // self.pl_batch_shrink           # the first GB/shrink global latents,
             zs, z2s = _slice(rnd["z"][:pl_rows], m), _slice(rnd["z2"][:pl_rows], m)   # split evenly over replicas
-            noise = _slice(pl_noise, m)                                                   # [m, r, r, C]
+            channels = real.shape[3]
+            noise = stateless_normal_rows(row_seeds(rnd["seed"], "pl_noise", m), res * res * channels)
+            noise = tf.reshape(noise, [m, res, res, channels]) / float(res)            # [m, r, r, C], / sqrt(r*r)
             with tf.GradientTape() as inner:
                 ws = self.mapping(zs, z2s, c_real[:m], cutoff)
                 inner.watch(ws)
-                img = self.synthesis(ws, res)                                             # [m, r, r, C]
+                img = self.synthesis(ws, res, row_seeds(rnd["seed"], "reg_noise", m))   # [m, r, r, C]
                 s = self.scaler.scale(tf.reduce_sum(tf.cast(img, tf.float32) * noise))   # reduced inside the tape
             grads = self.scaler.unscale(inner.gradient(s, ws))                           # [m, L, w_dim]
             lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=2), axis=1))   # [m]
@@ -202,7 +221,7 @@ class StyleGAN2Loss:
         stats = {}
         total = tf.constant(0.0)
         if phase.main:
-            img, _ = self.run_G(z, c_real, z2, cutoff, res)
+            img, _ = self.run_G(z, c_real, z2, cutoff, res, row_seeds(rnd["seed"], "noise", n))
             fake_logits = self.run_D(tf.stop_gradient(img), c_real, rnd, "D_fake", fade)   # [n]
             real_logits = self.run_D(real, c_real, rnd, "D_real", fade)                    # [n]
             if self.loss == "wgan-gp":
@@ -217,7 +236,8 @@ class StyleGAN2Loss:
             stats["Loss/signs/real"] = tf.sign(real_logits)
         if phase.reg:
             if self.loss == "wgan-gp":
-                img, _ = self.run_G(z, c_real, z2, cutoff, res, update_w_avg=False)
+                img, _ = self.run_G(z, c_real, z2, cutoff, res, row_seeds(rnd["seed"], "reg_noise", n),
+                                    update_w_avg=False)
                 eps = _slice(rnd["eps"], n)                                               # [n, 1, 1, 1]
                 x = eps * real + (1 - eps) * tf.stop_gradient(img)
             else:

@@ -3,7 +3,9 @@
 Every backward pass (the outer one and the nested R1 / path-length ones) runs on the objective times the
 scale and divides the gradients by it, so small float16 gradients do not underflow. The scale starts at
 2^10, halves (never below 1) after a step with non-finite gradients and doubles after 1000 finite steps in
-a row. Disabled (float32, bfloat16) it is the identity and adds no operations.
+a row, up to 2^24 (the cap of standard dynamic loss scaling, e.g. apex's max_loss_scale: beyond it a float16
+gradient that did not overflow gains no precision). Disabled (float32, bfloat16) it is the identity and
+adds no operations.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import tensorflow as tf
 
 INITIAL_LOSS_SCALE = 2.0 ** 10      # first loss scale
 LOSS_SCALE_GROWTH_STEPS = 1000      # doubled after this many finite steps in a row
+MAX_LOSS_SCALE = 2.0 ** 24          # never doubled beyond this
 
 
 class LossScaler:
@@ -43,5 +46,6 @@ class LossScaler:
         good = tf.where(ok, self.good_steps + 1, tf.zeros_like(self.good_steps))
         grow = good >= self.growth_steps
         scale = self.loss_scale
-        self.loss_scale.assign(tf.where(ok, tf.where(grow, scale * 2.0, scale), tf.maximum(scale * 0.5, 1.0)))
+        grown = tf.minimum(scale * 2.0, MAX_LOSS_SCALE)
+        self.loss_scale.assign(tf.where(ok, tf.where(grow, grown, scale), tf.maximum(scale * 0.5, 1.0)))
         self.good_steps.assign(tf.where(grow, tf.zeros_like(good), good))

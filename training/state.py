@@ -41,10 +41,20 @@ class TrainingState:
             self._vars[key].assign(getattr(self, attr))
         return self.manager.save(checkpoint_number=self.nimg)
 
-    def restore_latest(self, log=print) -> str:
+    def restore_latest(self, log=print, source: str | Path | None = None) -> str:
         """Restore the newest checkpoint that reads back completely into every trackable and the counters;
         returns its path prefix. A damaged newer checkpoint is reported in one line and renamed aside
-        (`damaged-ckpt-N.*`, kept for inspection); with none readable, UserError and nothing changed."""
+        (`damaged-ckpt-N.*`, kept for inspection); with none readable, UserError and nothing changed.
+        `source`: another checkpoint folder to restore from (a non-chief worker restores from the chief's),
+        only read: damaged checkpoints there are skipped, not renamed."""
+        if source is not None and Path(source).resolve() != Path(self.manager.directory).resolve():
+            other = tf.train.CheckpointManager(self.checkpoint, str(source), max_to_keep=None)
+            for path in reversed(other.checkpoints):
+                problem = unreadable(path)
+                if problem is None:
+                    return self._restore(path)
+                log(f"checkpoint {path} cannot be read back ({problem}); trying an older one")
+            raise UserError(f"no readable checkpoint in {source}; the run cannot be resumed")
         directory = Path(self.manager.directory)
         candidates = list(reversed(self.manager.checkpoints))
         for path in candidates:
@@ -65,6 +75,9 @@ class TrainingState:
             tf.compat.v1.train.update_checkpoint_state(str(directory), kept[-1], all_model_checkpoint_paths=kept)
             self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory),
                                                       max_to_keep=self.manager._max_to_keep)
+        return self._restore(path)
+
+    def _restore(self, path: str) -> str:
         self.checkpoint.restore(path).expect_partial()
         for key, (attr, _) in COUNTERS.items():
             setattr(self, attr, int(self._vars[key].numpy()))

@@ -117,15 +117,13 @@ class Trainer:
                                       pl_weight=cfg.pl_weight, style_mixing_prob=cfg.style_mixing,
                                       noise_mode=cfg.noise_mode, progressive=cfg.progressive, scaler=self.scaler,
                                       augment=self.augment)
-        self.rng = tf.random.Generator.from_seed(cfg.seed)
-        noise_seeds = [layer.seed_generator.state for layer in self.G._flatten_layers()
-                       if hasattr(layer, "seed_generator")]          # Keras does not checkpoint these itself
+        self.rng = tf.random.Generator.from_seed(cfg.seed)   # every random draw of training (checkpointed)
         extra = {}                  # new keys only: checkpoints of runs without augmentation are unchanged
         if self.augment is not None:
             extra = dict(augment_p=self.augment.p, ada_acc=self.ada_acc, ada_rt=self.ada_rt)
         self.state = TrainingState(run / "checkpoints", cfg.keep, G=self.G, G_ema=self.G_ema, D=self.D,
                                    G_opt=self.opts["G"], D_opt=self.opts["D"], pl_mean=self.loss.pl_mean,
-                                   rng=self.rng, noise_seeds=noise_seeds, loss_scale=self.scaler.loss_scale,
+                                   rng=self.rng, loss_scale=self.scaler.loss_scale,
                                    good_steps=self.scaler.good_steps, **extra)
         self.stats = StatsCollector()
         self.phase_runs: dict[str, int] = dict.fromkeys((p.name for p in self.phases), 0)
@@ -147,7 +145,10 @@ class Trainer:
         opt = self.opts[phase.net]
         step_fn = self.loss.g_step if phase.net == "G" else self.loss.d_step
 
+        running = self.running_stats()
+
         def replica_fn(real, c_real, rnd):
+            before = [tf.identity(tf.convert_to_tensor(v)) for v in running]   # before the forward pass updates them
             with tf.GradientTape() as tape:
                 total, stats = step_fn(phase, real, c_real, rnd, fade=fade)
                 scaled = self.scaler.scale(total)                              # float16 only
@@ -158,9 +159,12 @@ class Trainer:
             ctx = tf.distribute.get_replica_context()
             bad_replicas = ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
             finite = bad_replicas < 0.5
-            # With Adam beta1 = 0 a zero gradient moves no weight: a non-finite step is skipped.
+            # With Adam beta1 = 0 a zero gradient moves no weight: a non-finite step is skipped, and the
+            # running statistics it updated (w_avg, the path-length mean) go back to their values before it.
             grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
             opt.apply_gradients(zip(grads, model.trainable_weights))
+            for v, old in zip(running, before):
+                v.assign(tf.where(finite, v, old))
             means = {k: tf.reduce_mean(v) for k, v in stats.items()}
             return means, tf.cast(finite, tf.float32)
 
@@ -174,36 +178,51 @@ class Trainer:
 
         return step
 
+    def running_stats(self) -> list[tf.Variable]:
+        """Non-trainable statistics that a step updates in its forward pass (kept only from finite steps)."""
+        out = [self.loss.pl_mean]
+        if hasattr(self.G.mapping, "w_avg"):
+            out.append(self.G.mapping.w_avg)
+        return out
+
     def _ema_update(self, beta):
+        """G_ema <- G + (G_ema - G) * beta, on every device from its own copies (strategy.extended.update):
+        no variable travels between devices."""
+        ext = self.strategy.extended
+        lerp = lambda e, p, b: e.assign(p + (e - p) * b)      # noqa: E731
+        copy = lambda e, p: e.assign(p)                      # noqa: E731
         for e, p in zip(self.G_ema.trainable_weights, self.G.trainable_weights):
-            e.assign(p + (e - p) * beta)
+            ext.update(e.value, lerp, args=(p.value, beta))                 # .value: the tf.distribute variable
         for e, p in zip(self.G_ema.non_trainable_weights, self.G.non_trainable_weights):
-            e.assign(p)
+            ext.update(e.value, copy, args=(p.value,))
 
     def _ada_update(self, signs: tf.Tensor, count: tf.Tensor, adjust: tf.Tensor) -> None:
         """Accumulate one iteration's `count` batch means of sign(D(real)) (summed in `signs`, each already
         averaged over replicas; 2 in iterations with an R1 pass); when `adjust`, move p by
         sign(r_t - target) * batch * interval / (ada_kimg * 1000), floored at 0 (on device)."""
-        acc = self.ada_acc + tf.stack([tf.cast(signs, tf.float32), tf.cast(count, tf.float32)])
+        signs = tf.cast(signs, tf.float32)
+        ok = tf.math.is_finite(signs)                  # a skipped (non-finite) step reports nothing
+        acc = self.ada_acc + tf.where(ok, tf.stack([signs, tf.cast(count, tf.float32)]), 0.0)
         rt = acc[0] / tf.maximum(acc[1], 1.0)
         p = ada_adjust(self.augment.p, rt, self.cfg.target, self.cfg.batch, ADA_INTERVAL, self.cfg.ada_kimg)
         self.augment.p.assign(tf.where(adjust, p, self.augment.p))
         self.ada_rt.assign(tf.where(adjust, rt, self.ada_rt))
         self.ada_acc.assign(tf.where(adjust, tf.zeros_like(acc), acc))
 
-    def _randomness(self, shape: tuple[int, int, int]) -> dict[str, tf.Tensor]:
-        """Global randomness of one iteration at image shape [r, r, C] (split over replicas by the loss).
-        The style-mixing cutoff is drawn among the layers that run at r (as StyleGAN v1 while growing)."""
+    def _randomness(self, res: int, phase) -> dict[str, tf.Tensor]:
+        """The randomness of one phase at resolution `res`, fresh for every phase (as the reference draws
+        per phase): global latents and cutoff (sliced over replicas by the loss), and a seed from which each
+        replica draws its rows' per-pixel and path-length noise. The style-mixing cutoff is drawn among the
+        layers that run at res (as StyleGAN v1 while growing)."""
         b, g = self.cfg.batch, self.G
-        active = g.num_ws - 2 * int(np.log2(self.cfg.res // shape[0]))       # 2 ws per resolution not run
+        active = g.num_ws - 2 * int(np.log2(self.cfg.res // res))            # 2 ws per resolution not run
         cut = self.rng.uniform([], 1, active, dtype=tf.int32)
         use = self.rng.uniform([]) < self.cfg.style_mixing
-        res = shape[0]
         rnd = {"z": self.rng.normal([b, g.z_dim]), "z2": self.rng.normal([b, g.z_dim]),
-               "cutoff": tf.where(use, cut, g.num_ws),
-               "pl_noise": self.rng.normal([b // 2, *shape]) / np.sqrt(res * res),
-               "eps": self.rng.uniform([b, 1, 1, 1])}
-        if self.augment is not None:                    # drawn last: runs without augmentation are unchanged
+               "cutoff": tf.where(use, cut, g.num_ws), "seed": self.rng.make_seeds(1)[:, 0]}
+        if phase.net == "D" and phase.reg and self.cfg.loss == "wgan-gp":
+            rnd["eps"] = self.rng.uniform([b, 1, 1, 1])
+        if self.augment is not None:
             rnd["aug_seed"] = self.rng.make_seeds(1)[:, 0]
         return rnd
 
@@ -254,18 +273,21 @@ class Trainer:
             for v in [*opt._momentums, *opt._velocities]:
                 v.assign(tf.zeros_like(v))
 
-    def _open_data(self, res: int, skip: int):
-        """Distributed iterator over one dataset level, `skip` batches in."""
+    def _open_data(self, res: int, batches: int):
+        """Distributed iterator over one dataset level, `batches` global batches in. Every input pipeline
+        skips the records it fed to those batches (global batch / pipelines each), inside its current epoch."""
         cfg = self.cfg
         if worker_info(self.strategy)[2] > 1:
             # several hosts: every worker reads its own shard of the records (by file when the level has a
             # file per worker, else by record), batches of global / replicas
             def per_worker(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
                 return make_dataset(cfg.data, res=res, batch_size=ctx.get_per_replica_batch_size(cfg.batch),
-                                    seed=cfg.seed, mirror=cfg.mirror, skip=skip, input_context=ctx)
+                                    seed=cfg.seed, mirror=cfg.mirror, input_context=ctx,
+                                    skip_records=batches * cfg.batch // ctx.num_input_pipelines)
             return iter(self.strategy.distribute_datasets_from_function(per_worker))
         # one host: one global batch in global order, split over the replicas (so N GPUs == 1 GPU)
-        ds = make_dataset(cfg.data, res=res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror, skip=skip)
+        ds = make_dataset(cfg.data, res=res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror,
+                          skip_records=batches * cfg.batch)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         return iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
@@ -291,9 +313,12 @@ class Trainer:
             contact_sheet([self.fakes_grid()]).save(self.run / "fakes_init.png")
         tick_start_nimg, tick_start, tick_cpu = st.nimg, time.time(), time.process_time()
         start_time = tick_start
-        streak = tf.constant(0.0)                  # consecutive non-finite iterations, kept on the device
+        # consecutive non-finite runs of each phase (a phase that runs every 4th iteration and always fails
+        # is stopped as surely as one that runs every iteration), kept on the device
+        streaks = {p.name: tf.constant(0.0) for p in self.phases}
         longest = tf.constant(0.0)                 # the longest streak since the last check
         skipped = tf.constant(0.0)                 # non-finite iterations since the last check
+        tick_nonfinite = st.nonfinite_total
         progress = Progress(total_nimg, desc="training", unit="img", enabled=sys.stderr.isatty())
         progress.count = st.nimg
         logger.print(f"training {cfg.res}x{cfg.res} from {st.nimg / 1000:.1f} kimg to {cfg.kimg} kimg, batch "
@@ -322,20 +347,20 @@ class Trainer:
                 real, c_real = next(dist)
             except tf.errors.OpError as exc:
                 raise UserError(f"cannot read {cfg.data}: {damaged_record_message(exc)}") from None
-            rnd = self._randomness((stage[0], stage[0], self.channels))
             bad = tf.constant(0.0)
             signs, n_signs = 0.0, 0                      # batch means of sign(D(real)) this iteration (ADA)
             for phase in self.phases:
                 if st.iteration % phase.interval:
                     continue
-                stats, finite = self._step(phase, stage)(real, c_real, rnd)
+                stats, finite = self._step(phase, stage)(real, c_real, self._randomness(stage[0], phase))
                 self.phase_runs[phase.name] += 1
                 self.stats.report(stats)
                 bad = tf.maximum(bad, 1.0 - finite)
+                streaks[phase.name] = (streaks[phase.name] + 1.0) * (1.0 - finite)
+                longest = tf.maximum(longest, streaks[phase.name])
                 if cfg.aug == "ada" and "Loss/signs/real" in stats:      # only ada feeds r_t back into p
                     signs, n_signs = signs + stats["Loss/signs/real"], n_signs + 1
-            streak = (streak + 1.0) * bad
-            longest, skipped = tf.maximum(longest, streak), skipped + bad
+            skipped = skipped + bad
             st.nimg += cfg.batch
             st.iteration += 1
             if cfg.progressive:
@@ -349,10 +374,10 @@ class Trainer:
             if end_of_tick or st.iteration % cfg.max_nonfinite == 0:           # read the device counters
                 st.nonfinite_total += int(skipped.numpy())
                 if longest.numpy() >= cfg.max_nonfinite:
-                    raise UserError(f"{int(longest.numpy())} consecutive iterations with non-finite gradients at "
-                                    f"{st.nimg / 1000:.1f} kimg; lower the learning rates or raise --gamma, then "
-                                    "--resume from the last checkpoint")
-                longest, skipped = streak, tf.constant(0.0)
+                    raise UserError(f"{int(longest.numpy())} consecutive steps of one phase with non-finite "
+                                    f"gradients at {st.nimg / 1000:.1f} kimg; lower the learning rates or raise "
+                                    "--gamma, then --resume from the last checkpoint")
+                longest, skipped = tf.reduce_max(tf.stack(list(streaks.values()))), tf.constant(0.0)
             if not end_of_tick:
                 continue
             # ---- end of tick
@@ -376,6 +401,11 @@ class Trainer:
                 stats["Progress/rt"] = (float(self.ada_rt.numpy()) if cfg.aug == "ada"
                                         else stats.get("Loss/signs/real", float("nan")))
             logger.stats(st.nimg / 1000, stats)
+            if st.nonfinite_total > tick_nonfinite:
+                logger.print(f"skipped {st.nonfinite_total - tick_nonfinite} iteration(s) with non-finite gradients "
+                             f"this tick ({st.nonfinite_total} in all); weights and running statistics kept, "
+                             f"loss scale {stats['Progress/loss_scale']:g}")
+                tick_nonfinite = st.nonfinite_total
             logger.print(f"tick {st.tick:<5d} kimg {st.nimg / 1000:<8.1f} time {format_seconds(now - start_time):<10s} "
                          f"sec/tick {tick_time:<7.1f} sec/kimg {tick_time / max(tick_kimg, 1e-9):<7.2f} "
                          f"img/s {stats['Timing/img_per_sec']:<7.1f} mem {mem:.2f} GB "
@@ -432,10 +462,9 @@ def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     rows with `metric`, `value`, `seconds`)."""
     strategy = strategy or make_strategy(cfg.strategy)
     chief, task, _ = worker_info(strategy)
-    if not chief:
-        # every worker runs the same steps (checkpoints and snapshots read variables collectively), but only
-        # the chief writes the run folder; the others keep theirs under <outdir>/.worker<N>/
-        cfg = dataclasses.replace(cfg, outdir=str(Path(cfg.outdir) / f".worker{task}"))
+    # Every worker runs the same steps (checkpoints and snapshots read variables collectively), but each
+    # writes only inside its own place: the chief the run folder, worker N <outdir>/.worker<N>/<run name>/.
+    # A resumed run is found and restored from the chief's run folder by every worker (read only).
     resume_dir = find_resume(cfg)
     if resume_dir is not None:
         saved = json.loads((resume_dir / "training_options.json").read_text())
@@ -444,14 +473,17 @@ def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = Non
         raise UserError(f"the run's options name metrics ({cfg.metrics}) but no evaluator was passed: "
                         "run_training(..., metrics=...) (run_training.py passes metrics.snapshot_evaluator)")
     if resume_dir is not None:
-        run = resume_dir
+        run = resume_dir if chief else resume_dir.parent / f".worker{task}" / resume_dir.name
+        run.mkdir(parents=True, exist_ok=True)
     else:
-        run = new_run_dir(cfg.outdir, f"{Path(cfg.data).name}-{cfg.cfg}-{cfg.res}")
+        outdir = cfg.outdir if chief else str(Path(cfg.outdir) / f".worker{task}")
+        run = new_run_dir(outdir, f"{Path(cfg.data).name}-{cfg.cfg}-{cfg.res}")
+    if not (run / "training_options.json").exists():
         (run / "training_options.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     trainer = Trainer(cfg, strategy, run, metrics(cfg) if cfg.metrics and chief else None)
     notes: list[str] = []
     if resume_dir is not None:                  # before anything is written: an unresumable run stays untouched
-        trainer.state.restore_latest(log=notes.append)
+        trainer.state.restore_latest(log=notes.append, source=resume_dir / "checkpoints")
     logger = Logger(run)
     for note in notes:
         logger.print(note)

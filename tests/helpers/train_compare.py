@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -23,7 +23,7 @@ aug = sys.argv[4] if len(sys.argv) > 4 else "off"
 strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if kind == "mirrored2"
             else tf.distribute.OneDeviceStrategy("/cpu:0"))
 cfg = TrainConfig(data=data, outdir=os.path.dirname(out) + f"/runs-{kind}", cfg="small", batch=8, cbase=64, cmax=16,
-                  map=1, kimg=0.128, kimg_per_tick=0.064, snap=100, noise_mode="const", style_mixing=0.9,
+                  map=1, kimg=0.128, kimg_per_tick=0.064, snap=100, noise_mode="random", style_mixing=0.9,
                   g_reg_interval=2, d_reg_interval=2, aug=aug, ada_kimg=0.1 if aug == "ada" else 500)
 cfg = resolve(cfg, 8, strategy.num_replicas_in_sync)
 cfg.mbstd_group = 1   # minibatch-stddev groups are strided per replica (as NVIDIA's): only size 1 is replica-invariant
