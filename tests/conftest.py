@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,9 +42,14 @@ def tiny_dataset(folder: Path, n: int, res: int = 8) -> Path:
     return folder / "ds"
 
 
-def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run a repo script with the test interpreter from the repo root; returns the completed process."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+# A line in the format of TensorFlow's C++ (absl) logging: severity, MMDD, then a space (`E0000 00:00:...`).
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} ", re.M)
+
+
+def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a repo script with the test interpreter from the repo root (extra environment `env`); returns the
+    completed process."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)           # what a user sees: the command's own setting (common/cli.py)
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env=env)

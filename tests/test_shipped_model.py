@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, TF_LOG_LINE
 from common.errors import UserError
 from latent.directions import load_direction, network_id
 from latent.seeds import seed_to_z
@@ -102,8 +102,10 @@ def test_run_generator_without_network_says_it_uses_the_shipped_model(tmp_path):
 
 
 def test_demo_reduced_variant(tmp_path):
-    """`make demo` with DEMO_QUICK=1: every step of the shipped-model part and of train-your-own."""
+    """`make demo` with DEMO_QUICK=1: every step of the shipped-model part and of train-your-own, and not one
+    TensorFlow C++ log line in what it prints (the commands' own default, not the test process's setting)."""
     env = dict(os.environ, DEMO_QUICK="1", DEMO_OUT=str(tmp_path / "demo"), PYTHONUNBUFFERED="1")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), sys.executable], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
@@ -113,3 +115,4 @@ def test_demo_reduced_variant(tmp_path):
         assert (ship / name).is_file(), name
     assert (tmp_path / "demo" / "generated" / "grid.png").is_file()
     assert "demo finished" in proc.stdout
+    assert not TF_LOG_LINE.search(proc.stdout + proc.stderr), TF_LOG_LINE.findall(proc.stdout + proc.stderr)

@@ -272,20 +272,26 @@ def test_reduced_precision_really_runs_in_the_traced_training_step(tmp_path, pre
 
 def test_float16_training_stays_close_to_float32_for_several_iterations(tmp_path):
     """Eight iterations from the same weights and data, float16 (top 4 resolutions, loss scaling) against
-    float32. float16 keeps 11 significant bits (relative rounding 2^-11 = 5e-4 per op); Adam's first steps move
-    every weight by about lr = 0.0025 whatever the gradient's size, so a weight whose gradient sign flips under
-    rounding moves by 2 lr. Hence the check: weights agree to 5 lr (0.0125) everywhere, and in 99 % of them
-    to lr / 2."""
+    float32. Per-weight agreement is the wrong yardstick here: Adam's first steps move a weight by about lr
+    whatever its gradient's size, so float16 rounding (2^-11 relative) that flips a tiny gradient's sign moves
+    that weight by 2 lr. What must hold is that float16 follows float32's trajectory: its distance from the
+    float32 weights is a small fraction of the distance float32 training moved them (measured 0.067;
+    asserted below 0.25), and float16 did run (the distance is not 0)."""
     data = tiny_dataset(tmp_path, 16, res=16)
-    out = {}
+    start, end = {}, {}
     for prec in ("off", "fp16"):
         cfg = tiny(data, tmp_path / prec, res=16, cbase=256, kimg=0.032, kimg_per_tick=0.032, mixed_precision=prec,
                    noise_mode="const")
-        out[prec] = weights(load_network(run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))).G)
-    diffs = np.concatenate([np.abs(out["fp16"][k] - out["off"][k]).ravel() for k in out["off"]])
-    lr = 0.0025
-    assert diffs.max() < 5 * lr and np.quantile(diffs, 0.99) < lr / 2, (diffs.max(), np.quantile(diffs, 0.99))
-    assert diffs.max() > 0                                                  # float16 did run
+        run = tmp_path / prec / "run"
+        run.mkdir(parents=True)
+        trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), run)
+        start[prec] = np.concatenate([w.numpy().ravel() for w in trainer.G.trainable_weights])
+        trainer.train(Logger(run), resumed=True)
+        end[prec] = np.concatenate([w.numpy().ravel() for w in trainer.G.trainable_weights])
+    np.testing.assert_array_equal(start["fp16"], start["off"])              # the same initial weights
+    moved = np.linalg.norm(end["off"] - start["off"])
+    apart = np.linalg.norm(end["fp16"] - end["off"])
+    assert 0 < apart < 0.25 * moved, (apart, moved)
 
 
 def test_a_non_finite_step_changes_no_weight_and_no_running_statistic(data8, tmp_path):

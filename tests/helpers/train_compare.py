@@ -16,7 +16,18 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from training.config import TrainConfig, resolve  # noqa: E402
+import training.training_loop as training_loop  # noqa: E402
 from training.training_loop import run_training  # noqa: E402
+
+
+class StartAtP(training_loop.AugmentPipe):
+    """ADA's pipeline starting at p = 0.2 instead of 0, so p moves (down or up) whatever D does in 16 steps."""
+
+    def __init__(self, p: float = 0.0, **kwargs) -> None:
+        super().__init__(p=p or 0.2, **kwargs)
+
+
+training_loop.AugmentPipe = StartAtP
 
 data, out, kind = sys.argv[1:4]
 aug = sys.argv[4] if len(sys.argv) > 4 else "off"
@@ -24,7 +35,7 @@ strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if kind == "mir
             else tf.distribute.OneDeviceStrategy("/cpu:0"))
 cfg = TrainConfig(data=data, outdir=os.path.dirname(out) + f"/runs-{kind}", cfg="small", batch=8, cbase=64, cmax=16,
                   map=1, kimg=0.128, kimg_per_tick=0.064, snap=100, noise_mode="random", style_mixing=0.9,
-                  g_reg_interval=2, d_reg_interval=2, aug=aug, ada_kimg=0.1 if aug == "ada" else 500)
+                  g_reg_interval=2, d_reg_interval=2, aug=aug, ada_kimg=1.0 if aug == "ada" else 500)
 cfg = resolve(cfg, 8, strategy.num_replicas_in_sync)
 cfg.mbstd_group = 1   # minibatch-stddev groups are strided per replica (as NVIDIA's): only size 1 is replica-invariant
 run = run_training(cfg, strategy)
