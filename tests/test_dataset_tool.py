@@ -318,3 +318,16 @@ def test_cli_end_to_end_with_two_workers(tmp):
                 str(tmp / "sheet.png"))
     assert r.returncode == 0 and len(list((tmp / "png").glob("*.png"))) == 8
     assert Image.open(tmp / "sheet.png").size == (24, 24)
+
+
+def test_align_finds_real_faces_with_the_installed_opencv(tmp_path):
+    """--align runs on real photos (16 of data/faces) with the OpenCV that installs: its Haar cascades must
+    ship with it (OpenCV 5 moved them out of the package and broke every --align run, unnoticed)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in sorted((ROOT / "data" / "faces").glob("*.jpg"))[:16]:
+        (src / f.name).write_bytes(f.read_bytes())
+    r = run_cli("dataset_tool/create.py", str(src), str(tmp_path / "ds"), "--res", "32", "--align", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    manifest = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert manifest["count"] >= 8, manifest["count"]                       # most frontal UTKFace crops are found
