@@ -49,6 +49,9 @@ flags.DEFINE_float("lod_transition_kimg", None, "Progressive: kimg of each fade-
                    "small, else 600).")
 flags.DEFINE_enum("mixed_precision", "off", ["off", "fp16", "bf16"], "Run the 4 highest resolutions of G and D "
                   "in float16 (with dynamic loss scaling) or bfloat16; off: float32 (the CPU default).")
+flags.DEFINE_enum("tf32", "off", ["off", "on"], "TensorFloat-32 matmuls and convolutions on Ampere and newer GPUs "
+                  "(TensorFlow's default is on; off, as StyleGAN2-ADA, keeps float32 layers at float32 precision). "
+                  "No effect on CPU.")
 flags.DEFINE_string("metrics", "", "Metrics at every snapshot, e.g. fid50k_full,kid50k_full (fid2k: quick "
                     "CPU check); results in metric-<name>.jsonl and TensorBoard.")
 flags.DEFINE_enum("aug", None, ["ada", "fixed", "off"], "Augment every image D sees (StyleGAN2-ADA's bgc "
@@ -91,7 +94,7 @@ def main(argv: list[str]) -> int:
                       gamma=FLAGS.gamma, kimg=FLAGS.kimg, kimg_per_tick=FLAGS.kimg_per_tick, snap=FLAGS.snap,
                       mirror=FLAGS.mirror, seed=FLAGS.seed, cond=FLAGS.cond, glr=FLAGS.glr, dlr=FLAGS.dlr,
                       map=FLAGS.map, cbase=FLAGS.cbase, cmax=FLAGS.cmax, loss=FLAGS.loss, strategy=FLAGS.strategy,
-                      metrics=FLAGS.metrics, mixed_precision=FLAGS.mixed_precision, resume=FLAGS.resume,
+                      metrics=FLAGS.metrics, mixed_precision=FLAGS.mixed_precision, tf32=FLAGS.tf32, resume=FLAGS.resume,
                       progressive=FLAGS.progressive, lod_initial_res=FLAGS.lod_initial_res,
                       lod_training_kimg=FLAGS.lod_training_kimg, lod_transition_kimg=FLAGS.lod_transition_kimg,
                       aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target, ada_kimg=FLAGS.ada_kimg, dry_run=FLAGS.dry_run)

@@ -7,7 +7,9 @@ stylegan2-ada-pytorch does 2.69 img/s on this machine kind; goal 1.3x = 3.5 img/
 preset at 32x32. narrow32: the same with 64 channels throughout (the README's ADA comparison). f256: config F
 at 256, batch 4. Iterations are timed after a warm-up of 16 (tracing).
 `--aug-p P` also times the same setting with ADA's pipeline at a fixed p (`--aug fixed --p P`) in the same
-process and prints the ratio to the run without augmentation.
+process and prints the ratio to the run without augmentation. `--remapping off` turns grappler's remapper
+(op fusions such as Conv2D + BiasAdd + LeakyRelu) off for the process, to measure what it contributes;
+`--phase-times` prints the time of each compiled phase step (mean of 8 calls after warm-up).
 """
 from __future__ import annotations
 
@@ -62,14 +64,41 @@ def time_training(setting: str, iters: int, aug: str, p: float | None) -> tuple[
     return rate, trainer
 
 
+def phase_times(trainer) -> dict[str, float]:
+    """Milliseconds per call of each phase's compiled step, on zeros of the training shape (already traced)."""
+    import tensorflow as tf
+    res, batch = trainer.cfg.res, trainer.cfg.batch
+    real, c = tf.zeros([batch, res, res, trainer.channels], tf.uint8), tf.zeros([batch, trainer.c_dim])
+    out = {}
+    for phase in trainer.phases:
+        step = trainer._step(phase, (res, False))
+        for _ in range(2):
+            step(real, c, trainer._randomness(res, phase))[1].numpy()
+        rnds = [trainer._randomness(res, phase) for _ in range(8)]
+        t0 = time.perf_counter()
+        for rnd in rnds:
+            finite = step(real, c, rnd)[1]
+        finite.numpy()
+        out[phase.name] = (time.perf_counter() - t0) / 8 * 1000
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--setting", default="ref64", choices=sorted(SETTINGS))
     ap.add_argument("--iters", type=int, default=48)
     ap.add_argument("--aug-p", type=float, default=None, help="also time ADA's pipeline at this fixed p")
+    ap.add_argument("--remapping", choices=("on", "off"), default="on", help="grappler's remapper (op fusions)")
+    ap.add_argument("--phase-times", action="store_true", help="also time each compiled phase step")
     args = ap.parse_args()
     start_tensorflow()
+    if args.remapping == "off":
+        import tensorflow as tf
+        tf.config.optimizer.set_experimental_options({"remapping": False})
     rate, trainer = time_training(args.setting, args.iters, "off", None)
+    if args.phase_times:
+        print("phase steps (ms, mean of 8 after 2 warm-up calls): " + ", ".join(
+            f"{name} {ms:.1f}" for name, ms in phase_times(trainer).items()) + f"; remapping {args.remapping}")
     gf = train_gflop_per_image(trainer.G, trainer.D)
     peak = matmul_peak_gflops()
     print(f"main phases {gf:.1f} GFLOP/img -> {gf * rate:.0f} GFLOP/s = {gf * rate / peak:.0%} of the measured "

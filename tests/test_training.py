@@ -346,3 +346,14 @@ def test_the_loss_scale_is_capped():
     assert float(scaler.loss_scale.numpy()) == MAX_LOSS_SCALE
     scaler.update(tf.constant(0.0))
     assert float(scaler.loss_scale.numpy()) == MAX_LOSS_SCALE / 2
+
+
+def test_tf32_follows_the_option(data8, tmp_path):
+    """--tf32 off (the default, as StyleGAN2-ADA) turns TensorFlow's TensorFloat-32 default off; on keeps it."""
+    try:
+        for value, enabled in (("on", True), ("off", False)):
+            Trainer(tiny(data8, tmp_path, tf32=value), tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path)
+            assert tf.config.experimental.tensor_float_32_execution_enabled() is enabled
+        assert TrainConfig().tf32 == "off"
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(False)

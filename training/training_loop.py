@@ -82,6 +82,8 @@ class Trainer:
         if cfg.cond and not self.c_dim:
             raise UserError(f"--cond: the dataset {cfg.data} has no labels")
         self.channels = shape[0]
+        # TensorFloat-32 (Ampere and newer GPUs): TF's default is on; StyleGAN2-ADA turns it off
+        tf.config.experimental.enable_tensor_float_32_execution(cfg.tf32 == "on")
         keras.utils.set_random_seed(cfg.seed)
         precision = PRECISION[cfg.mixed_precision]
         g_kwargs = dict(c_dim=self.c_dim, img_resolution=cfg.res, img_channels=self.channels,
@@ -148,6 +150,7 @@ class Trainer:
         running = self.running_stats()
 
         def replica_fn(real, c_real, rnd):
+            real = tf.cast(real, tf.float32) / 127.5 - 1.0      # uint8 [n, r, r, C] travels; [-1, 1] here
             before = [tf.identity(tf.convert_to_tensor(v)) for v in running]   # before the forward pass updates them
             with tf.GradientTape() as tape:
                 total, stats = step_fn(phase, real, c_real, rnd, fade=fade)
@@ -282,12 +285,12 @@ class Trainer:
             # file per worker, else by record), batches of global / replicas
             def per_worker(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
                 return make_dataset(cfg.data, res=res, batch_size=ctx.get_per_replica_batch_size(cfg.batch),
-                                    seed=cfg.seed, mirror=cfg.mirror, input_context=ctx,
+                                    seed=cfg.seed, mirror=cfg.mirror, input_context=ctx, as_uint8=True,
                                     skip_records=batches * cfg.batch // ctx.num_input_pipelines)
             return iter(self.strategy.distribute_datasets_from_function(per_worker))
         # one host: one global batch in global order, split over the replicas (so N GPUs == 1 GPU)
         ds = make_dataset(cfg.data, res=res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror,
-                          skip_records=batches * cfg.batch)
+                          skip_records=batches * cfg.batch, as_uint8=True)   # 1 byte a value to the devices
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         return iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
