@@ -28,6 +28,8 @@ from networks.ops import to_uint8
 from networks.stylegan2 import PACKAGE, Discriminator, Generator
 
 CACHE_DIR = CACHE / "networks"                   # NVIDIA pickles converted to .keras
+CONVERTER = 2          # version of the pickle conversion; cached conversions of older versions are redone
+                       # (2: conv_clamp, float16 resolutions and minibatch-std options carried over)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -66,6 +68,31 @@ def save_bundle(path: str | Path, G_ema: Generator, G: Generator | None = None, 
     return Path(path)
 
 
+def _options(g_kwargs: dict, d_kwargs: dict) -> tuple[dict, dict]:
+    """The options of NVIDIA networks that no weight shape shows, from their init kwargs (PyTorch:
+    `synthesis_kwargs` of G, D's own; TF1: the static kwargs, same names): conv_clamp (every layer NVIDIA
+    clamps, float32 ones included), the number of float16 resolutions, D's minibatch-stddev group and
+    channels; and the architecture kinds, of which only skip G / resnet D (config E and F) exist here."""
+    syn = g_kwargs.get("synthesis_kwargs") or g_kwargs
+    epi = d_kwargs.get("epilogue_kwargs") or d_kwargs
+    for kind, kw, want in (("G", syn, "skip"), ("D", d_kwargs, "resnet")):
+        if kw.get("architecture", want) != want:
+            raise UserError(f"{kind} architecture {kw['architecture']!r} is not supported (StyleGAN2 config E and "
+                            f"F use a {want} {'generator' if kind == 'G' else 'discriminator'})")
+    g, d = {}, {}
+    for out, kw in ((g, syn), (d, d_kwargs)):
+        if kw.get("conv_clamp") is not None:
+            out["conv_clamp"] = float(kw["conv_clamp"])
+        if "num_fp16_res" in kw:
+            out["mixed_precision_res"] = int(kw["num_fp16_res"] or 0)
+    if epi.get("mbstd_group_size"):
+        d["mbstd_group_size"] = int(epi["mbstd_group_size"])
+    channels = epi.get("mbstd_num_channels", epi.get("mbstd_num_features"))
+    if channels is not None:
+        d["mbstd_num_channels"] = int(channels)
+    return g, d
+
+
 def _config_from_fixture(cfg: dict) -> tuple[dict, dict]:
     g, d = cfg["G_init_kwargs"], cfg["D_init_kwargs"]
     syn = g.get("synthesis_kwargs", {})
@@ -75,7 +102,8 @@ def _config_from_fixture(cfg: dict) -> tuple[dict, dict]:
     dk = dict(c_dim=d["c_dim"], img_resolution=d["img_resolution"], img_channels=d["img_channels"],
               channel_base=d.get("channel_base", 32768), channel_max=d.get("channel_max", 512),
               mbstd_group_size=d.get("epilogue_kwargs", {}).get("mbstd_group_size", 4))
-    return gk, dk
+    go, do = _options(g, d)
+    return {**gk, **go}, {**dk, **do}
 
 
 def _infer_g_config(state: dict[str, np.ndarray]) -> dict:
@@ -171,23 +199,20 @@ def _from_pickle(path: Path, source: str | None = None) -> NetworkBundle:
         ada = (Gs.state or {}).get("version", 4) >= 5 or any(k in kw[2] for k in ("num_fp16_res", "conv_clamp"))
         g_state = legacy.tf1_to_official(Gs.all_variables(), "G", kw[2])
         d_state = legacy.tf1_to_official(D.all_variables(), "D", kw[1])
-        g_cfg = _infer_g_config(g_state)
-        d_cfg = _infer_d_config(d_state, g_cfg)
-        if kw[1].get("mbstd_group_size"):
-            d_cfg["mbstd_group_size"] = int(kw[1]["mbstd_group_size"])
+        go, do = _options(kw[2], kw[1])
+        g_cfg = {**_infer_g_config(g_state), **go}
+        d_cfg = {**_infer_d_config(d_state, g_cfg), **do}
         meta = {"source": source, "format": "nvlabs-stylegan2-ada-tf1" if ada else "nvlabs-stylegan2-tf1",
                 "static_kwargs": _plain(kw[2])}
         return build_from_official(g_state, d_state, legacy.tf1_to_official(G.all_variables(), "G", kw[0]),
                                    g_cfg=g_cfg, d_cfg=d_cfg, metadata=meta)
     if isinstance(data, dict) and "G_ema" in data:
         states = {k: _torch_entry(data, k, source) for k in ("G_ema", "G", "D")}
-        g_cfg = _infer_g_config(states["G_ema"])
+        go, do = _options(_init_kwargs(data["G_ema"]), _init_kwargs(data["D"]) if states["D"] is not None else {})
+        g_cfg = {**_infer_g_config(states["G_ema"]), **go}
         d_cfg = None
         if states["D"] is not None:
-            d_cfg = _infer_d_config(states["D"], g_cfg)
-            mbstd = (_init_kwargs(data["D"]).get("epilogue_kwargs") or {}).get("mbstd_group_size")
-            if mbstd:
-                d_cfg["mbstd_group_size"] = int(mbstd)
+            d_cfg = {**_infer_d_config(states["D"], g_cfg), **do}
         meta = {"source": source, "format": "stylegan2-ada-pytorch",
                 "G_init_kwargs": _plain(_init_kwargs(data["G_ema"])),
                 "ignored_entries": {k: _plain(v) if not isinstance(v, legacy.TorchModule) else
@@ -252,9 +277,12 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
         downloaded = path.resolve().parent == pretrained.networks_dir().resolve()
         cached = path.with_suffix(".keras") if downloaded else _cache_path(path)      # downloads: beside them
         if cache and cached.exists():
-            return load_network(cached)
+            bundle = load_network(cached)
+            if bundle.metadata.get("converter") == CONVERTER:
+                return bundle
         try:
             bundle = _from_pickle(path)
+            bundle.metadata["converter"] = CONVERTER
         except UserError as exc:                 # every problem names the file (same error type)
             raise type(exc)(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
         if cache:

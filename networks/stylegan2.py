@@ -28,18 +28,22 @@ def normalize_2nd_moment(x, eps: float = 1e-8):
     return x * ops.rsqrt(ops.mean(ops.square(x), axis=1, keepdims=True) + eps)
 
 
-FP16_CLAMP = 256.0          # activations of float16 layers are clamped to +-this
+FP16_CLAMP = 256.0          # conv_clamp of networks trained in float16 (StyleGAN2-ADA's value)
 
 
-def bias_act(x, b, act: str = "linear", gain: float = 1.0):
-    """x + b, then leaky ReLU (slope 0.2) and the activation's gain (sqrt 2 for lrelu) times `gain`."""
+def bias_act(x, b, act: str = "linear", gain: float = 1.0, clamp: float | None = None, fp16_guard: bool = True):
+    """x + b, then leaky ReLU (slope 0.2) and the activation's gain (sqrt 2 for lrelu) times `gain`, then
+    clipped to +-clamp * gain (StyleGAN2-ADA's conv_clamp). clamp None: no clamp, except FP16_CLAMP * gain
+    in float16 when `fp16_guard` (a float16 network saved without conv_clamp would otherwise overflow)."""
     x = x + ops.cast(b, x.dtype)
     if act == "lrelu":
         x = ops.leaky_relu(x, negative_slope=0.2)
-        gain = gain * LRELU_GAIN
-    x = x if isinstance(gain, (int, float)) and gain == 1.0 else x * gain
-    if keras.backend.standardize_dtype(x.dtype) == "float16":
-        x = ops.clip(x, -FP16_CLAMP, FP16_CLAMP)                          # as StyleGAN2-ADA's conv_clamp
+    act_gain = gain * LRELU_GAIN if act == "lrelu" else gain
+    x = x if act_gain == 1.0 else x * act_gain
+    if clamp is None and fp16_guard and keras.backend.standardize_dtype(x.dtype) == "float16":
+        clamp = FP16_CLAMP
+    if clamp is not None:
+        x = ops.clip(x, -clamp * gain, clamp * gain)
     return x
 
 
@@ -110,9 +114,12 @@ class Conv2dLayer(Module):
                  bias: bool = True,
                  activation: str = "linear",
                  down: int = 1,                # 1 or 2
+                 conv_clamp: float | None = None,   # clip the output to +-conv_clamp * gain (None: no clamp)
+                 clamp: bool = True,           # False: never clamped (StyleGAN2-ADA's resnet skip)
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.activation, self.down = activation, down
+        self.conv_clamp, self.clamp = conv_clamp, clamp
         self.weight = self.add_weight(name="weight", shape=(kernel_size, kernel_size, in_channels, out_channels),
                                       initializer=_normal())
         self.bias = self.add_weight(name="bias", shape=(out_channels,), initializer="zeros") if bias else None
@@ -126,7 +133,7 @@ class Conv2dLayer(Module):
         w = ops.cast(self.weight, x.dtype) * self.weight_gain
         x = conv_down(x, w, self.filter) if self.down == 2 else ops.conv(x, w, padding="same")
         b = self.bias if self.bias is not None else ops.zeros([w.shape[-1]], x.dtype)
-        return bias_act(x, b, self.activation, gain)
+        return bias_act(x, b, self.activation, gain, clamp=self.conv_clamp, fp16_guard=self.clamp)
 
 
 class SynthesisLayer(Module):
@@ -140,9 +147,11 @@ class SynthesisLayer(Module):
                  up: int = 1,                  # 1 or 2
                  kernel_size: int = 3,
                  fused_modconv: bool = False,  # grouped conv with per-sample weights instead of scaled activations
+                 conv_clamp: float | None = None,   # clip the output to +-conv_clamp (None: no clamp)
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.resolution, self.up, self.fused_modconv = resolution, up, fused_modconv
+        self.conv_clamp = conv_clamp
         self.affine = FullyConnected(w_dim, in_channels, bias_init=1.0, name="affine")
         self.weight = self.add_weight(name="weight", shape=(kernel_size, kernel_size, in_channels, out_channels),
                                       initializer=_normal())
@@ -168,7 +177,7 @@ class SynthesisLayer(Module):
             x = x + ops.cast(noise, x.dtype) * strength
         elif noise_mode == "const":
             x = x + ops.cast(self.noise_const, x.dtype)[None, :, :, None] * strength
-        return bias_act(x, self.bias, "lrelu")
+        return bias_act(x, self.bias, "lrelu", clamp=self.conv_clamp)
 
 
 class ToRGBLayer(Module):
@@ -179,9 +188,10 @@ class ToRGBLayer(Module):
                  out_channels: int,
                  w_dim: int,
                  fused_modconv: bool = False,
+                 conv_clamp: float | None = None,   # clip the output to +-conv_clamp (None: no clamp)
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        self.fused_modconv = fused_modconv
+        self.fused_modconv, self.conv_clamp = fused_modconv, conv_clamp
         self.affine = FullyConnected(w_dim, in_channels, bias_init=1.0, name="affine")
         self.weight = self.add_weight(name="weight", shape=(1, 1, in_channels, out_channels), initializer=_normal())
         self.bias = self.add_weight(name="bias", shape=(out_channels,), initializer="zeros")
@@ -193,7 +203,7 @@ class ToRGBLayer(Module):
     def call(self, x, w):                                                 # [N, H, W, I] -> [N, H, W, C]
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, ops.cast(self.weight, x.dtype), styles, demodulate=False, fused=self.fused_modconv)
-        return bias_act(x, self.bias)
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
 
 
 # ------------------------------------------------------------------------------------------- generator
@@ -268,18 +278,18 @@ class SynthesisBlock(Module):
                  img_channels: int = 3,
                  fused_modconv: bool = False,
                  block_dtype: str = "float32",  # float16 / bfloat16: compute this block in reduced precision
+                 conv_clamp: float | None = None,   # clip every layer's output to +-conv_clamp (None: no clamp)
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.in_channels, self.resolution, self.block_dtype = in_channels, resolution, block_dtype
+        layer = dict(fused_modconv=fused_modconv, conv_clamp=conv_clamp)
         if in_channels == 0:
             self.const = self.add_weight(name="const", shape=(resolution, resolution, out_channels),
                                          initializer=_normal())
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2,
-                                        fused_modconv=fused_modconv, name="conv0")
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, fused_modconv=fused_modconv,
-                                    name="conv1")
-        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, fused_modconv=fused_modconv, name="torgb")
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, **layer, name="conv0")
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, **layer, name="conv1")
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, **layer, name="torgb")
         self.num_conv = 1 if in_channels == 0 else 2
         self.filter = setup_filter()
 
@@ -331,11 +341,11 @@ PRECISIONS = (None, "float16", "bfloat16")
 
 def block_dtypes(resolutions: list[int], img_resolution: int, mixed_precision: str | None,
                  num_res: int = 4) -> dict[int, str]:
-    """Compute dtype of each block: `mixed_precision` for the `num_res` highest resolutions (as StyleGAN2-ADA),
-    float32 for the others (and for all when mixed_precision is None)."""
+    """Compute dtype of each block: `mixed_precision` for the `num_res` highest resolutions, never 4x4 (as
+    StyleGAN2-ADA's num_fp16_res), float32 for the others (and for all when mixed_precision is None)."""
     if mixed_precision not in PRECISIONS:
         raise ValueError(f"mixed_precision {mixed_precision!r} must be one of {PRECISIONS}")
-    low = 2 ** max(int(np.log2(img_resolution)) + 1 - num_res, 2)
+    low = 2 ** max(int(np.log2(img_resolution)) + 1 - num_res, 3)
     return {r: mixed_precision if mixed_precision and r >= low else "float32" for r in resolutions}
 
 
@@ -351,6 +361,7 @@ class SynthesisNetwork(Module):
                  fused_modconv: bool = False,
                  mixed_precision: str | None = None,   # float16 / bfloat16 for the top `mixed_precision_res` blocks
                  mixed_precision_res: int = 4,
+                 conv_clamp: float | None = None,      # clip every layer's output to +-conv_clamp (None: no clamp)
                  **kwargs) -> None:
         super().__init__(**kwargs)
         log2 = int(np.log2(img_resolution))
@@ -362,7 +373,8 @@ class SynthesisNetwork(Module):
         for res in self.resolutions:
             in_ch = 0 if res == 4 else channels_at(res // 2, channel_base, channel_max)
             block = SynthesisBlock(in_ch, channels_at(res, channel_base, channel_max), w_dim, res, img_channels,
-                                   fused_modconv=fused_modconv, block_dtype=dtypes[res], name=f"b{res}")
+                                   fused_modconv=fused_modconv, block_dtype=dtypes[res], conv_clamp=conv_clamp,
+                                   name=f"b{res}")
             setattr(self, f"b{res}", block)
             self.num_ws += block.num_conv
         self.num_ws += 1                                                  # the last ToRGB
@@ -444,7 +456,8 @@ class Generator(keras.Model):
                  channel_max: int = 512,
                  fused_modconv: bool = False,  # modulated-conv implementation (same function; speed only)
                  mixed_precision: str | None = None,   # float16 / bfloat16 for the top blocks (None: float32)
-                 mixed_precision_res: int = 4,         # how many of the highest resolutions use it
+                 mixed_precision_res: int = 4,         # how many of the highest resolutions use it (never 4x4)
+                 conv_clamp: float | None = None,      # clip every conv layer's output to +-this (StyleGAN2-ADA)
                  lod: float = 0.0,             # progressive growing: level of detail rendered by default
                  **kwargs) -> None:
         super().__init__(**kwargs)
@@ -452,13 +465,15 @@ class Generator(keras.Model):
                             img_channels=img_channels, mapping_layers=mapping_layers,
                             mapping_lr_multiplier=mapping_lr_multiplier, w_avg_beta=w_avg_beta,
                             channel_base=channel_base, channel_max=channel_max, fused_modconv=fused_modconv,
-                            mixed_precision=mixed_precision, mixed_precision_res=mixed_precision_res)
+                            mixed_precision=mixed_precision, mixed_precision_res=mixed_precision_res,
+                            conv_clamp=conv_clamp)
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.lod = float(lod)          # a snapshot taken while growing renders at its lod (saved in the config)
         self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, channel_base, channel_max,
                                           fused_modconv=fused_modconv, mixed_precision=mixed_precision,
-                                          mixed_precision_res=mixed_precision_res, name="synthesis")
+                                          mixed_precision_res=mixed_precision_res, conv_clamp=conv_clamp,
+                                          name="synthesis")
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, mapping_layers, mapping_lr_multiplier,
                                       w_avg_beta, name="mapping")
@@ -491,14 +506,22 @@ class DiscriminatorBlock(Module):
                  img_channels: int = 3,
                  block_dtype: str = "float32",  # float16 / bfloat16: compute this block in reduced precision
                  fromrgb: bool = False,        # a fromRGB layer even when not the first block (progressive growing)
+                 conv_clamp: float | None = None,   # clip fromrgb, conv0, conv1 to +-conv_clamp * gain (None: no)
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.in_channels, self.block_dtype = in_channels, block_dtype
         if in_channels == 0 or fromrgb:
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", name="fromrgb")
-        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", name="conv0")
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2, name="conv1")
-        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, name="skip")
+            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp,
+                                       name="fromrgb")
+        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp,
+                                 name="conv0")
+        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2, conv_clamp=conv_clamp,
+                                 name="conv1")
+        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, clamp=False, name="skip")
+
+    def layers_in_order(self) -> list[Conv2dLayer]:
+        """fromrgb (if any), conv0, conv1, skip: StyleGAN2-ADA's layer order (--freezed counts in it)."""
+        return [*([self.fromrgb] if hasattr(self, "fromrgb") else []), self.conv0, self.conv1, self.skip]
 
     def call(self, x, img):                                               # [N, R, R, C] -> [N, R/2, R/2, C']
         dtype = self.block_dtype
@@ -539,12 +562,15 @@ class DiscriminatorEpilogue(Module):
                  mbstd_group_size: int = 4,
                  mbstd_num_channels: int = 1,
                  img_channels: int = 0,        # > 0 only for a 4x4 discriminator, which reads the image here
+                 conv_clamp: float | None = None,   # clip fromrgb and conv to +-conv_clamp (None: no clamp)
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.cmap_dim, self.mbstd_group_size, self.mbstd_num_channels = cmap_dim, mbstd_group_size, mbstd_num_channels
         if img_channels:
-            self.fromrgb = Conv2dLayer(img_channels, in_channels, 1, activation="lrelu", name="fromrgb")
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, 3, activation="lrelu", name="conv")
+            self.fromrgb = Conv2dLayer(img_channels, in_channels, 1, activation="lrelu", conv_clamp=conv_clamp,
+                                       name="fromrgb")
+        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, 3, activation="lrelu",
+                                conv_clamp=conv_clamp, name="conv")
         self.fc = FullyConnected(in_channels * resolution ** 2, in_channels, activation="lrelu", name="fc")
         self.out = FullyConnected(in_channels, 1 if cmap_dim == 0 else cmap_dim, name="out")
 
@@ -577,7 +603,8 @@ class Discriminator(keras.Model):
                  cmap_dim: int | None = None,  # label-embedding size (default: channels at 4x4)
                  mapping_layers: int = 8,      # depth of the label-embedding mapping (conditional only)
                  mixed_precision: str | None = None,   # float16 / bfloat16 for the top blocks (None: float32)
-                 mixed_precision_res: int = 4,         # how many of the highest resolutions use it
+                 mixed_precision_res: int = 4,         # how many of the highest resolutions use it (never 4x4)
+                 conv_clamp: float | None = None,      # clip every conv layer's output (but skip) to +-this
                  progressive: bool = False,    # a fromRGB layer at every resolution (`b32.fromrgb`, as the
                                                # official skip D names them): reads images of any level
                  **kwargs) -> None:
@@ -586,7 +613,7 @@ class Discriminator(keras.Model):
                             channel_base=channel_base, channel_max=channel_max, mbstd_group_size=mbstd_group_size,
                             mbstd_num_channels=mbstd_num_channels, cmap_dim=cmap_dim, mapping_layers=mapping_layers,
                             mixed_precision=mixed_precision, mixed_precision_res=mixed_precision_res,
-                            progressive=progressive)
+                            conv_clamp=conv_clamp, progressive=progressive)
         self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
         self.progressive = progressive
         log2 = int(np.log2(img_resolution))
@@ -599,7 +626,7 @@ class Discriminator(keras.Model):
             in_ch = ch(res) if res < img_resolution else 0
             setattr(self, f"b{res}", DiscriminatorBlock(in_ch, ch(res), ch(res // 2), img_channels,
                                                         block_dtype=dtypes[res], fromrgb=progressive,
-                                                        name=f"b{res}"))
+                                                        conv_clamp=conv_clamp, name=f"b{res}"))
         cmap_dim = (ch(4) if cmap_dim is None else cmap_dim) if c_dim > 0 else 0
         if c_dim > 0:
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None,
@@ -607,7 +634,7 @@ class Discriminator(keras.Model):
         self.b4 = DiscriminatorEpilogue(ch(4), cmap_dim, mbstd_group_size=mbstd_group_size,
                                         mbstd_num_channels=mbstd_num_channels,
                                         img_channels=img_channels if img_resolution == 4 or progressive else 0,
-                                        name="b4")
+                                        conv_clamp=conv_clamp, name="b4")
         self.built = True
 
     def call(self, img, c=None, lod=None):                                # [N, r, r, C] -> [N, 1]

@@ -111,3 +111,23 @@ def test_cli_generates_nvidias_faces_from_their_pickle(tmp_path, monkeypatch):
     r = run_cli("run_generator.py", "--network", str(FIX / "stylegan3-16.pkl"), "--seeds", "0",
                 "--outdir", str(tmp_path / "out"))
     assert r.returncode == 2 and "not a StyleGAN2 network" in r.stderr and "Traceback" not in r.stderr
+
+
+CLAMP = np.load(FIX / "reference-clamp.npz")
+
+
+@pytest.mark.parametrize("name", ["ada-pytorch-clamp-16.pkl", "tf1-ada-clamp-16.pkl"])
+def test_conv_clamp_acts_in_float32_layers_as_nvidias(name):
+    """conv_clamp 0.5 in a float32 network (made by NVIDIA's code): most activations pass the clamp, and the
+    images and D's logits still equal NVIDIA's to float32 precision."""
+    assert np.abs(CLAMP["clamp16_img"] - CLAMP["clamp16_img_unclamped"]).max() > 1.0   # the clamp matters
+    bundle = load_network(FIX / name, cache=False)
+    G, D = bundle.G_ema, bundle.D
+    assert G.get_config()["conv_clamp"] == 0.5 and D.get_config()["conv_clamp"] == 0.5
+    assert G.get_config()["mixed_precision_res"] == 0 and D.get_config()["mbstd_group_size"] == 2
+    z = np.stack([np.random.RandomState(int(s)).randn(G.z_dim) for s in CLAMP["clamp16_seeds"]]).astype(np.float32)
+    img = G(z, None, noise_mode="const").numpy()
+    assert np.abs(img - CLAMP["clamp16_img"]).max() < 1e-4
+    assert np.abs(render(G, CLAMP["clamp16_seeds"], 1.0) - CLAMP["clamp16_u8"]).max() <= 1
+    logits = D(CLAMP["clamp16_img"]).numpy()
+    assert np.abs(logits - CLAMP["clamp16_d_logits"]).max() < 1e-4
