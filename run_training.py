@@ -2,6 +2,7 @@
 
     python run_training.py --data tfrecords/ --res 64 --cfg small --kimg 500
     python run_training.py --resume latest --kimg 1000          # continue the newest run in results/
+    python run_training.py --data mine/ --resume ffhq-256 --freezed 10 --kimg 500   # fine-tune a trained network
     python run_training.py --data tfrecords/ --dry-run          # print the resolved options and exit
 """
 from __future__ import annotations
@@ -59,8 +60,13 @@ flags.DEFINE_enum("aug", None, ["ada", "fixed", "off"], "Augment every image D s
                   "datasets under 30k images, else off.")
 flags.DEFINE_float("p", None, "--aug fixed: augmentation probability.")
 flags.DEFINE_float("target", 0.6, "--aug ada: target of r_t = E[sign(D(real))].")
-flags.DEFINE_float("ada_kimg", 500, "--aug ada: kimg for p to move from 0 to 1.")
-flags.DEFINE_string("resume", None, "Resume a run folder, or 'latest' (newest run under --outdir).")
+flags.DEFINE_float("ada_kimg", None, "--aug ada: kimg for p to move from 0 to 1 (default 500; 100 when starting "
+                   "from a network, as StyleGAN2-ADA).")
+flags.DEFINE_string("resume", None, "Continue a run: its folder, or 'latest' (newest run under --outdir). Or start a "
+                    "new run at kimg 0 from a trained network: an NVIDIA pickle, URL or published name (ffhq-256, "
+                    "...), one of our .keras snapshots, or utkface-64 (the shipped model).")
+flags.DEFINE_integer("freezed", 0, "Freeze-D: do not train D's first N layers, counted from the highest resolution "
+                     "(fromrgb, conv0, conv1, skip of each block), as StyleGAN2-ADA's --freezed.")
 flags.DEFINE_boolean("dry_run", False, "Print the resolved options and exit.")
 FLAGS = flags.FLAGS
 
@@ -80,12 +86,40 @@ def dataset_size(layout) -> int:
     return int(tf.data.TFRecordDataset(files).reduce(0, lambda n, _: n + 1).numpy())
 
 
+def from_network(cfg, source: str):
+    """`cfg` with the architecture of the network `source` and the record of where the run's weights come from
+    (training.transfer.apply_network checks it against the flags and the dataset)."""
+    from datasets.format import discover
+    from datasets.reader import label_dim, open_level
+    from networks.locate import find_network, sha256_of, snapshot_kimg
+    from networks.serialize import load_network
+    from training.transfer import apply_network, architecture
+    path = find_network(source)
+    if not path.exists():
+        raise UserError(f"--resume {source}: no such run folder or network file")
+    if path.is_dir() and not (path / "G_ema.npz").exists():             # a run folder: its newest snapshot
+        snaps = sorted(path.glob("network-snapshot-*.keras"), key=snapshot_kimg)
+        if not snaps:
+            raise UserError(f"--resume {source}: neither a run to continue (no checkpoints/) nor a network "
+                            "(no network-snapshot-*.keras)")
+        path = snaps[-1]
+    bundle = load_network(path)
+    layout = discover(cfg.data)
+    res = architecture(bundle)["res"]
+    channels = open_level(cfg.data, res)[2][0] if res in layout.resolutions else None
+    return apply_network(cfg, bundle, source, path.resolve(), sha256_of(path) if path.is_file() else "",
+                         layout.resolutions, channels, label_dim(layout))
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
     from training.config import ADA_MAX_IMAGES, TrainConfig, resolve
-    if not FLAGS.data and not FLAGS.resume:
-        raise UserError("pass --data DATASET (or --resume latest|RUN)")
+    from training.transfer import continues_run
+    resume_run = continues_run(FLAGS.resume)
+    if not FLAGS.data and not resume_run:
+        raise UserError(f"--resume {FLAGS.resume} starts a new run from that network: pass --data DATASET too"
+                        if FLAGS.resume else "pass --data DATASET (or --resume latest|RUN)")
     start_tensorflow()
     from datasets.reader import open_level
     from training.distribute import make_strategy
@@ -97,17 +131,20 @@ def main(argv: list[str]) -> int:
                       metrics=FLAGS.metrics, mixed_precision=FLAGS.mixed_precision, tf32=FLAGS.tf32, resume=FLAGS.resume,
                       progressive=FLAGS.progressive, lod_initial_res=FLAGS.lod_initial_res,
                       lod_training_kimg=FLAGS.lod_training_kimg, lod_transition_kimg=FLAGS.lod_transition_kimg,
-                      aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target, ada_kimg=FLAGS.ada_kimg, dry_run=FLAGS.dry_run)
+                      aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target, ada_kimg=FLAGS.ada_kimg, freezed=FLAGS.freezed,
+                      dry_run=FLAGS.dry_run)
     check_output_dir(cfg.outdir, "--outdir")
     strategy = make_strategy(cfg.strategy)
-    if not cfg.resume:
+    if FLAGS.resume and not resume_run:                    # a new run from a trained network
+        cfg = from_network(cfg, FLAGS.resume)
+    if not resume_run:
         layout, res, _ = open_level(cfg.data, cfg.res)     # the level must exist
         num_images = dataset_size(layout)
         cfg = resolve(cfg, res, strategy.num_replicas_in_sync, num_images)
     if cfg.metrics:
         from metrics.metrics import check_metrics
         check_metrics(cfg.metrics)                         # names and Inception weights, before any work
-    if not cfg.resume:                                     # once every option is known to be valid
+    if not resume_run:                                     # once every option is known to be valid
         why = "" if FLAGS.aug else f" (default for {num_images} images; ada under {ADA_MAX_IMAGES})"
         print(f"augmentation: {cfg.aug}{why}", file=sys.stderr)
     if cfg.dry_run:

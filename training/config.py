@@ -53,7 +53,13 @@ class TrainConfig:
     map: int | None = None             # mapping network depth
     cbase: int | None = None           # channel base
     cmax: int | None = None            # channel max
+    zdim: int = 512                    # z size (a network's own when starting from one)
+    wdim: int = 512                    # w size
+    dmap: int = 8                      # depth of D's label mapping (conditional networks)
     mbstd_group: int | None = None     # minibatch-stddev group size
+    mbstd_channels: int = 1            # minibatch-stddev feature channels
+    fp16_res: int = 4                  # --mixed-precision: this many of the highest resolutions (never 4x4)
+    conv_clamp: float | None = None    # clip conv outputs to +-this (resolved: 256 with --mixed-precision)
     ema_kimg: float | None = None      # G_ema half-life in kimg
     ema_rampup: float | None = None    # ramp the EMA half-life up with training progress (None: preset; 0: off)
     loss: str = "stylegan2"            # stylegan2 (non-saturating logistic + R1) | wgan-gp
@@ -73,9 +79,12 @@ class TrainConfig:
     aug: str | None = None             # ada | fixed | off (None: ada under ADA_MAX_IMAGES images, else off)
     p: float | None = None             # --aug fixed: the augmentation probability
     target: float = 0.6                # --aug ada: target of r_t = E[sign(D(real))]
-    ada_kimg: float = 500              # --aug ada: kimg for p to move by 1 (adjusted every ADA_INTERVAL iterations)
+    ada_kimg: float | None = None      # --aug ada: kimg for p to move by 1, adjusted every ADA_INTERVAL iterations
+                                       # (None: 500, or 100 when starting from a network, as StyleGAN2-ADA)
     max_nonfinite: int = 20            # stop after this many consecutive iterations with non-finite gradients
-    resume: str | None = None          # run folder, or 'latest' (newest run under outdir)
+    freezed: int = 0                   # D layers not trained, from the highest resolution down (Freeze-D)
+    resume: str | None = None          # run folder or 'latest' (continue it), or a network to start from
+    transfer: dict | None = None       # the network the run started from (source, file, sha256, kimg, networks)
     dry_run: bool = False              # print the resolved options and exit
 
     def to_dict(self) -> dict:
@@ -128,6 +137,12 @@ def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = 
         raise UserError(f"--mixed-precision {out.mixed_precision} must be off, fp16 or bf16")
     if out.noise_mode not in ("random", "const", "none"):
         raise UserError(f"--noise-mode {out.noise_mode} must be random, const or none")
+    if out.ada_kimg is None:
+        out.ada_kimg = 500.0
+    if out.conv_clamp is None and out.mixed_precision != "off":
+        out.conv_clamp = 256.0                            # StyleGAN2-ADA's clamp for float16 training
+    if out.freezed < 0:
+        raise UserError(f"--freezed {out.freezed} must not be negative")
     if out.aug is None:
         out.aug = "ada" if num_images is not None and num_images < ADA_MAX_IMAGES else "off"
     if out.aug not in ("ada", "fixed", "off"):

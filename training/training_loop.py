@@ -39,6 +39,7 @@ from training.distribute import make_strategy, worker_info
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
 from training.loss_scale import LossScaler
 from training.state import TrainingState
+from training.transfer import continues_run, copy_weights, freeze_layers
 from training.stats import Logger, StatsCollector
 
 Evaluate = Callable[[Generator, Path, float], Iterable[dict]]   # (G_ema, snapshot file, kimg) -> metric rows
@@ -46,8 +47,9 @@ PRECISION = {"off": None, "fp16": "float16", "bf16": "bfloat16"}
 
 
 def find_resume(cfg: TrainConfig) -> Path | None:
-    """The run folder to resume (`cfg.resume`: a folder or 'latest' under cfg.outdir), or None."""
-    if not cfg.resume:
+    """The run folder to continue (`cfg.resume`: a folder or 'latest' under cfg.outdir), or None (a new run,
+    perhaps from the network `cfg.resume` names)."""
+    if not continues_run(cfg.resume):             # not given, or a network to start a new run from
         return None
     if cfg.resume == "latest":
         runs = sorted((p for p in Path(cfg.outdir).glob("[0-9][0-9][0-9][0-9][0-9]-*")
@@ -74,7 +76,8 @@ class Trainer:
     """Builds networks, optimizers and one compiled step per phase; `train()` runs to cfg.kimg."""
 
     def __init__(self, cfg: TrainConfig, strategy: tf.distribute.Strategy, run: Path,
-                 evaluate: Evaluate | None = None) -> None:
+                 evaluate: Evaluate | None = None, start_from=None) -> None:
+        """start_from: a NetworkBundle whose G, D and G_ema the new run starts from (cfg.transfer says which)."""
         self.cfg, self.strategy, self.run, self.evaluate = cfg, strategy, run, evaluate
         self.replicas = strategy.num_replicas_in_sync
         layout, _, shape = open_level(cfg.data, cfg.res)
@@ -86,18 +89,25 @@ class Trainer:
         tf.config.experimental.enable_tensor_float_32_execution(cfg.tf32 == "on")
         keras.utils.set_random_seed(cfg.seed)
         precision = PRECISION[cfg.mixed_precision]
-        g_kwargs = dict(c_dim=self.c_dim, img_resolution=cfg.res, img_channels=self.channels,
-                        mapping_layers=cfg.map, channel_base=cfg.cbase, channel_max=cfg.cmax,
-                        mixed_precision=precision)
+        arch = dict(img_resolution=cfg.res, img_channels=self.channels, c_dim=self.c_dim, channel_base=cfg.cbase,
+                    channel_max=cfg.cmax, mixed_precision=precision, mixed_precision_res=cfg.fp16_res,
+                    conv_clamp=cfg.conv_clamp)
+        g_kwargs = dict(**arch, z_dim=cfg.zdim, w_dim=cfg.wdim, mapping_layers=cfg.map)
         with strategy.scope():
             self.G = Generator(**g_kwargs, name="G")
             self.G_ema = Generator(**g_kwargs, name="G_ema")
-            self.D = Discriminator(c_dim=self.c_dim, img_resolution=cfg.res, img_channels=self.channels,
-                                   channel_base=cfg.cbase, channel_max=cfg.cmax, mixed_precision=precision,
-                                   mbstd_group_size=min(cfg.mbstd_group, cfg.batch // self.replicas),
+            self.D = Discriminator(**arch, mbstd_group_size=min(cfg.mbstd_group, cfg.batch // self.replicas),
+                                   mbstd_num_channels=cfg.mbstd_channels, mapping_layers=cfg.dmap,
                                    progressive=cfg.progressive, name="D")
-            for a, b in zip(self.G_ema.weights, self.G.weights):
-                a.assign(b)
+            self.frozen = freeze_layers(self.D, cfg.freezed)         # before the optimizer sees D's weights
+            if start_from is None:
+                for a, b in zip(self.G_ema.weights, self.G.weights):
+                    a.assign(b)
+            else:                                                    # transfer learning: the network's weights
+                copy_weights(self.G_ema, start_from.G_ema)
+                copy_weights(self.G, start_from.G if start_from.G is not None else start_from.G_ema)
+                if start_from.D is not None:
+                    copy_weights(self.D, start_from.D)
             has_reg = {"G": cfg.pl_weight > 0, "D": cfg.loss == "wgan-gp" or cfg.gamma > 0}
             intervals = {"G": cfg.g_reg_interval, "D": 1 if cfg.loss == "wgan-gp" else cfg.d_reg_interval}
             self.phases = make_phases(intervals["G"], intervals["D"], has_reg["G"], has_reg["D"])
@@ -458,6 +468,29 @@ class Trainer:
                 logger.print(f"{row['metric']} {row['value']:.4f} ({row['seconds']:.0f} s)")
 
 
+def load_transfer_source(cfg: TrainConfig):
+    """The network a new run starts from (cfg.transfer) and the lines that say what is taken from it."""
+    from networks.locate import sha256_of
+    from networks.serialize import load_network
+    t = cfg.transfer
+    path = Path(t["file"])
+    if not path.exists():
+        raise UserError(f"the network this run starts from, {path}, is gone ({t['source']}); it is needed only "
+                        "until the first checkpoint")
+    if path.is_file() and t.get("sha256") and sha256_of(path) != t["sha256"]:
+        raise UserError(f"{path} changed since the run was configured (sha256 differs from training_options.json)")
+    bundle = load_network(path)
+    kimg = f", trained {t['kimg']:g} kimg" if isinstance(t.get("kimg"), (int, float)) else ""
+    notes = [f"starting a new run from the network {t['source']} ({t['format']}{kimg}): G_ema, "
+             + ("G" if bundle.G is not None else "G (a copy of G_ema: the network has no G)")
+             + (" and D" if bundle.D is not None else "")
+             + " copied; kimg 0, fresh optimizers"]
+    if bundle.D is None:
+        notes.append(f"warning: {t['source']} has no discriminator (a G_ema-only network): D starts from random "
+                     "weights")
+    return bundle, notes
+
+
 def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None,
                  metrics: Callable[[TrainConfig], Evaluate] | None = None) -> Path:
     """Create (or resume) a run folder and train; returns the run folder. When the run's options name
@@ -481,17 +514,23 @@ def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     else:
         outdir = cfg.outdir if chief else str(Path(cfg.outdir) / f".worker{task}")
         run = new_run_dir(outdir, f"{Path(cfg.data).name}-{cfg.cfg}-{cfg.res}")
+    notes: list[str] = []
+    start_from = None
+    if cfg.transfer and resume_dir is None:             # a new run from a trained network
+        start_from, notes = load_transfer_source(cfg)
     if not (run / "training_options.json").exists():
         (run / "training_options.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    trainer = Trainer(cfg, strategy, run, metrics(cfg) if cfg.metrics and chief else None)
-    notes: list[str] = []
+    trainer = Trainer(cfg, strategy, run, metrics(cfg) if cfg.metrics and chief else None, start_from=start_from)
+    if trainer.frozen:
+        notes.append(f"--freezed {cfg.freezed}: D's layers {', '.join(trainer.frozen)} are not trained")
     if resume_dir is not None:                  # before anything is written: an unresumable run stays untouched
         trainer.state.restore_latest(log=notes.append, source=resume_dir / "checkpoints")
     logger = Logger(run)
     for note in notes:
         logger.print(note)
     if resume_dir is not None:
-        logger.print(f"resumed {run} at {trainer.state.nimg / 1000:.3f} kimg (iteration {trainer.state.iteration})")
+        logger.print(f"resumed {run} at {trainer.state.nimg / 1000:.3f} kimg (iteration {trainer.state.iteration}): "
+                     "its networks, optimizers, augmentation and random state")
     trainer.train(logger, resumed=resume_dir is not None)
     logger.close()
     return run
