@@ -23,13 +23,13 @@ flags.DEFINE_string("network", None, "As run_generator.py: a .keras network, a t
                     "NVIDIA .pkl or a parity-fixture folder. Default: the newest snapshot under results/, "
                     "else the face model that ships with the repo (utkface-64).")
 flags.DEFINE_string("host", "127.0.0.1", "Address to serve on; anything but loopback is reachable by others.")
-flags.DEFINE_integer("port", 7860, "Port (0: any free port).")
+flags.DEFINE_integer("port", 7860, "Port (0: any free port).", lower_bound=0, upper_bound=65535)
 flags.DEFINE_string("directions", None, "Folder of saved edit directions (run_generator.py --directions); "
                     "those made for this network get a slider. Default: the shipped model's own directions for "
                     "it, else directions/.")
 flags.DEFINE_integer("sefa", 5, "SeFa directions offered (computed from the weights if directions/sefa.npy is "
                      "absent); 0: none.")
-flags.DEFINE_integer("class", None, "Class index for conditional networks.")
+flags.DEFINE_integer("class", None, "Class index for conditional networks.", lower_bound=0)
 flags.DEFINE_boolean("verbose", False, "Log every request.")
 FLAGS = flags.FLAGS
 

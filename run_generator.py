@@ -40,11 +40,11 @@ flags.DEFINE_string("network", None, "A .keras network of ours, a training run f
                     "else the face model that ships with the repo (utkface-64).")
 flags.DEFINE_string("seeds", None, "Seeds: 0-99, 1,5,7 or 0,3,10-20.")
 flags.DEFINE_float("trunc", 1.0, "Truncation psi (1: none; 0.5-0.7 gives nicer, less varied faces).")
-flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N layers of w.")
+flags.DEFINE_integer("trunc_cutoff", None, "Truncate only the first N layers of w.", lower_bound=0)
 flags.DEFINE_enum("noise_mode", "const", ["const", "random", "none"], "Per-pixel noise.")
-flags.DEFINE_integer("class", None, "Class index for conditional networks.")
+flags.DEFINE_integer("class", None, "Class index for conditional networks.", lower_bound=0)
 flags.DEFINE_string("outdir", "out", "Output folder.")
-flags.DEFINE_integer("batch", 8, "Images per generator call.")
+flags.DEFINE_integer("batch", 8, "Images per generator call.", lower_bound=1)
 flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
 flags.DEFINE_string("export", None, "Convert --network to our .keras format at this path and exit.")
 flags.DEFINE_boolean("ema_only", False, "--export: keep only G_ema (all that generation needs), not G and D.")
@@ -53,7 +53,7 @@ flags.DEFINE_string("export_savedmodel", None,
 flags.DEFINE_enum("mode", "seeds", ["seeds", "style-mix", "interpolate", "directions", "learn-direction", "edit",
                                     "project"], "What to make (an --edit implies --mode edit).")
 flags.DEFINE_string("target", None, "project: the aligned face image to project (resized to the network's size).")
-flags.DEFINE_integer("num_steps", 1000, "project: optimisation steps.")
+flags.DEFINE_integer("num_steps", 1000, "project: optimisation steps.", lower_bound=1)
 flags.DEFINE_boolean("w_plus", False, "project: optimise one w per layer (W+) instead of a single w.")
 flags.DEFINE_enum("distance", "pixel", ["pixel", "inception"], "project: image distance (pixel MSE, or plus "
                   "FID-Inception feature distance; the official LPIPS/VGG16 weights are not available offline).")
@@ -62,23 +62,27 @@ flags.DEFINE_string("rows", None, "style-mix: row seeds (the faces that keep the
 flags.DEFINE_string("cols", None, "style-mix: column seeds (the faces whose --styles layers are copied).")
 flags.DEFINE_string("styles", "coarse", "style-mix: layers taken from the columns: coarse (4-8 px: pose, face "
                     "shape), middle (16-32 px: features, hair), fine (64+ px: colours, texture) or indices 0-6.")
-flags.DEFINE_integer("frames", 60, "interpolate: frames per pair of seeds.")
+flags.DEFINE_integer("frames", 60, "interpolate: frames per pair of seeds (at most 10000).", lower_bound=1,
+                     upper_bound=10000)
 flags.DEFINE_boolean("loop", False, "interpolate: return to the first seed so the video loops.")
 flags.DEFINE_enum("space", "w", ["w", "z"], "interpolate: linear in W, or spherical in Z.")
-flags.DEFINE_float("fps", 30.0, "interpolate: frames per second.")
-flags.DEFINE_integer("walks", 1, "interpolate: split --seeds into this many walks, tiled in one video.")
+flags.DEFINE_float("fps", 30.0, "interpolate: frames per second (1-240).", lower_bound=1, upper_bound=240)
+flags.DEFINE_integer("walks", 1, "interpolate: split --seeds into this many walks, tiled in one video.",
+                     lower_bound=1)
 flags.DEFINE_enum("method", "sefa", ["sefa", "ganspace"], "directions: closed-form from the style weights "
                   "(SeFa) or principal components of sampled w (GANSpace).")
-flags.DEFINE_integer("num", 5, "directions: how many leading directions to preview.")
+flags.DEFINE_integer("num", 5, "directions: how many leading directions to preview.", lower_bound=1)
 flags.DEFINE_string("directions", None, "Folder where edit directions are saved and read. Default: directions/, "
                     "except that edits of the shipped model read the directions shipped with it.")
 flags.DEFINE_string("data", None, "learn-direction: the labelled TFRecord dataset (dataset_tool --labels).")
 flags.DEFINE_string("attribute", None, "learn-direction: a label field: age, gender, race=2 ...")
-flags.DEFINE_integer("samples", 2000, "learn-direction: generated faces labelled to fit the boundary.")
-flags.DEFINE_integer("classifier_epochs", 5, "learn-direction: epochs of attribute-classifier training.")
+flags.DEFINE_integer("samples", 2000, "learn-direction: generated faces labelled to fit the boundary.",
+                     lower_bound=2)
+flags.DEFINE_integer("classifier_epochs", 5, "learn-direction: epochs of attribute-classifier training.",
+                     lower_bound=1)
 flags.DEFINE_multi_string("edit", None, "NAME=LO..HI: move along directions/NAME.npy from LO to HI standard "
                           "deviations of w (repeatable; sefa:0=-5..5 picks one component).")
-flags.DEFINE_integer("steps", 7, "directions/edit: images per strip.")
+flags.DEFINE_integer("steps", 7, "directions/edit: images per strip.", lower_bound=2)
 FLAGS = flags.FLAGS
 
 

@@ -30,7 +30,7 @@ flags.DEFINE_list("also_data", [], "More dataset folders to compare the same gen
 flags.DEFINE_string("metrics", "fid50k_full", "Comma-separated: fid50k_full, fid10k, kid50k_full, fidNk ...")
 flags.DEFINE_string("inception", None, "Path of the FID Inception weights (default: installed / cached copy).")
 flags.DEFINE_string("cache_dir", None, "Where real statistics are cached (default ~/.cache/stylegan2-tf/metrics).")
-flags.DEFINE_integer("batch", 16, "Generated images per generator call.")
+flags.DEFINE_integer("batch", 16, "Generated images per generator call.", lower_bound=1)
 FLAGS = flags.FLAGS
 
 

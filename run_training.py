@@ -20,30 +20,31 @@ from common.errors import UserError  # noqa: E402
 from common.files import check_output_dir  # noqa: E402
 
 flags.DEFINE_string("data", None, "Dataset folder (made by dataset_tool/create.py, or official TFRecords).")
-flags.DEFINE_integer("res", None, "Training resolution: a level of the dataset (default: its highest).")
+flags.DEFINE_integer("res", None, "Training resolution: a level of the dataset (default: its highest).",
+                     lower_bound=4)
 flags.DEFINE_string("outdir", "results", "Parent folder of the run folders.")
 flags.DEFINE_enum("cfg", "auto", ["auto", "stylegan2", "paper256", "paper512", "paper1024", "small"],
                   "Preset (small: CPU-sized networks).")
-flags.DEFINE_integer("batch", None, "Global batch size (all replicas).")
-flags.DEFINE_float("gamma", None, "R1 regularisation weight.")
+flags.DEFINE_integer("batch", None, "Global batch size (all replicas).", lower_bound=1)
+flags.DEFINE_float("gamma", None, "R1 regularisation weight.", lower_bound=0)
 flags.DEFINE_float("kimg", 25000, "Total training length in thousands of real images.")
 flags.DEFINE_float("kimg_per_tick", 4.0, "Progress/status interval in kimg.")
-flags.DEFINE_integer("snap", 50, "Snapshot (checkpoint, network, fakes grid) every N ticks.")
+flags.DEFINE_integer("snap", 50, "Snapshot (checkpoint, network, fakes grid) every N ticks.", lower_bound=1)
 flags.DEFINE_boolean("mirror", False, "Random horizontal flips of the real images.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_boolean("cond", False, "Train a conditional network on the dataset's labels.")
-flags.DEFINE_float("glr", None, "G learning rate.")
-flags.DEFINE_float("dlr", None, "D learning rate.")
-flags.DEFINE_integer("map", None, "Mapping network depth.")
-flags.DEFINE_integer("cbase", None, "Channel base (channels at res r: min(cbase / r, cmax)).")
-flags.DEFINE_integer("cmax", None, "Maximum channels per layer.")
+flags.DEFINE_float("glr", None, "G learning rate.", lower_bound=0)
+flags.DEFINE_float("dlr", None, "D learning rate.", lower_bound=0)
+flags.DEFINE_integer("map", None, "Mapping network depth.", lower_bound=1)
+flags.DEFINE_integer("cbase", None, "Channel base (channels at res r: min(cbase / r, cmax)).", lower_bound=1)
+flags.DEFINE_integer("cmax", None, "Maximum channels per layer.", lower_bound=1)
 flags.DEFINE_enum("loss", "stylegan2", ["stylegan2", "wgan-gp"], "Objective.")
 flags.DEFINE_enum("strategy", "auto", ["auto", "mirrored", "multiworker", "one_device"],
                   "auto: MirroredStrategy over all GPUs, one device on CPU; multiworker: "
                   "MultiWorkerMirroredStrategy over the hosts in TF_CONFIG.")
 flags.DEFINE_boolean("progressive", False, "Grow progressively (ProGAN / StyleGAN v1 schedule) from "
                      "--lod-initial-res to --res, fading each resolution in through the lower dataset levels.")
-flags.DEFINE_integer("lod_initial_res", 8, "Progressive: first resolution.")
+flags.DEFINE_integer("lod_initial_res", 8, "Progressive: first resolution.", lower_bound=4)
 flags.DEFINE_float("lod_training_kimg", None, "Progressive: kimg at each resolution before the next fades in "
                    "(default: 20 with --cfg small, else 600 as StyleGAN v1).")
 flags.DEFINE_float("lod_transition_kimg", None, "Progressive: kimg of each fade-in (default: 20 with --cfg "
@@ -58,7 +59,7 @@ flags.DEFINE_string("metrics", "", "Metrics at every snapshot, e.g. fid50k_full,
 flags.DEFINE_enum("aug", None, ["ada", "fixed", "off"], "Augment every image D sees (StyleGAN2-ADA's bgc "
                   "pipeline): ada adapts p to keep E[sign(D(real))] at --target; fixed uses --p; default: ada for "
                   "datasets under 30k images, else off.")
-flags.DEFINE_float("p", None, "--aug fixed: augmentation probability.")
+flags.DEFINE_float("p", None, "--aug fixed: augmentation probability.", lower_bound=0, upper_bound=1)
 flags.DEFINE_float("target", 0.6, "--aug ada: target of r_t = E[sign(D(real))].")
 flags.DEFINE_float("ada_kimg", None, "--aug ada: kimg for p to move from 0 to 1 (default 500; 100 when starting "
                    "from a network, as StyleGAN2-ADA).")
@@ -111,6 +112,19 @@ def from_network(cfg, source: str):
                          layout.resolutions, channels, label_dim(layout))
 
 
+def check_dataset(cfg, layout) -> None:
+    """What training would otherwise find only once it has started: labels for --cond, and every level a
+    progressive run reads."""
+    from datasets.reader import label_dim
+    if cfg.cond and not label_dim(layout):
+        raise UserError(f"--cond: the dataset {cfg.data} has no labels (dataset_tool/create.py --labels)")
+    if cfg.progressive:
+        res = cfg.lod_initial_res
+        while res <= cfg.res:
+            layout.files(res)                             # UserError naming the missing level
+            res *= 2
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
@@ -128,7 +142,8 @@ def main(argv: list[str]) -> int:
                       gamma=FLAGS.gamma, kimg=FLAGS.kimg, kimg_per_tick=FLAGS.kimg_per_tick, snap=FLAGS.snap,
                       mirror=FLAGS.mirror, seed=FLAGS.seed, cond=FLAGS.cond, glr=FLAGS.glr, dlr=FLAGS.dlr,
                       map=FLAGS.map, cbase=FLAGS.cbase, cmax=FLAGS.cmax, loss=FLAGS.loss, strategy=FLAGS.strategy,
-                      metrics=FLAGS.metrics, mixed_precision=FLAGS.mixed_precision, tf32=FLAGS.tf32, resume=FLAGS.resume,
+                      metrics=FLAGS.metrics, mixed_precision=FLAGS.mixed_precision, tf32=FLAGS.tf32,
+                      resume=FLAGS.resume,
                       progressive=FLAGS.progressive, lod_initial_res=FLAGS.lod_initial_res,
                       lod_training_kimg=FLAGS.lod_training_kimg, lod_transition_kimg=FLAGS.lod_transition_kimg,
                       aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target, ada_kimg=FLAGS.ada_kimg, freezed=FLAGS.freezed,
@@ -141,6 +156,7 @@ def main(argv: list[str]) -> int:
         layout, res, _ = open_level(cfg.data, cfg.res)     # the level must exist
         num_images = dataset_size(layout)
         cfg = resolve(cfg, res, strategy.num_replicas_in_sync, num_images)
+        check_dataset(cfg, layout)
     if cfg.metrics:
         from metrics.metrics import check_metrics
         check_metrics(cfg.metrics)                         # names and Inception weights, before any work

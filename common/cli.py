@@ -23,7 +23,31 @@ def cli_main(main: Callable[[list[str]], int | None]) -> None:
             print("interrupted", file=sys.stderr)
             sys.exit(130)
 
-    app.run(wrapped, argv=normalize_flag_names(sys.argv))
+    app.run(wrapped, argv=normalize_flag_names(sys.argv), flags_parser=parse_flags)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with our one-line error and exit code 2 (absl prints two lines and exits 1) for an
+    unknown flag, a value that does not parse, one outside the flag's bounds (`lower_bound` where defined,
+    e.g. `--batch 0`), and NaN or infinity given for any number. Returns the remaining arguments."""
+    import math
+    from absl import flags
+    values = flags.FLAGS
+    try:
+        rest = values(argv)
+    except flags.Error as exc:
+        fail(f"{' '.join(str(exc).split())} (--help lists the flags)")
+    for name in list(values):
+        flag = values[name]
+        if flag.present and isinstance(flag.value, float) and not math.isfinite(flag.value):
+            fail(f"--{name} {flag.value}: must be a finite number")
+    return rest
+
+
+def fail(message: str, code: int = 2):
+    """Print `error: message` (one line) and exit with `code`."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 def normalize_flag_names(argv: list[str]) -> list[str]:
@@ -90,4 +114,4 @@ def start_tensorflow() -> None:
         os.close(devnull)
 
 
-__all__ = ["UserError", "cli_main", "normalize_flag_names", "start_tensorflow", "tune_malloc"]
+__all__ = ["UserError", "cli_main", "fail", "normalize_flag_names", "parse_flags", "start_tensorflow", "tune_malloc"]

@@ -19,7 +19,7 @@ flags.DEFINE_integer("res", None, "Top resolution, a power of two 4..1024 (defau
                      "not above the typical image's short side).")
 flags.DEFINE_enum("resize_filter", "lanczos", ["lanczos", "box", "bicubic"], "Anti-aliased resize filter.")
 flags.DEFINE_integer("channels", 3, "3 for RGB, 1 for grayscale.")
-flags.DEFINE_integer("max_images", None, "Write at most this many images.")
+flags.DEFINE_integer("max_images", None, "Write at most this many images.", lower_bound=1)
 flags.DEFINE_integer("shuffle_seed", 123, "Seed of the shuffled write order (official: 123).")
 flags.DEFINE_boolean("align", False, "Detect face and eyes (OpenCV) and crop FFHQ-style; images without a face "
                      "are skipped. Off: inputs are assumed aligned and cropped.")
@@ -28,10 +28,11 @@ flags.DEFINE_string("labels", None, "Labels: a .csv (file,name1,...) or .json fi
 flags.DEFINE_string("label_classes", "", "Label fields to one-hot encode, e.g. 'gender=2,race=5'.")
 flags.DEFINE_boolean("dedupe", False, "Drop exact duplicate files (they are always reported).")
 flags.DEFINE_boolean("overwrite", False, "Replace a non-empty destination once the new dataset is complete.")
-flags.DEFINE_integer("shards", 1, "Files per level, so several hosts can split the data by file.")
+flags.DEFINE_integer("shards", 1, "Files per level, so several hosts can split the data by file.",
+                     lower_bound=1)
 flags.DEFINE_enum("encoding", "raw", ["raw", "png"], "raw: official uint8 CHW; png: about 3x smaller at "
                   "512/1024 but slower to read and not readable by the official StyleGAN2 tools.")
-flags.DEFINE_integer("jobs", 0, "Worker processes (0: one per core).")
+flags.DEFINE_integer("jobs", 0, "Worker processes (0: one per core).", lower_bound=0)
 flags.DEFINE_string("name", None, "File-name prefix (default: the destination folder's name).")
 flags.DEFINE_string("info", None, "Print the summary of this dataset folder and verify it, then exit.")
 flags.DEFINE_boolean("quiet", False, "No progress bar.")

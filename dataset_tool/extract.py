@@ -16,9 +16,9 @@ from common.errors import UserError  # noqa: E402
 from absl import flags  # noqa: E402
 
 flags.DEFINE_integer("res", None, "Level to extract (default: the highest).")
-flags.DEFINE_integer("max_images", None, "Extract at most this many images.")
+flags.DEFINE_integer("max_images", None, "Extract at most this many images.", lower_bound=1)
 flags.DEFINE_string("grid", None, "Also write a contact sheet of the first images to this PNG path.")
-flags.DEFINE_integer("grid_size", 64, "Images on the contact sheet.")
+flags.DEFINE_integer("grid_size", 64, "Images on the contact sheet.", lower_bound=1)
 FLAGS = flags.FLAGS
 
 

@@ -9,9 +9,13 @@ import numpy as np
 from common.errors import UserError
 
 
+MAX_SEEDS = 1_000_000      # seeds one command accepts (each is an image, a row or a key frame)
+
+
 def parse_seeds(text: str) -> list[int]:
     """'0-99', '1,5,7' or mixed '0,3,10-20' -> list of ints (order kept, ranges inclusive)."""
     seeds: list[int] = []
+    ranges = []
     for part in filter(None, (p.strip() for p in str(text).split(","))):
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
         if not m:
@@ -21,6 +25,11 @@ def parse_seeds(text: str) -> list[int]:
             raise UserError(f"bad seed range '{part}': the end is before the start")
         if hi >= 2 ** 32:
             raise UserError(f"seed {hi} is too large (seeds are 0..4294967295)")
+        ranges.append((lo, hi))
+    count = sum(hi - lo + 1 for lo, hi in ranges)            # counted before any list is made
+    if count > MAX_SEEDS:
+        raise UserError(f"--seeds {text} names {count:,} seeds; at most {MAX_SEEDS:,} per command (split the range)")
+    for lo, hi in ranges:
         seeds.extend(range(lo, hi + 1))
     if not seeds:
         raise UserError("no seeds given (e.g. --seeds 0-99)")

@@ -105,6 +105,37 @@ CASES = [
     # run_metrics.py
     (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/nowhere"], "does not exist"),
     (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/ds", "--metrics", "fidx"], "unknown metric"),
+    # flags: absl's parse errors, bounds and non-finite numbers, all one line (common/cli.py: parse_flags)
+    (["run_training.py", "--data", f"{W}/ds", "--batch", "0"], "flag --batch=0: 0 is not a positive integer"),
+    (["run_training.py", "--data", f"{W}/ds", "--batch", "abc"], "flag --batch=abc: invalid literal"),
+    (["run_training.py", "--data", f"{W}/ds", "--kimg", "nan"], "--kimg nan: must be a finite number"),
+    (["run_training.py", "--data", f"{W}/ds", "--glr", "nan"], "--glr nan: must be a finite number"),
+    (["run_training.py", "--data", f"{W}/ds", "--gamma", "inf"], "--gamma inf: must be a finite number"),
+    (["run_training.py", "--data", f"{W}/ds", "--gamma", "-1"], "-1.0 is not a non-negative number"),
+    (["run_training.py", "--data", f"{W}/ds", "--cmax", "0"], "flag --cmax=0: 0 is not a positive integer"),
+    (["run_training.py", "--data", f"{W}/ds", "--cfg", "nonsense"], "flag --cfg=nonsense: value should be one of"),
+    (["run_training.py", "--data", f"{W}/ds", "--nonsense", "1"], "Unknown command line flag 'nonsense'"),
+    (["run_training.py", "--data", f"{W}/ds", "--p", "2"], "flag --p=2: 2.0 is not a number in the range [0, 1]"),
+    (["run_generator.py", "--seeds", "1", "--batch", "-3"], "flag --batch=-3: -3 is not a positive integer"),
+    (["run_generator.py", "--seeds", "1", "--trunc", "nan"], "--trunc nan: must be a finite number"),
+    (["run_generator.py", "--mode", "interpolate", "--seeds", "1,2", "--frames", "100000000"], "--frames=100000000"),
+    (["run_generator.py", "--mode", "interpolate", "--seeds", "1,2", "--fps", "0"], "flag --fps=0: 0.0 is not a number in the range [1, 240]"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "0-4294967295", "--outdir", f"{W}/o"],
+     "names 4,294,967,296 seeds; at most 1,000,000"),
+    (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/ds", "--batch", "0"], "flag --batch=0"),
+    (["dataset_tool/extract.py", f"{W}/ds", f"{W}/png", "--max_images", "-1"], "flag --max_images=-1"),
+    (["dataset_tool/extract.py", f"{W}/ds", f"{W}/png", "--grid_size", "0"], "flag --grid_size=0"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--shards", "0"], "flag --shards=0"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--jobs", "-1"], "flag --jobs=-1"),
+    (["run_explorer.py", "--port", "70000"], "flag --port=70000"),
+    # run_training.py: found before any run folder exists or any line is printed
+    (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/runs2", "--freezed", "9"],
+     "--freezed 9: D has 4 layers that can be frozen (0 to 4)"),
+    (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/runs2", "--cond"], "has no labels"),
+    (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/runs2", "--resume", f"{W}/net.keras"],
+     "makes 32x32 images, but the dataset"),
+    (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/runs2", "--resume", f"{W}/nowhere"],
+     "no such run folder or network file"),
 ]
 
 

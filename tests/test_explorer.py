@@ -260,7 +260,7 @@ def test_run_explorer_serves_and_stops(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--network", "nowhere.keras"], "does not exist"),
-    (["--network", str(NET), "--port", "70000"], "--port 70000"),
+    (["--network", str(NET), "--port", "70000"], "flag --port=70000: 70000 is not an integer in the range [0, 65535]"),
     (["--network", str(NET), "--class", "1"], "network is unconditional"),
 ])
 def test_run_explorer_errors(args, message):

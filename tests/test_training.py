@@ -16,7 +16,6 @@ from training.config import TrainConfig, resolve
 from networks.convert import export_official_state
 from training.loss import Phase, StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
 from networks.stylegan2 import Discriminator, Generator
-from common.errors import UserError
 from networks.serialize import load_network
 from training.loss_scale import LossScaler
 from training.stats import Logger
@@ -141,7 +140,7 @@ def test_resume_continues_exactly(data8, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--res", "16"], "no 16x16 level"),
     (["--batch", "6"], "divisible by the minibatch-stddev group"),
-    (["--cfg", "small", "--gamma", "-1"], "must not be negative"),
+    (["--cfg", "small", "--gamma", "-1"], "flag --gamma=-1: -1.0 is not a non-negative number"),
 ])
 def test_cli_errors_are_one_line(data8, tmp_path, args, message):
     r = run_cli("run_training.py", "--data", str(data8), "--outdir", str(tmp_path), "--dry-run", *args)

@@ -141,8 +141,10 @@ def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = 
         out.ada_kimg = 500.0
     if out.conv_clamp is None and out.mixed_precision != "off":
         out.conv_clamp = 256.0                            # StyleGAN2-ADA's clamp for float16 training
-    if out.freezed < 0:
-        raise UserError(f"--freezed {out.freezed} must not be negative")
+    blocks = int(np.log2(out.res)) - 2                     # D's blocks above 4x4
+    layers = blocks * 4 if out.progressive else blocks * 3 + min(blocks, 1)   # (top) fromrgb, conv0, conv1, skip
+    if not 0 <= out.freezed <= layers:
+        raise UserError(f"--freezed {out.freezed}: D has {layers} layers that can be frozen (0 to {layers})")
     if out.aug is None:
         out.aug = "ada" if num_images is not None and num_images < ADA_MAX_IMAGES else "off"
     if out.aug not in ("ada", "fixed", "off"):

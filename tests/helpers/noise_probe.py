@@ -40,13 +40,13 @@ for kind, strategy in (("mirrored2", tf.distribute.MirroredStrategy(["/cpu:0", "
     real = tf.zeros([cfg.batch, 8, 8, 3])
 
     def replica_fn(real, rnd):
-        taps.pop(threading.get_ident(), None)
-        trainer.loss.d_step(phase, real, tf.zeros([tf.shape(real)[0], 0]), rnd)
-        return taps[threading.get_ident()]                              # the G forward pass of Dmain
+        taps.pop(threading.get_ident(), None)  # noqa: B023
+        trainer.loss.d_step(phase, real, tf.zeros([tf.shape(real)[0], 0]), rnd)  # noqa: B023
+        return taps[threading.get_ident()]                              # the G forward pass of Dmain  # noqa: B023
 
     @tf.function
     def run(real, rnd):
-        return strategy.run(replica_fn, args=(real, rnd))
+        return strategy.run(replica_fn, args=(real, rnd))  # noqa: B023
 
     dist_real = next(iter(strategy.experimental_distribute_dataset(
         tf.data.Dataset.from_tensors(real).unbatch().batch(cfg.batch))))
