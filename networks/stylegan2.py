@@ -115,11 +115,11 @@ class Conv2dLayer(Module):
                  activation: str = "linear",
                  down: int = 1,                # 1 or 2
                  conv_clamp: float | None = None,   # clip the output to +-conv_clamp * gain (None: no clamp)
-                 clamp: bool = True,           # False: never clamped (StyleGAN2-ADA's resnet skip)
+                 fp16_guard: bool = True,      # False: not even the float16 guard (StyleGAN2-ADA's resnet skip)
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.activation, self.down = activation, down
-        self.conv_clamp, self.clamp = conv_clamp, clamp
+        self.conv_clamp, self.fp16_guard = conv_clamp, fp16_guard
         self.weight = self.add_weight(name="weight", shape=(kernel_size, kernel_size, in_channels, out_channels),
                                       initializer=_normal())
         self.bias = self.add_weight(name="bias", shape=(out_channels,), initializer="zeros") if bias else None
@@ -133,7 +133,7 @@ class Conv2dLayer(Module):
         w = ops.cast(self.weight, x.dtype) * self.weight_gain
         x = conv_down(x, w, self.filter) if self.down == 2 else ops.conv(x, w, padding="same")
         b = self.bias if self.bias is not None else ops.zeros([w.shape[-1]], x.dtype)
-        return bias_act(x, b, self.activation, gain, clamp=self.conv_clamp, fp16_guard=self.clamp)
+        return bias_act(x, b, self.activation, gain, clamp=self.conv_clamp, fp16_guard=self.fp16_guard)
 
 
 class SynthesisLayer(Module):
@@ -517,7 +517,7 @@ class DiscriminatorBlock(Module):
                                  name="conv0")
         self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2, conv_clamp=conv_clamp,
                                  name="conv1")
-        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, clamp=False, name="skip")
+        self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, fp16_guard=False, name="skip")
 
     def layers_in_order(self) -> list[Conv2dLayer]:
         """fromrgb (if any), conv0, conv1, skip: StyleGAN2-ADA's layer order (--freezed counts in it)."""

@@ -78,6 +78,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, strategy: tf.distribute.Strategy, run: Path,
                  evaluate: Evaluate | None = None, start_from=None) -> None:
         """start_from: a NetworkBundle whose G, D and G_ema the new run starts from (cfg.transfer says which)."""
+        if cfg.ada_kimg is None:                # a config that did not go through resolve(): its default
+            cfg = dataclasses.replace(cfg, ada_kimg=500.0)
         self.cfg, self.strategy, self.run, self.evaluate = cfg, strategy, run, evaluate
         self.replicas = strategy.num_replicas_in_sync
         layout, _, shape = open_level(cfg.data, cfg.res)
@@ -508,16 +510,16 @@ def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     if cfg.metrics and metrics is None:
         raise UserError(f"the run's options name metrics ({cfg.metrics}) but no evaluator was passed: "
                         "run_training(..., metrics=...) (run_training.py passes metrics.snapshot_evaluator)")
+    notes: list[str] = []
+    start_from = None
+    if cfg.transfer and resume_dir is None:             # a new run from a trained network: read before any folder
+        start_from, notes = load_transfer_source(cfg)
     if resume_dir is not None:
         run = resume_dir if chief else resume_dir.parent / f".worker{task}" / resume_dir.name
         run.mkdir(parents=True, exist_ok=True)
     else:
         outdir = cfg.outdir if chief else str(Path(cfg.outdir) / f".worker{task}")
         run = new_run_dir(outdir, f"{Path(cfg.data).name}-{cfg.cfg}-{cfg.res}")
-    notes: list[str] = []
-    start_from = None
-    if cfg.transfer and resume_dir is None:             # a new run from a trained network
-        start_from, notes = load_transfer_source(cfg)
     if not (run / "training_options.json").exists():
         (run / "training_options.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     trainer = Trainer(cfg, strategy, run, metrics(cfg) if cfg.metrics and chief else None, start_from=start_from)
