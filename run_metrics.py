@@ -41,9 +41,9 @@ def main(argv: list[str]) -> int:
     specs = parse_metrics(FLAGS.metrics)
     if not FLAGS.network or not FLAGS.data:
         raise UserError("pass --network (a trained network) and --data (its dataset folder)")
-    for data in [FLAGS.data, *FLAGS.also_data]:
+    for flag, data in [("--data", FLAGS.data), *(("--also_data", d) for d in FLAGS.also_data)]:
         if not Path(data).exists():
-            raise UserError(f"--data {data} does not exist")
+            raise UserError(f"{flag} {data} does not exist")
     start_tensorflow()
     from common.files import CACHE
     from metrics.metrics import Detector, compute_metrics, log_row
