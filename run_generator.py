@@ -31,7 +31,7 @@ from absl import flags  # noqa: E402
 
 from common.cli import cli_main, start_tensorflow  # noqa: E402
 from common.errors import UserError  # noqa: E402
-from common.files import check_output_dir  # noqa: E402
+from common.files import check_output_dir, check_output_file  # noqa: E402
 
 flags.DEFINE_string("network", None, "A .keras network of ours, a training run folder (newest snapshot), an "
                     "official NVIDIA .pkl (TF1 or PyTorch), an http(s) URL of one, a published name such as "
@@ -47,6 +47,7 @@ flags.DEFINE_string("outdir", "out", "Output folder.")
 flags.DEFINE_integer("batch", 8, "Images per generator call.", lower_bound=1)
 flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
 flags.DEFINE_string("export", None, "Convert --network to our .keras format at this path and exit.")
+flags.DEFINE_boolean("overwrite", False, "--export / --export_savedmodel: replace what is already there.")
 flags.DEFINE_boolean("ema_only", False, "--export: keep only G_ema (all that generation needs), not G and D.")
 flags.DEFINE_string("export_savedmodel", None,
                     "Export G_ema as a SavedModel with generate(z, psi) -> uint8, then exit.")
@@ -105,6 +106,10 @@ def main(argv: list[str]) -> int:
         folder = directions_folder(FLAGS.network, FLAGS.directions)
     if FLAGS.ema_only and not FLAGS.export:
         raise UserError("--ema_only applies to --export PATH")
+    if FLAGS.export:
+        check_output_file(FLAGS.export, "--export", ".keras", FLAGS.overwrite)
+    if FLAGS.export_savedmodel:
+        check_output_file(FLAGS.export_savedmodel, "--export_savedmodel", overwrite=FLAGS.overwrite, folder=True)
     exporting = bool(FLAGS.export or FLAGS.export_savedmodel)
     # Each mode: its check (before anything is loaded) and the call that runs it on the generator.
     if mode == "seeds":

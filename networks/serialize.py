@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -310,4 +311,15 @@ def export_saved_model(G: Generator, path: str | Path) -> None:
     else:
         fn = tf.function(lambda z, psi: to_uint8(G(z, None, truncation_psi=psi, noise_mode="const")))
         archive.add_endpoint("generate", fn, input_signature=[z_spec, psi_spec])
-    archive.write_out(str(path), verbose=False)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")              # complete before it takes the name
+    shutil.rmtree(tmp, ignore_errors=True)
+    archive.write_out(str(tmp), verbose=False)
+    if path.exists():                                         # --overwrite: the old folder goes only now
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(path)

@@ -131,6 +131,13 @@ CASES = [
     (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--shards", "0"], "flag --shards=0"),
     (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--jobs", "-1"], "flag --jobs=-1"),
     (["run_explorer.py", "--port", "70000"], "flag --port=70000"),
+    # outputs: nothing of the user's replaced unasked, and a file name that fits
+    (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/cut.keras"],
+     "--export {w}/cut.keras exists; pass --overwrite to replace it"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/stuff"], "is a folder; give a file name"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/net.pkl"], "must end in .keras"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--export_savedmodel", f"{W}/stuff"],
+     "--export_savedmodel {w}/stuff is not empty; pass --overwrite"),
     # run_training.py: found before any run folder exists or any line is printed
     (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/runs2", "--freezed", "9"],
      "--freezed 9: D has 4 layers that can be frozen (0 to 4)"),

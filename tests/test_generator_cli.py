@@ -72,3 +72,7 @@ def test_cli_export_converts_to_our_format(tmp_path):
     b = load_network(tmp_path / "net.keras").G_ema
     z = seed_to_z(1, a.z_dim)
     np.testing.assert_array_equal(a(z, noise_mode="const"), b(z, noise_mode="const"))
+    r = run_cli("run_generator.py", "--network", str(NET / "cond-16"), "--export", str(tmp_path / "net.keras"),
+                "--overwrite")                                               # replaced only when asked
+    assert r.returncode == 0, r.stderr
+    assert load_network(tmp_path / "net.keras").G_ema.c_dim == 3

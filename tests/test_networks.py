@@ -177,6 +177,12 @@ def test_saved_model_generate_endpoint(tmp_path):
     assert out.dtype == tf.uint8 and out.shape == (2, 32, 32, 3)
     expected = to_uint8(G(z, truncation_psi=0.7, noise_mode="const")).numpy()
     assert np.abs(out.numpy().astype(int) - expected.astype(int)).max() <= 1
+    cond = load_network(FIX / "cond-16").G_ema                   # --overwrite: replaced whole, nothing left over
+    export_saved_model(cond, tmp_path / "sm")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"]
+    again = tf.saved_model.load(str(tmp_path / "sm"))            # kept alive: its functions need its variables
+    out = again.generate(tf.constant(z[:, :cond.z_dim]), tf.constant(1.0), tf.constant(np.eye(3, dtype="float32")[:2]))
+    assert out.shape == (2, 16, 16, 3)
 
 
 # ----------------------------------------------------------------------------- official pickles, synthesised
