@@ -1,6 +1,8 @@
 """Write the images of one dataset level back out as PNG files, and optionally one contact sheet.
 
     python dataset_tool/extract.py tfrecords/ out/ --res 64 [--max-images 100] [--grid sheet.png]
+
+The output folder must be new or empty and --grid a new .png, unless --overwrite.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ flags.DEFINE_integer("res", None, "Level to extract (default: the highest).")
 flags.DEFINE_integer("max_images", None, "Extract at most this many images.", lower_bound=1)
 flags.DEFINE_string("grid", None, "Also write a contact sheet of the first images to this PNG path.")
 flags.DEFINE_integer("grid_size", 64, "Images on the contact sheet.", lower_bound=1)
+flags.DEFINE_boolean("overwrite", False, "Write into an output folder that is not empty, and over an existing --grid.")
 FLAGS = flags.FLAGS
 
 
@@ -28,25 +31,28 @@ def main(argv: list[str]) -> int:
         raise UserError("usage: extract.py DATASET OUTDIR [--res N] [--max-images N] [--grid sheet.png]")
     from PIL import Image
 
-    from common.files import check_output_dir
+    from common.files import atomic_path, check_output_dir, check_output_file
     from common.images import contact_sheet
     from datasets.reader import open_level, read_records
     outdir = argv[2]
     open_level(argv[1], FLAGS.res)                      # the dataset and level exist
     check_output_dir(outdir, "output folder")
+    check_output_file(outdir, "output folder", overwrite=FLAGS.overwrite, folder=True)
     if FLAGS.grid:
-        check_output_dir(Path(FLAGS.grid).absolute().parent, "--grid folder")
+        check_output_file(FLAGS.grid, "--grid", ".png", FLAGS.overwrite)
     os.makedirs(outdir, exist_ok=True)
     sheet, n = [], 0
     for i, (img, _) in enumerate(read_records(argv[1], FLAGS.res)):
         if FLAGS.max_images is not None and i >= FLAGS.max_images:
             break
-        Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(os.path.join(outdir, f"img{i:08d}.png"))
+        with atomic_path(Path(outdir) / f"img{i:08d}.png") as tmp:         # complete files only
+            Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(tmp)
         if len(sheet) < FLAGS.grid_size:
             sheet.append(img)
         n += 1
     if FLAGS.grid and sheet:
-        contact_sheet(sheet).save(FLAGS.grid)
+        with atomic_path(FLAGS.grid) as tmp:
+            contact_sheet(sheet).save(tmp)
     print(f"wrote {n} PNG files to {outdir}" + (f" and a contact sheet to {FLAGS.grid}" if FLAGS.grid else ""))
     return 0
 

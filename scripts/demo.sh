@@ -31,7 +31,8 @@ echo "== 6. train your own: data/faces (160 UTKFace photos, 200x200 JPEG) -> $OU
 $PY dataset_tool/create.py data/faces "$OUT/faces-tfrecords" --res 64 --labels utkface --overwrite
 $PY dataset_tool/create.py --info "$OUT/faces-tfrecords"
 echo "== 7. contact sheet of the 64x64 level -> $OUT/faces-sheet.png"
-$PY dataset_tool/extract.py "$OUT/faces-tfrecords" "$OUT/faces-png" --res 64 --grid "$OUT/faces-sheet.png"
+$PY dataset_tool/extract.py "$OUT/faces-tfrecords" "$OUT/faces-png" --res 64 --grid "$OUT/faces-sheet.png" \
+    --overwrite
 echo "== 8. a short training run at 32x32 (a tiny network, $TRAIN_KIMG kimg: colour blobs, not faces yet)"
 rm -rf "$OUT/runs"
 $PY run_training.py --data "$OUT/faces-tfrecords" --res 32 --cfg small --cbase 1024 --cmax 64 --batch 16 \

@@ -84,7 +84,9 @@ CASES = [
     # dataset_tool/extract.py
     (["dataset_tool/extract.py", f"{W}/nowhere", f"{W}/png"], "does not exist"),
     (["dataset_tool/extract.py", f"{W}/ds", f"{W}/afile"], "not a folder"),
-    (["dataset_tool/extract.py", f"{W}/damaged", f"{W}/stuff"], "dataset is damaged"),
+    (["dataset_tool/extract.py", f"{W}/damaged", f"{W}/png3"], "dataset is damaged"),
+    (["dataset_tool/extract.py", f"{W}/ds", f"{W}/stuff"], "output folder {w}/stuff is not empty; pass --overwrite"),
+    (["dataset_tool/extract.py", f"{W}/ds", f"{W}/png", "--grid", f"{W}/afile"], "--grid {w}/afile: the file name"),
     # run_training.py
     (["run_training.py", "--data", f"{W}/nowhere"], "does not exist"),
     (["run_training.py", "--data", f"{W}/ds", "--res", "64"], "no 64x64 level"),

@@ -318,6 +318,12 @@ def test_cli_end_to_end_with_two_workers(tmp):
                 str(tmp / "sheet.png"))
     assert r.returncode == 0 and len(list((tmp / "png").glob("*.png"))) == 8
     assert Image.open(tmp / "sheet.png").size == (24, 24)
+    again = [str(tmp / "ds"), str(tmp / "png"), "--res", "16", "--grid", str(tmp / "sheet.png")]
+    r = run_cli("dataset_tool/extract.py", *again)                     # refused: the files are there
+    assert r.returncode == 2 and "is not empty; pass --overwrite" in r.stderr
+    r = run_cli("dataset_tool/extract.py", *again, "--overwrite")
+    assert r.returncode == 0 and Image.open(tmp / "sheet.png").size == (48, 48)
+    assert Image.open(tmp / "png" / "img00000000.png").size == (16, 16)
 
 
 def test_align_finds_real_faces_with_the_installed_opencv(tmp_path):
