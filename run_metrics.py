@@ -46,15 +46,14 @@ def main(argv: list[str]) -> int:
             raise UserError(f"{flag} {data} does not exist")
     start_tensorflow()
     from common.files import CACHE
-    from metrics.metrics import Detector, compute_metrics, log_row
+    from metrics.metrics import Detector, compute_metrics, log_row, run_folder
     from networks.locate import find_network
     from networks.serialize import load_network
     network = find_network(FLAGS.network)             # a path, a URL or a published name (downloaded once)
     bundle = load_network(network)
     detector = Detector(FLAGS.inception)
     cache = Path(FLAGS.cache_dir) if FLAGS.cache_dir else CACHE / "metrics"
-    run_dir = network if network.is_dir() else network.parent
-    log_to_run = (run_dir / "training_options.json").exists()
+    run_dir = run_folder(network)                     # None: results are only printed
     generated: dict = {}                              # generated images' statistics, shared by the datasets
     for data in [FLAGS.data, *FLAGS.also_data]:
         for row in compute_metrics(specs, bundle.G_ema, data, detector, cache, FLAGS.batch,
@@ -62,7 +61,7 @@ def main(argv: list[str]) -> int:
                                    generated=generated):
             row["network"] = FLAGS.network
             print(json.dumps(row), flush=True)
-            if log_to_run:
+            if run_dir is not None:
                 log_row(run_dir, row)
     return 0
 

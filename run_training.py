@@ -92,18 +92,10 @@ def from_network(cfg, source: str):
     (training.transfer.apply_network checks it against the flags and the dataset)."""
     from datasets.format import discover
     from datasets.reader import label_dim, open_level
-    from networks.locate import find_network, sha256_of, snapshot_kimg
-    from networks.serialize import load_network
+    from networks.locate import find_network, sha256_of
+    from networks.serialize import load_network, network_file
     from training.transfer import apply_network, architecture
-    path = find_network(source)
-    if not path.exists():
-        raise UserError(f"--resume {source}: no such run folder or network file")
-    if path.is_dir() and not (path / "G_ema.npz").exists():             # a run folder: its newest snapshot
-        snaps = sorted(path.glob("network-snapshot-*.keras"), key=snapshot_kimg)
-        if not snaps:
-            raise UserError(f"--resume {source}: neither a run to continue (no checkpoints/) nor a network "
-                            "(no network-snapshot-*.keras)")
-        path = snaps[-1]
+    path = network_file(find_network(source))          # a run folder without checkpoints: its newest snapshot
     bundle = load_network(path)
     layout = discover(cfg.data)
     res = architecture(bundle)["res"]

@@ -63,18 +63,17 @@ def check_output_file(path: str | os.PathLike, what: str, suffix: str | None = N
     naming `what` and saying which rule it breaks."""
     path = Path(path)
     if folder:
-        if path.exists() and not path.is_dir():
-            raise UserError(f"{what} {path} exists and is not a folder")
+        check_output_dir(path, what)
         if path.is_dir() and any(path.iterdir()) and not overwrite:
             raise UserError(f"{what} {path} is not empty; pass --overwrite to replace what is in it")
-    else:
-        if path.is_dir():
-            raise UserError(f"{what} {path} is a folder; give a file name" + (f" ending in {suffix}" if suffix else ""))
-        if suffix and path.suffix.lower() != suffix:
-            raise UserError(f"{what} {path}: the file name must end in {suffix}")
-        if path.exists() and not overwrite:
-            raise UserError(f"{what} {path} exists; pass --overwrite to replace it")
-    check_output_dir(path.parent if str(path.parent) else Path("."), f"{what} {path}: the folder")
+        return
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder; give a file name" + (f" ending in {suffix}" if suffix else ""))
+    if suffix and path.suffix.lower() != suffix:
+        raise UserError(f"{what} {path}: the file name must end in {suffix}")
+    if path.exists() and not overwrite:
+        raise UserError(f"{what} {path} exists; pass --overwrite to replace it")
+    check_output_dir(path.absolute().parent, f"{what} {path}: the folder")
 
 
 def append_jsonl(path: str | os.PathLike, row: dict) -> None:

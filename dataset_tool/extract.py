@@ -31,12 +31,11 @@ def main(argv: list[str]) -> int:
         raise UserError("usage: extract.py DATASET OUTDIR [--res N] [--max-images N] [--grid sheet.png]")
     from PIL import Image
 
-    from common.files import atomic_path, check_output_dir, check_output_file
+    from common.files import atomic_path, check_output_file
     from common.images import contact_sheet
     from datasets.reader import open_level, read_records
     outdir = argv[2]
     open_level(argv[1], FLAGS.res)                      # the dataset and level exist
-    check_output_dir(outdir, "output folder")
     check_output_file(outdir, "output folder", overwrite=FLAGS.overwrite, folder=True)
     if FLAGS.grid:
         check_output_file(FLAGS.grid, "--grid", ".png", FLAGS.overwrite)

@@ -299,6 +299,16 @@ def perceptual_path_length(G, detector, kind: str = "ppl2_wend", num_samples: in
 
 
 # ------------------------------------------------------------------------------------------ results
+def run_folder(network: Path) -> Path | None:
+    """The training run folder whose metric logs a network's results join (it holds training_options.json),
+    or None: a loose file, or the shipped model, whose folder in the repository is never written."""
+    from networks.locate import shipped_model
+    run_dir = network if network.is_dir() else network.parent
+    if shipped_model(network) is not None or not (run_dir / "training_options.json").exists():
+        return None
+    return run_dir
+
+
 def log_row(run_dir: str | Path, row: dict) -> Path:
     """Append a result row to `<run_dir>/metric-<name>.jsonl` (run_metrics.py and training both log here)."""
     path = Path(run_dir) / f"metric-{row['metric']}.jsonl"

@@ -240,6 +240,19 @@ def _cache_path(path: Path) -> Path:
     return CACHE_DIR / f"{path.stem}-{key}.keras"
 
 
+def network_file(path: Path) -> Path:
+    """The file a local network path stands for: a run folder's newest `network-snapshot-*.keras`; a file or
+    a parity-fixture folder (G_ema.npz) itself. UserError if there is none."""
+    if not path.exists():
+        raise UserError(f"network {path} does not exist")
+    if path.is_dir() and not (path / "G_ema.npz").exists():
+        snaps = sorted(path.glob("network-snapshot-*.keras"), key=snapshot_kimg)
+        if not snaps:
+            raise UserError(f"{path} holds no network-snapshot-*.keras (is it a training run folder?)")
+        return snaps[-1]
+    return path
+
+
 def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
     """Load any supported network file or run folder, URL or published name (see module docstring); UserError
     if unusable."""
@@ -248,16 +261,9 @@ def load_network(path: str | Path, cache: bool = True) -> NetworkBundle:
         path = locate.shipped_file(path)
     if isinstance(path, str) and pretrained.is_remote(path):
         path = pretrained.fetch(path)
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"network {path} does not exist")
+    path = network_file(Path(path))
     if path.is_dir():
-        if (path / "G_ema.npz").exists():
-            return _from_fixture(path)
-        snaps = sorted(path.glob("network-snapshot-*.keras"), key=snapshot_kimg)
-        if not snaps:
-            raise UserError(f"{path} holds no network-snapshot-*.keras (is it a training run folder?)")
-        path = snaps[-1]
+        return _from_fixture(path)
     suffix = path.suffix.lower()
     if suffix == ".keras":
         if not zipfile.is_zipfile(path):

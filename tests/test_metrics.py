@@ -282,3 +282,19 @@ def test_ppl_is_zero_for_constant_features_and_scales_with_the_feature_distance(
     specs = parse_metrics("ppl2_wend,ppl_zfull_1k,pr50k3_full,pr10k5")
     assert [(s.kind, s.num_gen, s.num_real, s.nhood) for s in specs] == [
         ("ppl", 50000, 0, 3), ("ppl", 1000, 0, 3), ("pr", 50000, None, 3), ("pr", 10000, 10000, 5)]
+
+
+def test_results_join_a_runs_logs_but_never_the_shipped_models_folder(tmp_path):
+    """run_metrics.py logs rows beside a training run's snapshots; the shipped model's folder also holds a
+    training_options.json, and must stay as committed (its results are only printed)."""
+    from metrics.metrics import run_folder
+    from networks.locate import shipped_file
+    run = tmp_path / "00000-faces"
+    run.mkdir()
+    (run / "training_options.json").write_text("{}")
+    (run / "network-snapshot-000004.keras").write_bytes(b"")
+    assert run_folder(run) == run and run_folder(run / "network-snapshot-000004.keras") == run
+    assert run_folder(tmp_path / "loose.keras") is None
+    shipped = shipped_file("utkface-64")
+    assert (shipped.parent / "training_options.json").exists()
+    assert run_folder(shipped) is None and run_folder(shipped.parent) is None
