@@ -19,6 +19,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from benchlib import ROOT  # noqa: F401  (repo root on sys.path)
+from common.files import atomic_path
 from networks.locate import snapshot_kimg
 
 COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
@@ -102,8 +103,8 @@ def plot(curves: dict[str, list[dict]], path: Path, metric: str, x: str = "cpu_h
         for px, py in xy:
             d.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
         d.text((w - right - 260, top + 4 + 18 * n), f"— {name}", fill=colour, font=font)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    with atomic_path(path) as tmp:
+        img.save(tmp)
 
 
 def main() -> int:

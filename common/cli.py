@@ -9,7 +9,9 @@ from common.errors import UserError
 
 
 def cli_main(main: Callable[[list[str]], int | None]) -> None:
-    """Run an absl `main(argv)` so that UserError (and Ctrl-C) end with one clear line and exit code 2/130."""
+    """Run an absl `main(argv)` so that UserError (and Ctrl-C) end with one clear line and exit code 2/130, and
+    a full disk (ENOSPC, EDQUOT, EFBIG, EROFS) with one line and exit code 1. Every writer writes under a
+    temporary name and renames (common.files), so what a full disk interrupts is removed, never left half."""
     from absl import app, logging
 
     def wrapped(argv: list[str]) -> int | None:
@@ -22,6 +24,13 @@ def cli_main(main: Callable[[list[str]], int | None]) -> None:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             sys.exit(130)
+        except OSError as exc:                     # a full disk, a quota, a read-only file system: one line
+            from common.files import no_space_message
+            message = no_space_message(exc)
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(1)
 
     app.run(wrapped, argv=normalize_flag_names(sys.argv), flags_parser=parse_flags)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -40,9 +41,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)          # mkstemp makes 0600; the file gets the permissions open() gives
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None and not exc.filename:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc       # say which file (full disk ...)
         raise
 
 
@@ -74,6 +77,26 @@ def check_output_file(path: str | os.PathLike, what: str, suffix: str | None = N
     if path.exists() and not overwrite:
         raise UserError(f"{what} {path} exists; pass --overwrite to replace it")
     check_output_dir(path.absolute().parent, f"{what} {path}: the folder")
+
+
+def check_name(name: str, what: str) -> str:
+    """A name from the user that becomes part of a file name (`create.py --name`, a direction's name) must be
+    one plain file-name part: no folder separator, not `.`/`..`, no leading dot or dash, no control
+    characters, at most 100 characters. Returns it; UserError naming `what` otherwise."""
+    bad = (not name or len(name) > 100 or name.startswith((".", "-")) or any(c in name for c in "/\\:")
+           or any(ord(c) < 32 or ord(c) == 127 for c in name))
+    if bad:
+        raise UserError(f"{what} {name!r} must be a plain file name (letters, digits, '_', '-', '.', no folder "
+                        "separator, not starting with '.' or '-', at most 100 characters)")
+    return name
+
+
+def no_space_message(exc: BaseException) -> str | None:
+    """A one-line message for a full disk, a quota or a read-only file system, else None."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or os.strerror(exc.errno)}{where}"
+    return None
 
 
 def append_jsonl(path: str | os.PathLike, row: dict) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from dataset_tool.images import BadImage
+from common.images import BadImage
 
 _CASCADES: dict[str, object] = {}
 

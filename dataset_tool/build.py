@@ -23,11 +23,12 @@ import numpy as np
 
 import dataset_tool
 from datasets import format as fmt
-from dataset_tool.images import BadImage, box_levels, crop_resize, encode_level, image_size, open_image, to_array
+from common.images import BadImage, crop_resize, image_size, open_image, to_array
+from dataset_tool.images import box_levels, encode_level
 from dataset_tool.labels import Labeler, LabelError
 from dataset_tool.sources import Source, is_image_name
 from common.errors import UserError
-from common.files import sha256_file
+from common.files import check_name, sha256_file
 from common.progress import Progress
 
 
@@ -70,6 +71,8 @@ def validate(cfg: CreateConfig) -> None:
         raise UserError(f"--max-images {cfg.max_images} must be at least 1")
     if cfg.jobs < 0:
         raise UserError(f"--jobs {cfg.jobs} must be 0 (all cores) or more")
+    if cfg.name is not None:
+        check_name(cfg.name, "--name")                     # it prefixes every file written into DEST
     src, dest = Path(cfg.source).resolve(), Path(cfg.dest).resolve()
     if not src.exists():
         raise UserError(f"source {cfg.source} does not exist")
@@ -110,8 +113,14 @@ def _not_dataset_files(folder: Path) -> list[str]:
 
 def guess_resolution(source: Source, names: list[str], sample: int = 256) -> tuple[int, int]:
     """(resolution, median short side): the largest power of two (4..1024) not above the typical short side."""
+    def size(name: str) -> tuple[int, int] | None:
+        try:
+            return image_size(source.read(name))
+        except Exception:                   # unreadable (permissions, too large, damaged archive member): skip
+            return None                     # here; the build lists it in skipped.txt with its reason
+
     step = max(1, len(names) // sample)
-    sides = [min(s) for s in (image_size(source.read(n)) for n in names[::step][:sample]) if s]
+    sides = [min(s) for s in (size(n) for n in names[::step][:sample]) if s]
     if not sides:
         raise UserError(f"none of the sampled files in {source.path} can be read as an image")
     short = int(statistics.median(sides))

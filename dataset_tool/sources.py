@@ -7,9 +7,14 @@ import zipfile
 from pathlib import Path
 
 from common.errors import UserError
+from common.images import MAX_IMAGE_BYTES
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+class FileTooLarge(ValueError):
+    """A file (or archive member, by its unpacked size) above MAX_IMAGE_BYTES: skipped, never read."""
 
 
 def _hidden(rel: str) -> bool:
@@ -56,7 +61,22 @@ class Source:
             raise UserError(f"cannot read {self.path}: {exc}") from None
         return sorted(n for n in names if not _hidden(n))
 
+    def size(self, name: str) -> int:
+        """Bytes of `name` once read: its size on disk, or an archive member's unpacked size from the archive's
+        directory. Python's zip reader never returns more than that recorded size (a member whose data
+        unpacks to more fails its CRC check), so a size check here bounds the memory of `read`."""
+        if self.kind == "folder":
+            return (self.path / name).stat().st_size
+        if self.kind == "zip":
+            return self._open().getinfo(name).file_size
+        self._open()
+        return self._tar_members[name].size
+
     def read(self, name: str) -> bytes:
+        """The bytes of `name`; FileTooLarge (without reading it) above MAX_IMAGE_BYTES."""
+        size = self.size(name)
+        if size > MAX_IMAGE_BYTES:
+            raise FileTooLarge(f"{size:,} bytes, above the {MAX_IMAGE_BYTES >> 20} MiB limit for one image")
         if self.kind == "folder":
             return (self.path / name).read_bytes()
         if self.kind == "zip":

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.files import atomic_path, atomic_write
+from common.files import atomic_path, atomic_write, check_name
 
 
 def network_id(name: str, G) -> str:
@@ -84,6 +84,7 @@ def parse_edit(spec: str) -> tuple[str, int | None, float, float]:
 def save_directions(folder: str | Path, name: str, directions: np.ndarray, info: dict) -> Path:
     """<folder>/<name>.npy ([w_dim] or [k, w_dim]) and <name>.json (info plus the shape), each atomically."""
     folder = Path(folder)
+    check_name(name, "direction name")
     directions = np.asarray(directions, np.float32)
     with atomic_path(folder / f"{name}.npy") as tmp:
         np.save(tmp, directions)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
-from common.files import check_output_dir
+from common.files import atomic_path, check_output_dir
 from common.images import contact_sheet, save_png, write_gif, write_video
 from common.progress import Progress
 from latent import directions as dirs
@@ -91,7 +91,8 @@ def seeds(G, render: Render, seeds: list[int] | None, grid: bool = False,
         progress.update()
     progress.close()
     if grid:
-        contact_sheet(images).save(out / "grid.png")
+        with atomic_path(out / "grid.png") as tmp:              # the user's previous grid stays whole on failure
+            contact_sheet(images).save(tmp, format="PNG")
     print(f"wrote {len(seeds)} image(s) to {out}/ ({G.img_resolution}x{G.img_resolution}, psi {render.psi}, "
           f"{progress.rate:.1f} img/s)")
 
@@ -307,12 +308,8 @@ def check_project(target: str | None, num_steps: int, distance: str) -> None:
         raise UserError("--num-steps must be at least 1")
     if distance not in ("pixel", "inception"):
         raise UserError(f"--distance {distance} must be pixel or inception")
-    from PIL import Image
-    try:
-        with Image.open(target) as img:
-            img.verify()
-    except Exception as exc:                             # Pillow raises many types for bad files
-        raise UserError(f"--target {target}: cannot read the image ({exc})") from None
+    from common.images import read_image
+    read_image(target, what="--target")                  # before the network loads: one line if it is no image
 
 
 def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool = False, distance: str = "pixel",

@@ -215,14 +215,7 @@ def load_projected(path: str | Path) -> ProjectedLatents:
 
 
 def load_target(path: str | Path, res: int, channels: int) -> np.ndarray:
-    """The face to project: centre square crop, Lanczos resize to res x res, uint8 [res, res, channels]."""
-    from PIL import Image
-    try:
-        img = Image.open(path)
-        img = img.convert("RGB" if channels == 3 else "L")
-    except OSError as exc:
-        raise UserError(f"--target {path}: cannot read the image ({exc})") from None
-    w, h = img.size
-    s = min(w, h)
-    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((res, res), Image.LANCZOS)
-    return np.asarray(img).reshape(res, res, channels)
+    """The face to project, read as `create.py` reads a photo (16-bit, alpha, EXIF rotation): centre square
+    crop, Lanczos resize to res x res, uint8 [res, res, channels]."""
+    from common.images import crop_resize, read_image
+    return crop_resize(read_image(path, channels, what="--target"), res, "lanczos")[0]

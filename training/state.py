@@ -6,6 +6,7 @@ are written into their variables only when a checkpoint is saved, and read back 
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import tensorflow as tf
@@ -36,10 +37,25 @@ class TrainingState:
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=keep)
 
     def save(self) -> str:
-        """Write a checkpoint numbered by the images shown; returns its path prefix."""
+        """Write a checkpoint numbered by the images shown; returns its path prefix. TensorFlow writes it into
+        `ckpt-N_temp/` and renames; when that fails (a full disk: ResourceExhaustedError), the partial folder
+        is removed and UserError says so, the older checkpoints untouched."""
         for key, (attr, _) in COUNTERS.items():
             self._vars[key].assign(getattr(self, attr))
-        return self.manager.save(checkpoint_number=self.nimg)
+        try:
+            return self.manager.save(checkpoint_number=self.nimg)
+        except (tf.errors.OpError, OSError) as exc:
+            directory = Path(self.manager.directory)
+            for partial in directory.glob(f"ckpt-{self.nimg}_temp*"):
+                shutil.rmtree(partial, ignore_errors=True)
+            text = getattr(exc, "message", None) or getattr(exc, "strerror", None) or ""
+            if isinstance(exc, tf.errors.ResourceExhaustedError) or "No space left" in text:
+                text = "no space left on the device"
+            newest = self.manager.latest_checkpoint
+            raise UserError(f"cannot write the checkpoint at {self.nimg / 1000:.3f} kimg in {directory}: "
+                            f"{(text or type(exc).__name__).splitlines()[0]}; "
+                            + (f"the run can be resumed from {Path(newest).name}" if newest
+                               else "no checkpoint of this run exists yet")) from None
 
     def restore_latest(self, log=print, source: str | Path | None = None) -> str:
         """Restore the newest checkpoint that reads back completely into every trackable and the counters;

@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from common.errors import UserError
-from common.files import atomic_path
+from common.files import atomic_path, atomic_write
 from common.images import contact_sheet
 from common.progress import Progress, format_seconds
 from datasets.reader import damaged_record_message, label_dim, make_dataset, open_level
@@ -324,8 +324,10 @@ class Trainer:
         if not resumed:
             reals = next(iter(make_dataset(cfg.data, res=cfg.res, batch_size=len(self.grid_latents()[0]),
                                            seed=cfg.seed, as_uint8=True)))[0].numpy()
-            contact_sheet(list(reals), self.grid_latents()[2][0]).save(self.run / "reals.png")
-            contact_sheet([self.fakes_grid()]).save(self.run / "fakes_init.png")
+            for name, sheet in (("reals.png", contact_sheet(list(reals), self.grid_latents()[2][0])),
+                                ("fakes_init.png", contact_sheet([self.fakes_grid()]))):
+                with atomic_path(self.run / name) as tmp:
+                    sheet.save(tmp, format="PNG")
         tick_start_nimg, tick_start, tick_cpu = st.nimg, time.time(), time.process_time()
         start_time = tick_start
         # consecutive non-finite runs of each phase (a phase that runs every 4th iteration and always fails
@@ -521,7 +523,8 @@ def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = Non
         outdir = cfg.outdir if chief else str(Path(cfg.outdir) / f".worker{task}")
         run = new_run_dir(outdir, f"{Path(cfg.data).name}-{cfg.cfg}-{cfg.res}")
     if not (run / "training_options.json").exists():
-        (run / "training_options.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        with atomic_write(run / "training_options.json") as f:
+            f.write(json.dumps(cfg.to_dict(), indent=2))
     trainer = Trainer(cfg, strategy, run, metrics(cfg) if cfg.metrics and chief else None, start_from=start_from)
     if trainer.frozen:
         notes.append(f"--freezed {cfg.freezed}: D's layers {', '.join(trainer.frozen)} are not trained")
