@@ -337,3 +337,23 @@ def test_align_finds_real_faces_with_the_installed_opencv(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     manifest = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert manifest["count"] >= 8, manifest["count"]                       # most frontal UTKFace crops are found
+
+
+def test_unreadable_file_is_skipped_when_guessing_the_resolution(tmp_path, monkeypatch):
+    """A file the user cannot read (chmod 000; simulated, as root reads everything) is skipped both while the
+    resolution is guessed (no --res) and while writing, with its reason in skipped.txt; it was a traceback."""
+    from dataset_tool import sources
+    write_images(tmp_path / "src", 6, size=(16, 16))
+    real_read = sources.Source.read
+
+    def read(self, name):
+        if name == "img0003.png":
+            raise PermissionError(13, "Permission denied", str(self.path / name))
+        return real_read(self, name)
+
+    monkeypatch.setattr(sources.Source, "read", read)
+    create_dataset(CreateConfig(source=str(tmp_path / "src"), dest=str(tmp_path / "ds"), jobs=1, quiet=True),
+                   log=lambda *a, **k: None)
+    manifest = json.loads((tmp_path / "ds" / fmt.MANIFEST_NAME).read_text())
+    assert manifest["resolution"] == 16 and manifest["count"] == 5, manifest
+    assert "img0003.png\tcannot read: [Errno 13] Permission denied" in (tmp_path / "ds" / fmt.SKIPPED_NAME).read_text()
