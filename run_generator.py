@@ -47,7 +47,8 @@ flags.DEFINE_string("outdir", "out", "Output folder.")
 flags.DEFINE_integer("batch", 8, "Images per generator call.", lower_bound=1)
 flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
 flags.DEFINE_string("export", None, "Convert --network to our .keras format at this path and exit.")
-flags.DEFINE_boolean("overwrite", False, "--export / --export_savedmodel: replace what is already there.")
+flags.DEFINE_boolean("overwrite", False, "Replace files this command would write that already exist (images, "
+                     "directions, --export, --export_savedmodel); without it such a command stops before any work.")
 flags.DEFINE_boolean("ema_only", False, "--export: keep only G_ema (all that generation needs), not G and D.")
 flags.DEFINE_string("export_savedmodel", None,
                     "Export G_ema as a SavedModel with generate(z, psi) -> uint8, then exit.")
@@ -112,6 +113,7 @@ def main(argv: list[str]) -> int:
         check_output_file(FLAGS.export_savedmodel, "--export_savedmodel", overwrite=FLAGS.overwrite, folder=True)
     exporting = bool(FLAGS.export or FLAGS.export_savedmodel)
     # Each mode: its check (before anything is loaded) and the call that runs it on the generator.
+    seeds, rows, cols, edits = None, [], [], []
     if mode == "seeds":
         seeds = modes.check_seeds(FLAGS.seeds, projected, exporting)
         run = lambda G, r: modes.seeds(G, r, seeds, FLAGS.grid, projected)  # noqa: E731
@@ -142,6 +144,10 @@ def main(argv: list[str]) -> int:
                 detector = Detector()
             modes.project(G, r, FLAGS.target, FLAGS.num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps)
 
+    planned = modes.planned_outputs(mode, render, seeds=seeds, projected=projected, grid=FLAGS.grid, rows=rows,
+                                    cols=cols, method=FLAGS.method, num=FLAGS.num, attribute=FLAGS.attribute or "",
+                                    edits=edits, folder=folder)
+    modes.check_overwrite(planned, FLAGS.overwrite)    # nothing of the user's replaced unasked
     start_tensorflow()                              # before anything imports TensorFlow
     from networks.locate import find_network
     path = find_network(FLAGS.network)

@@ -57,6 +57,47 @@ class Render:
         return {"psi": self.psi, "noise_mode": self.noise_mode, "network": self.net_id, **self.extra_meta, **extra}
 
 
+def planned_outputs(mode: str, render: Render, seeds: list[int] | None = None,
+                    projected: ProjectedLatents | None = None, grid: bool = False, rows: list[int] = (),
+                    cols: list[int] = (), method: str = "", num: int = 0, attribute: str = "",
+                    edits: list[tuple[str, int | None, float, float]] = (), folder: Path | None = None) -> list[Path]:
+    """Every file a mode will write (the names its functions below use), known before any work."""
+    out, seeds = render.outdir, list(seeds or [])
+    numbered = list(range(len(projected.w))) if projected is not None else seeds
+
+    def strips(name: str, ids: list[int]) -> list[Path]:
+        return [out / f"{name}-seed{i:04d}.png" for i in ids] + [out / f"{name}.png"]
+
+    if mode == "seeds":
+        return ([out / f"projected{i:02d}.png" for i in range(len(projected.w) if projected is not None else 0)]
+                + [out / f"seed{s:04d}.png" for s in seeds] + ([out / "grid.png"] if grid and seeds else []))
+    if mode == "style-mix":
+        return [out / f"mix-{r}-{c}.png" for r in rows for c in cols] + [out / "stylemix.png"]
+    if mode == "interpolate":
+        return [out / "interpolate.gif", out / "interpolate.mp4"]
+    if mode == "directions":
+        return ([folder / f"{method}.npy", folder / f"{method}.json"]
+                + [p for k in range(num) for p in strips(f"{method}{k:02d}", seeds)])
+    if mode == "learn-direction":
+        name = attribute.replace("=", "")
+        return [folder / f"{name}.npy", folder / f"{name}.json", *strips(f"edit-{name}", seeds)]
+    if mode == "edit":
+        return [p for name, comp, _, _ in edits
+                for p in strips(f"edit-{name if comp is None else f'{name}{comp:02d}'}", numbered)]
+    if mode == "project":
+        return [out / "projected_w.npz", out / "target.png", out / "proj.png", out / "proj.mp4"]
+    raise ValueError(f"unknown mode {mode}")
+
+
+def check_overwrite(paths: list[Path], overwrite: bool) -> None:
+    """Nothing of the user's is replaced unasked: UserError naming what exists, unless `overwrite`."""
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more of this command's outputs" if len(existing) > 1 else ""
+        raise UserError(f"{existing[0]}{more} already exist(s); pass --overwrite to replace them, or choose another "
+                        "--outdir")
+
+
 def _seeds_or_none(text: str | None) -> list[int] | None:
     return parse_seeds(text) if text else None
 

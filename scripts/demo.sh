@@ -2,7 +2,8 @@
 # `make demo`: what ships with the repo, on CPU, offline. First the face model this project trained on UTKFace
 # (models/utkface-64): 100 faces, style mixing, an interpolation video, age and gender edits, a projection of a
 # real face. Then "train your own": sample photos -> TFRecords -> a short training run -> faces from its snapshot.
-# DEMO_OUT (default demo/) moves the outputs; DEMO_QUICK=1 is the reduced variant the test suite runs.
+# DEMO_OUT (default demo/) moves the outputs; DEMO_QUICK=1 is the reduced variant the test suite runs. A rerun
+# replaces its own outputs (--overwrite).
 set -euo pipefail
 PY=${1:-.venv/bin/python}
 cd "$(dirname "$0")/.."
@@ -15,15 +16,15 @@ SHIP=$OUT/utkface-64
 mkdir -p "$OUT"
 T0=$SECONDS
 echo "== 1. the shipped face model: faces for seeds $SEEDS and a grid -> $SHIP/"
-$PY run_generator.py --network $NET --seeds $SEEDS --grid --outdir "$SHIP"
+$PY run_generator.py --overwrite --network $NET --seeds $SEEDS --grid --outdir "$SHIP"
 echo "== 2. style mixing: the coarse layers (pose, face shape) of the column faces on the row faces"
-$PY run_generator.py --network $NET --mode style-mix --rows 0,1,2,3 --cols 4,5,6,7 --styles coarse --outdir "$SHIP"
+$PY run_generator.py --overwrite --network $NET --mode style-mix --rows 0,1,2,3 --cols 4,5,6,7 --styles coarse --outdir "$SHIP"
 echo "== 3. an interpolation video through seeds 0-5"
-$PY run_generator.py --network $NET --mode interpolate --seeds 0-5 --frames $FRAMES --loop --outdir "$SHIP"
+$PY run_generator.py --overwrite --network $NET --mode interpolate --seeds 0-5 --frames $FRAMES --loop --outdir "$SHIP"
 echo "== 4. age and gender edits (directions learned from the UTKFace labels, shipped with the model)"
-$PY run_generator.py --network $NET --seeds 0-5 --edit age=-3..3 --edit gender=-3..3 --outdir "$SHIP"
+$PY run_generator.py --overwrite --network $NET --seeds 0-5 --edit age=-3..3 --edit gender=-3..3 --outdir "$SHIP"
 echo "== 5. projection of a real face (data/faces) into the model's latent space"
-$PY run_generator.py --network $NET --mode project --target data/faces/25_1_0_20170116165638421.jpg.chip.jpg \
+$PY run_generator.py --overwrite --network $NET --mode project --target data/faces/25_1_0_20170116165638421.jpg.chip.jpg \
     --num_steps $PROJ_STEPS --outdir "$SHIP/projection"
 echo "   (the shipped model's part took $((SECONDS - T0)) s)"
 
@@ -38,7 +39,7 @@ rm -rf "$OUT/runs"
 $PY run_training.py --data "$OUT/faces-tfrecords" --res 32 --cfg small --cbase 1024 --cmax 64 --batch 16 \
     --mirror --kimg $TRAIN_KIMG --kimg-per-tick $KPT --snap 2 --outdir "$OUT/runs"
 echo "== 9. images from your run's newest snapshot -> $OUT/generated/"
-$PY run_generator.py --network "$OUT/runs/00000-faces-tfrecords-small-32" --seeds 0-15 --grid --outdir "$OUT/generated"
+$PY run_generator.py --overwrite --network "$OUT/runs/00000-faces-tfrecords-small-32" --seeds 0-15 --grid --outdir "$OUT/generated"
 echo
 echo "The shipped model: $SHIP/grid.png, stylemix.png, interpolate.mp4, edit-age.png, edit-gender.png and"
 echo "projection/ (target.png against proj.png). Your run: $OUT/faces-sheet.png, $OUT/runs/00000-*/fakes*.png,"

@@ -45,6 +45,9 @@ def world(tmp_path_factory) -> Path:
     (w / "stuff").mkdir()
     (w / "stuff" / "thesis.tex").write_text("do not delete\n")
     (w / "afile").write_text("a file, not a folder\n")
+    (w / "gen").mkdir()                                          # a generator's earlier output
+    for name in ("seed0000.png", "grid.png"):
+        (w / "gen" / name).write_bytes(b"earlier output")
     from networks.serialize import load_network, save_bundle
     bundle = load_network(NET)
     save_bundle(w / "net.keras", bundle.G_ema)
@@ -138,6 +141,10 @@ CASES = [
      "--export {w}/cut.keras exists; pass --overwrite to replace it"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/stuff"], "is a folder; give a file name"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/net.pkl"], "must end in .keras"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "0", "--outdir", f"{W}/gen"],
+     "{w}/gen/seed0000.png already exist(s); pass --overwrite"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "0-3", "--grid", "--outdir", f"{W}/gen"],
+     "{w}/gen/seed0000.png and 1 more of this command's outputs already exist(s)"),
     # a name from the user never escapes its folder (common/files.py: check_name)
     (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--name", "../escape"],
      "--name '../escape' must be a plain file name"),

@@ -146,7 +146,7 @@ def test_killed_download_leaves_nothing_that_looks_complete(tmp_path, trial):
     old_env = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        args = ["run_generator.py", "--network", url, "--seeds", "0", "--outdir", str(tmp_path / "out")]
+        args = ["run_generator.py", "--network", url, "--seeds", "0", "--outdir", str(tmp_path / "out"), "--overwrite"]
         delay = float(rng.uniform(0.5, 9.0))                       # import, download (4 s), conversion, images
         code = _kill_after(args, delay)
         assert code in (0, -signal.SIGKILL), code

@@ -182,8 +182,14 @@ def test_cli_learn_direction_then_edit(tmp_path):
     info = json.loads((dirs / "gender.json").read_text())
     assert d.shape == (load_network(NET).G_ema.w_dim,) and abs(np.linalg.norm(d) - 1) < 1e-5
     assert {"heldout_accuracy", "classifier_heldout", "scales", "network"} <= set(info)
-    r = run_cli("run_generator.py", "--network", str(NET), "--seeds", "3,4", "--edit", "gender=-2..2", "--steps",
-                "5", "--directions", str(dirs), "--outdir", str(tmp_path / "out"))
+    edit = ("run_generator.py", "--network", str(NET), "--seeds", "3,4", "--edit", "gender=-2..2", "--steps", "5",
+            "--directions", str(dirs), "--outdir", str(tmp_path / "out"))
+    sheet = (tmp_path / "out" / "edit-gender.png").read_bytes()       # the preview's sheet: the edit's name too
+    r = run_cli(*edit)
+    assert r.returncode == 2 and "edit-gender.png already exist(s); pass --overwrite" in r.stderr, r.stderr
+    assert (tmp_path / "out" / "edit-gender.png").read_bytes() == sheet and not list(
+        (tmp_path / "out").glob("*seed0003*"))                          # refused before any work
+    r = run_cli(*edit, "--overwrite")
     assert r.returncode == 0, r.stderr
     strip = np.asarray(Image.open(tmp_path / "out" / "edit-gender-seed0003.png"))
     assert strip.shape == (32, 5 * 32, 3)
@@ -192,7 +198,7 @@ def test_cli_learn_direction_then_edit(tmp_path):
     assert np.abs(strip[:, :32].astype(int) - strip[:, 128:].astype(int)).mean() > 1
     other = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "cond-16"
     r = run_cli("run_generator.py", "--network", str(other), "--class", "0", "--seeds", "1", "--edit",
-                "gender=-1..1", "--directions", str(dirs), "--outdir", str(tmp_path / "out"))
+                "gender=-1..1", "--directions", str(dirs), "--outdir", str(tmp_path / "out2"))
     assert r.returncode == 2 and "made for network" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 

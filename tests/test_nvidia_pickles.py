@@ -109,7 +109,7 @@ def test_cli_generates_nvidias_faces_from_their_pickle(tmp_path, monkeypatch):
         assert np.abs(png - REF["ada32_u8_psi07"][i]).max() <= 1
     assert list((tmp_path / "cache" / "networks").glob("ada-pytorch-32-*.keras"))      # converted once
     r = run_cli("run_generator.py", "--network", str(FIX / "stylegan3-16.pkl"), "--seeds", "0",
-                "--outdir", str(tmp_path / "out"))
+                "--outdir", str(tmp_path / "out2"))
     assert r.returncode == 2 and "not a StyleGAN2 network" in r.stderr and "Traceback" not in r.stderr
 
 

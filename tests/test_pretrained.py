@@ -134,7 +134,7 @@ def test_cli_generates_from_a_url_and_fails_in_one_line(server, tmp_path):
     assert np.abs(png - ref["ada32_u8_psi07"][1]).max() <= 1
     assert "downloading ada-" in r.stderr
     r = run_cli("run_generator.py", "--network", f"{server}/missing/x.pkl", "--seeds", "1",
-                "--outdir", str(tmp_path / "out"))
+                "--outdir", str(tmp_path / "out2"))
     assert r.returncode == 2 and "HTTP 404" in r.stderr and "Traceback" not in r.stderr
     ours = [line for line in r.stderr.splitlines() if not line.startswith(("WARNING: All log", "I0000", "E0000"))]
     assert len(ours) == 1 and ours[0].startswith("error: cannot download http://"), r.stderr     # TF's chatter aside
