@@ -1,64 +1,251 @@
-"""FFHQ-style crop of raw photos with OpenCV's bundled Haar cascades (face, then eyes inside it).
+"""Face alignment by facial landmarks, as NVIDIA aligned FFHQ: eye centres and mouth corners give an oriented
+square (the "quad"), which is cut out of the photo with FFHQ's shrink, border, reflection padding and blur,
+supersampled and resized to the output size.
 
-FFHQ's recipe uses eyes and mouth from 68 landmarks; with eyes only, the mouth is placed at the typical
-distance below the eye line (1.1 x eye distance). The crop is square, rotated so the eye line is level,
-centred slightly below the eyes and 4x the eye-to-eye distance wide (FFHQ: 2x the larger of 2x eye distance
-and 1.8x eye-to-mouth distance). A face without detectable eyes falls back to eye positions estimated
-from the face box.
+Landmarks come from MTCNN (the `mtcnn` package: MIT licence, its weights inside the 1.9 MB wheel, runs on the
+TensorFlow we already use; `../shared/REFERENCE.md` §11 has the alternatives and why they lost). MTCNN gives
+exactly the five points the recipe needs: both eye centres, the nose tip and both mouth corners.
+
+    faces = detect_faces(photo)                       # every face, largest first, with its landmarks
+    crop = align(photo, faces[0], size=256)           # [256, 256, 3] uint8, FFHQ framing
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 from PIL import Image
 
 from common.images import BadImage
 
-_CASCADES: dict[str, object] = {}
+DETECT_SIDE = 640             # photos are searched at this longest side (landmarks scaled back) ...
+DETECT_MIN_SCALE = 0.4        # ... but never shrunk further: a face 64 px wide stays above MTCNN's 20-px minimum
+MIN_EYE_DISTANCE = 16.0        # px between the eye centres in the photo: below this a face is too small to align
+MIN_CONFIDENCE = 0.9           # MTCNN's face probability
 
 
-def _cascade(name: str):
-    if name not in _CASCADES:
-        import cv2
-        _CASCADES[name] = cv2.CascadeClassifier(cv2.data.haarcascades + name)
-    return _CASCADES[name]
+@dataclasses.dataclass(frozen=True)
+class Framing:
+    """Where the face lands in the crop, as FFHQ's recipe parametrises it (its values are the defaults):
+    the square's half-width is max(eye_scale * |eye-to-eye|, mouth_scale * |eye-to-mouth|) and its centre
+    is the eyes' midpoint moved `center_shift` of the way to the mouth."""
+
+    eye_scale: float = 2.0
+    mouth_scale: float = 1.8
+    center_shift: float = 0.1
+    name: str = "ffhq"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
-def find_eyes(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(left_eye, right_eye) centres as float [x, y] in image coordinates for the largest face, or None."""
-    faces = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(max(16, min(gray.shape) // 10),) * 2)
-    if len(faces) == 0:
-        return None
-    x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-    roi = gray[y:y + h // 2 + h // 8, x:x + w]
-    eyes = _cascade("haarcascade_eye.xml").detectMultiScale(roi, scaleFactor=1.1, minNeighbors=5,
-                                                           minSize=(max(4, w // 10),) * 2)
-    centres = [np.array([x + ex + ew / 2, y + ey + eh / 2]) for ex, ey, ew, eh in eyes]
-    left = [c for c in centres if c[0] < x + w / 2]
-    right = [c for c in centres if c[0] >= x + w / 2]
-    if left and right:
-        return max(left, key=lambda c: c[0]), min(right, key=lambda c: c[0])
-    return np.array([x + 0.3 * w, y + 0.38 * h]), np.array([x + 0.7 * w, y + 0.38 * h])
+FFHQ = Framing()
 
 
-def align_face(arr: np.ndarray) -> np.ndarray:
-    """Crop the largest face in `arr` ([H, W, C] uint8) FFHQ-style; raises BadImage('no face found')."""
-    gray = arr[:, :, 0] if arr.shape[2] == 1 else (arr @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
-    eyes = find_eyes(gray)
-    if eyes is None:
+@dataclasses.dataclass(frozen=True)
+class Face:
+    """One detected face: box (x, y, w, h), MTCNN's confidence and the five landmarks in photo pixels."""
+
+    box: tuple[float, float, float, float]
+    confidence: float
+    landmarks: np.ndarray          # [5, 2] (x, y): left eye, right eye, nose, mouth left, mouth right (as seen)
+
+    @property
+    def eye_distance(self) -> float:
+        return float(np.hypot(*(self.landmarks[1] - self.landmarks[0])))
+
+    def to_dict(self) -> dict:
+        names = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")
+        return {"box": [round(float(v), 2) for v in self.box], "confidence": round(float(self.confidence), 4),
+                "landmarks": {n: [round(float(v), 2) for v in p] for n, p in zip(names, self.landmarks)}}
+
+
+_DETECTOR = None
+
+
+def _detector():
+    global _DETECTOR
+    if _DETECTOR is None:
+        import os
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from mtcnn import MTCNN
+        _DETECTOR = MTCNN(device="CPU:0")
+    return _DETECTOR
+
+
+def detect_faces(photo: np.ndarray) -> list[Face]:
+    """Every face MTCNN finds in `photo` (uint8 [H, W, C]) above MIN_CONFIDENCE, largest eye distance first.
+    Large photos are searched shrunk (DETECT_SIDE, DETECT_MIN_SCALE): MTCNN's time grows with the pixels
+    searched, and mtcnn 1.0.0 cannot raise its minimum face size instead."""
+    rgb = np.repeat(photo, 3, axis=2) if photo.shape[2] == 1 else photo
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max(DETECT_MIN_SCALE, DETECT_SIDE / max(h, w)))
+    small = rgb if scale == 1.0 else np.asarray(
+        Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX))
+    faces = [Face(tuple(v / scale for v in f.box), f.confidence, f.landmarks / scale) for f in _detect(small)]
+    return sorted(faces, key=lambda f: -f.eye_distance)
+
+
+def _detect(rgb: np.ndarray) -> list[Face]:
+    """MTCNN on uint8 RGB [H, W, 3] as it is: faces above MIN_CONFIDENCE."""
+    return [_face(f) for f in _detector().detect_faces(np.ascontiguousarray(rgb))
+            if f["confidence"] >= MIN_CONFIDENCE]
+
+
+def _face(found: dict) -> Face:
+    """One of MTCNN's results as a Face."""
+    k = found["keypoints"]
+    points = np.array([k["left_eye"], k["right_eye"], k["nose"], k["mouth_left"], k["mouth_right"]], np.float64)
+    return Face(tuple(float(v) for v in found["box"]), float(found["confidence"]), points)
+
+
+REFINE_SIZE = 128             # side of the upright views in which landmarks are found again (refine_face)
+REFINE_VIEWS = ((1.0, 0.0), (0.94, 4.0), (1.06, -4.0), (0.97, -4.0), (1.03, 4.0))   # (scale, degrees) of each view
+
+
+def refine_face(photo: np.ndarray, face: Face) -> Face:
+    """The landmarks found again in upright, FFHQ-framed REFINE_SIZE views of `face` (REFINE_VIEWS: slightly
+    scaled and turned), mapped back to the photo and averaged. MTCNN was trained on upright faces of typical
+    size: seen this way, a tilted, small or large face gets the landmarks of the same face upright, and the
+    average over views halves their jitter (benchmarks/bench_align.py). Returns `face` itself when no view
+    shows a face near its centre."""
+    quad = face_quad(face)
+    centre = quad.mean(axis=0)
+    views = []
+    for scale, degrees in REFINE_VIEWS:
+        t = np.radians(degrees)
+        turn = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) * scale
+        views.append((quad - centre) @ turn.T + centre)
+    crops = [_view(photo, v, REFINE_SIZE) for v in views]
+    found = _detector().detect_faces(crops)                         # one batched call for every view
+    middle = np.array([REFINE_SIZE / 2, REFINE_SIZE / 2])
+    estimates = []
+    for view, faces in zip(views, found):
+        near = [_face(f) for f in faces if f["confidence"] >= MIN_CONFIDENCE]
+        near = [f for f in near if np.hypot(*(f.landmarks[:2].mean(axis=0) - middle)) < REFINE_SIZE / 4]
+        if near:
+            best = min(near, key=lambda f: np.hypot(*(f.landmarks[:2].mean(axis=0) - middle)))
+            uv = (best.landmarks + 0.5) / REFINE_SIZE                                     # [5, 2] in [0, 1]
+            estimates.append(view[0] + uv[:, :1] * (view[3] - view[0]) + uv[:, 1:] * (view[1] - view[0]))
+    if not estimates:
+        return face
+    return Face(face.box, face.confidence, np.mean(estimates, axis=0))
+
+
+def _view(photo: np.ndarray, quad: np.ndarray, size: int) -> np.ndarray:
+    """A quick RGB view of `quad` at size x size for detection: the photo box-shrunk to about the view's scale,
+    then one affine warp (pixel (u, v) of the view is photo point quad[0] + (u + 0.5) / size * (quad[3] -
+    quad[0]) + (v + 0.5) / size * (quad[1] - quad[0]), as in `align_quad`)."""
+    import cv2
+    rgb = np.repeat(photo, 3, axis=2) if photo.shape[2] == 1 else photo
+    k = max(1, int(np.hypot(*(quad[3] - quad[0])) / size / 1.5))
+    if k > 1:
+        h, w = rgb.shape[:2]
+        rgb = cv2.resize(rgb, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+        quad = (quad + 0.5) * [rgb.shape[1] / w, rgb.shape[0] / h] - 0.5
+    ex, ey = (quad[3] - quad[0]) / size, (quad[1] - quad[0]) / size
+    m = np.array([[ex[0], ey[0], quad[0][0] + 0.5 * (ex[0] + ey[0])],
+                  [ex[1], ey[1], quad[0][1] + 0.5 * (ex[1] + ey[1])]], np.float64)
+    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def face_quad(face: Face, framing: Framing = FFHQ) -> np.ndarray:
+    """The oriented square [4, 2] (top-left, bottom-left, bottom-right, top-right corners as seen) that the
+    crop maps to the output: FFHQ's construction from eye centres and mouth corners."""
+    eye_l, eye_r, _, mouth_l, mouth_r = face.landmarks
+    eye_avg, eye_to_eye = (eye_l + eye_r) / 2, eye_r - eye_l
+    mouth_avg = (mouth_l + mouth_r) / 2
+    eye_to_mouth = mouth_avg - eye_avg
+    # x: along the eye line, tilted by the eye-to-mouth line's normal (both give the face's roll)
+    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
+    x = x / np.hypot(*x)
+    x = x * max(framing.eye_scale * np.hypot(*eye_to_eye), framing.mouth_scale * np.hypot(*eye_to_mouth))
+    y = np.array([-x[1], x[0]])                                   # x turned 90 degrees: down the face
+    c = eye_avg + framing.center_shift * eye_to_mouth
+    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+
+
+def align(photo: np.ndarray, face: Face, size: int, framing: Framing = FFHQ, padding: bool = True) -> np.ndarray:
+    """Cut `face` out of `photo` (uint8 [H, W, C]) as FFHQ did; uint8 [size, size, C].
+
+    Steps, as FFHQ's recipe: shrink the photo when the quad is more than twice the output size; crop to the
+    quad's bounding box plus a border of 10 % (at least 3 px); where the quad leaves the photo, pad by
+    reflection and blend towards a blurred copy and the median colour near the new edges (`padding`);
+    sample the quad bilinearly at its own resolution (FFHQ: 4096 px) and resize to `size` anti-aliased."""
+    return align_quad(photo, face_quad(face, framing), size, padding)
+
+
+def align_quad(photo: np.ndarray, quad: np.ndarray, size: int, padding: bool = True) -> np.ndarray:
+    """The oriented square `quad` [4, 2] of `photo` as uint8 [size, size, C] (the steps of `align`)."""
+    import cv2
+    quad = np.array(quad, np.float64)
+    qsize = float(np.hypot(*(quad[3] - quad[0])))                    # the square's side: 2 |x|
+    img = photo
+    shrink = int(np.floor(qsize / size * 0.5))
+    if shrink > 1:
+        h, w = img.shape[:2]
+        img = _resize(img, (max(1, int(np.rint(w / shrink))), max(1, int(np.rint(h / shrink)))))
+        quad, qsize = quad / shrink, qsize / shrink
+    border = max(int(np.rint(qsize * 0.1)), 3)
+    h, w = img.shape[:2]
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+    cx0, cy0, cx1, cy1 = max(x0 - border, 0), max(y0 - border, 0), min(x1 + border, w), min(y1 + border, h)
+    if cx1 - cx0 < w or cy1 - cy0 < h:
+        img = img[cy0:cy1, cx0:cx1]
+        quad = quad - [cx0, cy0]
+    h, w = img.shape[:2]
+    x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+    pad = np.array([max(border - x0, 0), max(border - y0, 0), max(x1 - w + border, 0), max(y1 - h + border, 0)])
+    if padding and pad.max() > border - 4:
+        pad = np.maximum(pad, int(np.rint(qsize * 0.3)))
+        f = np.pad(img.astype(np.float32), ((pad[1], pad[3]), (pad[0], pad[2]), (0, 0)), mode="reflect")
+        ph, pw = f.shape[:2]
+        yy, xx = np.ogrid[:ph, :pw]
+        # 0 inside the photo, rising to 1 at the padded edges
+        mask = np.maximum(1.0 - np.minimum(xx / pad[0], (pw - 1 - xx) / pad[2]),
+                          1.0 - np.minimum(yy / pad[1], (ph - 1 - yy) / pad[3]))[:, :, None].astype(np.float32)
+        sigma = qsize * 0.02
+        blurred = cv2.GaussianBlur(f, (0, 0), sigmaX=sigma, sigmaY=sigma).reshape(f.shape)
+        f += (blurred - f) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
+        f += (np.median(f, axis=(0, 1)) - f) * np.clip(mask, 0.0, 1.0)
+        img = np.clip(np.rint(f), 0, 255).astype(np.uint8)
+        quad = quad + pad[:2]
+    supersample = int(np.clip(np.rint(qsize), size, 4096))
+    pil = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
+    out = pil.transform((supersample, supersample), Image.Transform.QUAD, tuple((quad + 0.5).flatten()),
+                        Image.Resampling.BILINEAR)
+    if supersample != size:
+        out = out.resize((size, size), Image.Resampling.LANCZOS)
+    arr = np.asarray(out, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _resize(img: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
+    pil = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).resize(wh, Image.Resampling.LANCZOS)
+    arr = np.asarray(pil, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def align_faces(photo: np.ndarray, size: int, faces: str = "largest", framing: Framing = FFHQ
+                ) -> list[tuple[np.ndarray, Face]]:
+    """(crop, face) for the largest face or every face (`faces` 'largest' | 'all') of `photo` large enough to
+    align (MIN_EYE_DISTANCE); BadImage with the reason when there is none."""
+    found = detect_faces(photo)
+    if not found:
         raise BadImage("no face found (--align)")
-    left, right = eyes
-    eye_avg = (left + right) / 2
-    eye_vec = right - left
-    dist = float(np.hypot(*eye_vec))
-    x_axis = eye_vec / max(dist, 1e-6)
-    y_axis = np.array([-x_axis[1], x_axis[0]])           # points down the face
-    center = eye_avg + y_axis * (0.1 * 1.1 * dist)
-    half = 2.0 * dist
-    quad = np.stack([center - x_axis * half - y_axis * half, center - x_axis * half + y_axis * half,
-                     center + x_axis * half + y_axis * half, center + x_axis * half - y_axis * half])
-    size = int(np.clip(round(2 * half), 8, 4096))
-    img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
-    out = img.transform((size, size), Image.Transform.QUAD, tuple(quad.flatten()), Image.Resampling.BILINEAR)
-    out = np.asarray(out, dtype=np.uint8)
-    return out[:, :, None] if out.ndim == 2 else out
+    usable = [f for f in found if f.eye_distance >= MIN_EYE_DISTANCE]
+    if not usable:
+        raise BadImage(f"face too small to align ({found[0].eye_distance:.0f} px between the eyes; at least "
+                       f"{MIN_EYE_DISTANCE:.0f}) (--align)")
+    if faces == "largest":
+        usable = usable[:1]
+    refined = [refine_face(photo, f) for f in usable]
+    return [(align(photo, f, size, framing), f) for f in refined]
+
+
+def align_face(arr: np.ndarray, size: int = 256) -> np.ndarray:
+    """The largest face of `arr` aligned FFHQ-style, uint8 [size, size, C]; BadImage when there is none."""
+    return align_faces(arr, size)[0][0]

@@ -24,6 +24,7 @@ import numpy as np
 import dataset_tool
 from datasets import format as fmt
 from common.images import BadImage, crop_resize, image_size, open_image, to_array
+from dataset_tool.align import FFHQ
 from dataset_tool.images import box_levels, encode_level
 from dataset_tool.labels import Labeler, LabelError
 from dataset_tool.sources import Source, is_image_name
@@ -43,7 +44,8 @@ class CreateConfig:
     channels: int = 3                 # 3 (RGB) or 1 (grayscale)
     max_images: int | None = None     # stop after this many written images
     shuffle_seed: int = 123           # write order = RandomState(seed).permutation(sorted files)
-    align: bool = False               # detect face and eyes, crop FFHQ-style
+    align: bool = False               # find faces by landmarks and crop them as FFHQ was (dataset_tool/align.py)
+    faces: str = "largest"            # with align: the largest face of each photo, or all of them
     labels: str | None = None         # .csv / .json file, regex:PATTERN, or utkface
     label_classes: str = ""           # fields to one-hot: "gender=2,race=5"
     dedupe: bool = False              # drop exact duplicate files (always reported)
@@ -71,6 +73,8 @@ def validate(cfg: CreateConfig) -> None:
         raise UserError(f"--max-images {cfg.max_images} must be at least 1")
     if cfg.jobs < 0:
         raise UserError(f"--jobs {cfg.jobs} must be 0 (all cores) or more")
+    if cfg.faces not in ("largest", "all"):
+        raise UserError(f"--faces {cfg.faces} must be largest or all")
     if cfg.name is not None:
         check_name(cfg.name, "--name")                     # it prefixes every file written into DEST
     src, dest = Path(cfg.source).resolve(), Path(cfg.dest).resolve()
@@ -106,7 +110,7 @@ def _not_dataset_files(folder: Path) -> list[str]:
         ours = False
     if not ours:
         return [fmt.MANIFEST_NAME]
-    allowed = {fmt.MANIFEST_NAME, fmt.SKIPPED_NAME}
+    allowed = {fmt.MANIFEST_NAME, fmt.SKIPPED_NAME, fmt.ALIGNMENT_NAME}
     return sorted(p.name for p in folder.iterdir()
                   if p.name not in allowed and not p.name.endswith((".tfrecords", ".labels")))
 
@@ -148,7 +152,8 @@ def _init_worker(state: dict, quiet: bool = False) -> None:
 
 
 def _process(task: tuple[int, str]) -> dict:
-    """Decode one file into its encoded levels (top first); errors become a reason string."""
+    """Decode one file into its items (one image, or with --align one per face kept), each with its encoded
+    levels (top first); errors become a reason string."""
     idx, name = task
     w = _WORKER
     try:
@@ -159,16 +164,21 @@ def _process(task: tuple[int, str]) -> dict:
     try:
         arr = to_array(open_image(data), w["channels"])
         if w["align"]:
-            from dataset_tool.align import align_face
-            arr = align_face(arr)
-        top, upscaled = crop_resize(arr, w["res"], w["resize_filter"])
-        levels = [encode_level(lv, w["encoding"]) for lv in box_levels(top)]
+            from dataset_tool.align import align_faces
+            crops = [(crop, face.to_dict()) for crop, face in align_faces(arr, w["res"], w["faces"])]
+        else:
+            crops = [(arr, None)]
+        items = []
+        for crop, face in crops:
+            top, upscaled = crop_resize(crop, w["res"], w["resize_filter"])
+            items.append({"levels": [encode_level(lv, w["encoding"]) for lv in box_levels(top)],
+                          "upscaled": upscaled, "shape": [int(top.shape[2]), int(top.shape[0]), int(top.shape[1])],
+                          "face": face})
     except BadImage as exc:
         return {"idx": idx, "name": name, "sha": sha, "error": str(exc)}
     except Exception as exc:  # any other failure on one file must not stop the build
         return {"idx": idx, "name": name, "sha": sha, "error": f"{type(exc).__name__}: {exc}"}
-    return {"idx": idx, "name": name, "sha": sha, "levels": levels, "upscaled": upscaled,
-            "shape": [int(top.shape[2]), int(top.shape[0]), int(top.shape[1])]}
+    return {"idx": idx, "name": name, "sha": sha, "items": items}
 
 
 def _results(tasks: list[tuple[int, str]], state: dict, jobs: int):
@@ -275,7 +285,7 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
     lvls = list(range(top_lvl, 1, -1))                        # top first, down to r02
     paths = {lvl: [tmp / f for f in fmt.level_file_names(name, lvl, cfg.shards)] for lvl in lvls}
     writers = {lvl: [tf.io.TFRecordWriter(str(p)) for p in ps] for lvl, ps in paths.items()}
-    state = {"source": source, "res": res, "channels": cfg.channels, "align": cfg.align,
+    state = {"source": source, "res": res, "channels": cfg.channels, "align": cfg.align, "faces": cfg.faces,
              "resize_filter": cfg.resize_filter, "encoding": cfg.encoding}
     jobs = cfg.jobs or os.cpu_count() or 1
     target = min(len(tasks), cfg.max_images or len(tasks))
@@ -283,6 +293,7 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
     seen: dict[str, str] = {}
     duplicates: list[list[str]] = []
     rows: list[np.ndarray] = []
+    alignment: list[dict] = []
     written = upscaled = 0
     for r in _results(tasks, state, jobs):
         if "error" in r:
@@ -294,22 +305,27 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
             if cfg.dedupe:
                 skipped.append((r["name"], f"duplicate of {first} (--dedupe)"))
                 continue
-        c = r["shape"][0]
         label = label_rows[r["name"]] if labeler else None
-        for k, lvl in enumerate(lvls):
-            feature = {
-                "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=[c, 2 ** lvl, 2 ** lvl])),
-                "data": tf.train.Feature(bytes_list=tf.train.BytesList(value=[r["levels"][k]])),
-            }
+        for face_idx, item in enumerate(r["items"]):
+            c = item["shape"][0]
+            for k, lvl in enumerate(lvls):
+                feature = {
+                    "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=[c, 2 ** lvl, 2 ** lvl])),
+                    "data": tf.train.Feature(bytes_list=tf.train.BytesList(value=[item["levels"][k]])),
+                }
+                if label is not None:
+                    feature["label"] = tf.train.Feature(float_list=tf.train.FloatList(value=label))
+                example = tf.train.Example(features=tf.train.Features(feature=feature))
+                writers[lvl][written % cfg.shards].write(example.SerializeToString())
             if label is not None:
-                feature["label"] = tf.train.Feature(float_list=tf.train.FloatList(value=label))
-            example = tf.train.Example(features=tf.train.Features(feature=feature))
-            writers[lvl][written % cfg.shards].write(example.SerializeToString())
-        if label is not None:
-            rows.append(label)
-        written += 1
-        upscaled += bool(r["upscaled"])
-        progress.update()
+                rows.append(label)
+            if item["face"] is not None:             # the landmarks each crop was made from: auditable, redoable
+                alignment.append({"record": written, "file": r["name"], "face": face_idx, **item["face"]})
+            written += 1
+            upscaled += bool(item["upscaled"])
+            progress.update()
+            if written >= target:
+                break
         if written >= target:
             break
     for ws in writers.values():
@@ -325,6 +341,10 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
             np.save(f, np.stack(rows).astype(np.float32))
     with open(tmp / fmt.SKIPPED_NAME, "w") as f:
         f.writelines(f"{n}\t{why}\n" for n, why in skipped)
+    if cfg.align:
+        with open(tmp / fmt.ALIGNMENT_NAME, "w") as f:
+            json.dump({"framing": FFHQ.to_dict(), "detector": "mtcnn 1.0.0 (refined in an upright crop)",
+                       "faces": alignment}, f, indent=1)
 
     levels = []
     for lvl in lvls:
@@ -347,7 +367,8 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
                    "files": len(tasks) + len(skipped) - sum(1 for _, w in skipped if w.startswith("duplicate")),
                    "skipped": len(skipped)},
         "preprocessing": {
-            "align": cfg.align, "crop": "center square", "resize_filter": cfg.resize_filter,
+            "align": cfg.align, "faces": cfg.faces if cfg.align else None,
+            "crop": "FFHQ quad from landmarks" if cfg.align else "center square", "resize_filter": cfg.resize_filter,
             "upscaled": upscaled, "exif_orientation": "applied", "alpha": "composited onto white",
             "levels": "2x2 box average cascade in float64, each level rounded (rint) on its own",
             "shuffle_seed": cfg.shuffle_seed, "max_images": cfg.max_images, "dedupe": cfg.dedupe,

@@ -21,8 +21,10 @@ flags.DEFINE_enum("resize_filter", "lanczos", ["lanczos", "box", "bicubic"], "An
 flags.DEFINE_integer("channels", 3, "3 for RGB, 1 for grayscale.")
 flags.DEFINE_integer("max_images", None, "Write at most this many images.", lower_bound=1)
 flags.DEFINE_integer("shuffle_seed", 123, "Seed of the shuffled write order (official: 123).")
-flags.DEFINE_boolean("align", False, "Detect face and eyes (OpenCV) and crop FFHQ-style; images without a face "
-                     "are skipped. Off: inputs are assumed aligned and cropped.")
+flags.DEFINE_boolean("align", False, "Find faces by their landmarks (MTCNN: eye centres, mouth corners) and crop "
+                     "them as NVIDIA aligned FFHQ; photos without a usable face are listed in skipped.txt, the "
+                     "landmarks of every crop in alignment.json. Off: inputs are assumed aligned and cropped.")
+flags.DEFINE_enum("faces", "largest", ["largest", "all"], "--align: the largest face of each photo, or every face.")
 flags.DEFINE_string("labels", None, "Labels: a .csv (file,name1,...) or .json file, 'regex:PATTERN' with named "
                     "groups matched on file names, or 'utkface' (age_gender_race_...).")
 flags.DEFINE_string("label_classes", "", "Label fields to one-hot encode, e.g. 'gender=2,race=5'.")
@@ -52,7 +54,7 @@ def main(argv: list[str]) -> int:
     from dataset_tool.build import CreateConfig, create_dataset
     cfg = CreateConfig(source=argv[1], dest=argv[2], res=FLAGS.res, resize_filter=FLAGS.resize_filter,
                        channels=FLAGS.channels, max_images=FLAGS.max_images, shuffle_seed=FLAGS.shuffle_seed,
-                       align=FLAGS.align, labels=FLAGS.labels, label_classes=FLAGS.label_classes,
+                       align=FLAGS.align, faces=FLAGS.faces, labels=FLAGS.labels, label_classes=FLAGS.label_classes,
                        dedupe=FLAGS.dedupe, overwrite=FLAGS.overwrite, shards=FLAGS.shards,
                        encoding=FLAGS.encoding, jobs=FLAGS.jobs, name=FLAGS.name, quiet=FLAGS.quiet)
     create_dataset(cfg)

@@ -20,6 +20,7 @@ from common.errors import UserError
 MANIFEST_NAME = "dataset.json"
 INCOMPLETE_MARKER = ".incomplete"   # present only while a dataset is being built
 SKIPPED_NAME = "skipped.txt"
+ALIGNMENT_NAME = "alignment.json"     # create.py --align: the landmarks and box of every record's face
 FORMAT_VERSION = 1
 
 _FILE_RE = re.compile(r"^(?P<name>.+)-r(?P<lvl>\d\d)(?:-(?P<shard>\d{5})-of-(?P<num>\d{5}))?\.tfrecords$")

@@ -326,9 +326,9 @@ def test_cli_end_to_end_with_two_workers(tmp):
     assert Image.open(tmp / "png" / "img00000000.png").size == (16, 16)
 
 
-def test_align_finds_real_faces_with_the_installed_opencv(tmp_path):
-    """--align runs on real photos (16 of data/faces) with the OpenCV that installs: its Haar cascades must
-    ship with it (OpenCV 5 moved them out of the package and broke every --align run, unnoticed)."""
+def test_align_finds_real_faces_with_what_installs(tmp_path):
+    """--align runs on real photos (16 of data/faces) with the packages that install (OpenCV 5 once broke
+    every --align run, unnoticed, when it moved the Haar cascades out of its package)."""
     src = tmp_path / "src"
     src.mkdir()
     for f in sorted((ROOT / "data" / "faces").glob("*.jpg"))[:16]:
@@ -336,7 +336,7 @@ def test_align_finds_real_faces_with_the_installed_opencv(tmp_path):
     r = run_cli("dataset_tool/create.py", str(src), str(tmp_path / "ds"), "--res", "32", "--align", "--quiet")
     assert r.returncode == 0, r.stderr[-2000:]
     manifest = json.loads((tmp_path / "ds" / "dataset.json").read_text())
-    assert manifest["count"] >= 8, manifest["count"]                       # most frontal UTKFace crops are found
+    assert manifest["count"] >= 15, manifest["count"]                      # UTKFace crops: nearly all are found
 
 
 def test_unreadable_file_is_skipped_when_guessing_the_resolution(tmp_path, monkeypatch):

@@ -1,0 +1,149 @@
+"""Landmark alignment of raw photos (dataset_tool/align.py, create.py --align): the same face rotated, scaled and
+moved inside a larger photo aligns to the same crop, measured by image registration (OpenCV's ECC); no face, two
+faces, a face cut by the border and a tiny face are handled and reported."""
+from __future__ import annotations
+
+import json
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_cli
+from common.images import BadImage
+from dataset_tool.align import FFHQ, align, align_faces, detect_faces, refine_face
+
+FACES = sorted((ROOT / "data" / "faces").glob("*.jpg"))
+
+
+def face(i: int) -> np.ndarray:
+    return np.asarray(Image.open(FACES[i]).convert("RGB"))
+
+
+def place(photo: np.ndarray, angle: float = 0.0, scale: float = 1.0, at: tuple[int, int] = (300, 300),
+          canvas: tuple[int, int] = (600, 600), background: int = 128) -> np.ndarray:
+    """`photo` rotated by `angle` degrees and scaled about its centre, centred at `at` in a larger canvas."""
+    h, w = photo.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    m[:, 2] += [at[0] - w / 2, at[1] - h / 2]
+    return cv2.warpAffine(photo, m, canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(background,) * 3)
+
+
+def registration(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(rotation in degrees, scale, shift of the centre in px) of the affine map ECC finds from crop a to crop
+    b, over the central disc (the face; the corners hold background or padding, which differ by construction)."""
+    ga, gb = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32) for x in (a, b))
+    n = a.shape[0]
+    mask = np.zeros((n, n), np.uint8)
+    cv2.circle(mask, (n // 2, n // 2), int(n * 0.31), 255, -1)
+    warp = np.eye(2, 3, dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 300, 1e-6)
+    _, warp = cv2.findTransformECC(ga, gb, warp, cv2.MOTION_AFFINE, criteria, mask, 5)
+    lin, centre = warp[:, :2], np.array([n / 2, n / 2], np.float32)
+    moved = lin @ centre + warp[:, 2] - centre                           # where the crop's centre goes
+    return (float(np.degrees(np.arctan2(lin[1, 0], lin[0, 0]))), float(np.sqrt(abs(np.linalg.det(lin)))),
+            float(np.hypot(*moved)))
+
+
+def aligned(photo: np.ndarray, size: int = 128) -> np.ndarray:
+    (crop, _), = align_faces(photo, size)
+    return crop
+
+
+@pytest.mark.parametrize("index", [0, 3, 7])
+def test_a_face_aligns_to_the_same_crop_however_it_is_placed(index):
+    """Rotated by up to 25 degrees, scaled by 0.75-1.25 and moved inside a larger photo, a face aligns to the
+    crop of the same face upright: within 2 degrees, 3 % scale and 2 px at 128x128 (the issue's bounds).
+    benchmarks/bench_align.py on 10 faces x 3 placements: at most 0.74 degrees, 2.5 % and 0.66 px, mean
+    0.29 degrees, 1.0 %, 0.25 px; one detection alone gave up to 4.1 degrees and 10.4 %.
+    Pixel differences would be too strict a measure: half a degree moves the mean by several levels."""
+    photo = face(index)
+    reference = aligned(place(photo))
+    for angle, scale, at in [(25, 1.0, (260, 330)), (-20, 0.75, (350, 280)), (12, 1.25, (300, 300))]:
+        crop = aligned(place(photo, angle, scale, at))
+        rot, s, shift = registration(reference, crop)
+        print(f"{index} {angle:+} deg x{scale}: {rot:+.2f} deg, scale {s:.3f}, shift {shift:.2f} px")
+        assert abs(rot) < 2.0 and abs(s - 1) < 0.03 and shift < 2.0, (angle, scale, rot, s, shift)
+
+
+def placement(photo: np.ndarray, angle: float, scale: float, at: tuple[int, int]) -> np.ndarray:
+    """The 2x3 matrix `place` uses: source pixel -> placed pixel."""
+    h, w = photo.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    m[:, 2] += [at[0] - w / 2, at[1] - h / 2]
+    return m
+
+
+def test_refined_landmarks_follow_the_face_through_rotation_and_scale():
+    """The refined landmarks of a face rotated by 20 degrees and scaled 1.5x are the upright face's refined
+    landmarks carried through the same rotation and scale (to 3 % of the eye distance): they belong to the
+    face, not to how it was photographed. The first detection alone misses by far more on this face."""
+    src = face(1)
+    m_up, m_turned = placement(src, 0, 1.5, (350, 350)), placement(src, 20, 1.5, (350, 350))
+    upright, turned = (place(src, a, 1.5, canvas=(700, 700), at=(350, 350)) for a in (0, 20))
+    first_up, = detect_faces(upright)
+    first_turned, = detect_faces(turned)
+    to_src = np.linalg.inv(np.vstack([m_up, [0, 0, 1]]))[:2]
+
+    def carried(points):                                   # upright photo -> source -> turned photo
+        p = np.c_[points, np.ones(len(points))] @ to_src.T
+        return np.c_[p, np.ones(len(p))] @ m_turned.T
+
+    expected = carried(refine_face(upright, first_up).landmarks)
+    got = refine_face(turned, first_turned).landmarks
+    tolerance = 0.03 * first_up.eye_distance
+    assert np.abs(got - expected).max() < tolerance, np.abs(got - expected).max() / first_up.eye_distance
+    unrefined = np.abs(first_turned.landmarks - carried(first_up.landmarks)).max()
+    assert unrefined > np.abs(got - expected).max(), unrefined
+
+
+def test_no_face_two_faces_cut_face_and_tiny_face():
+    rng = np.random.RandomState(0)
+    with pytest.raises(BadImage, match="no face found"):
+        align_faces(rng.randint(0, 256, (300, 400, 3), dtype=np.uint8), 64)
+    two = place(face(2), at=(200, 300), canvas=(900, 600))
+    two = np.where(two == 128, place(face(5), scale=0.8, at=(650, 300), canvas=(900, 600)), two)
+    assert len(align_faces(two, 64, faces="all")) == 2
+    (crop, f), = align_faces(two, 64, faces="largest")
+    assert f.landmarks[:, 0].mean() < 450                  # the larger (left) face
+    cut = place(face(4), at=(60, 300))                      # a third of the face outside the photo
+    crop = aligned(cut, 64)                                 # FFHQ padding fills what the photo lacks
+    assert crop.shape == (64, 64, 3) and crop.std() > 10
+    tiny = place(face(6), scale=0.12, at=(300, 300))
+    with pytest.raises(BadImage, match="no face found|too small"):
+        align_faces(tiny, 64)
+
+
+def test_create_align_records_landmarks_and_lists_what_it_skipped(tmp_path):
+    """create.py --align --faces all on raw photos: one record per face, alignment.json with every record's
+    landmarks, skipped.txt with the reason for a photo without a face; the dataset verifies."""
+    src = tmp_path / "raw"
+    src.mkdir()
+    Image.fromarray(place(face(0), 15, 1.6, canvas=(800, 600), at=(400, 300))).save(src / "one.jpg")
+    two = place(face(2), at=(200, 300), canvas=(900, 600))
+    two = np.where(two == 128, place(face(5), scale=0.8, at=(650, 300), canvas=(900, 600)), two)
+    Image.fromarray(two).save(src / "two.jpg")
+    Image.fromarray(np.random.RandomState(1).randint(0, 256, (300, 300, 3), dtype=np.uint8)).save(src / "none.png")
+    r = run_cli("dataset_tool/create.py", str(src), str(tmp_path / "ds"), "--res", "64", "--align", "--faces", "all",
+                "--jobs", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    ds = tmp_path / "ds"
+    manifest = json.loads((ds / "dataset.json").read_text())
+    assert manifest["count"] == 3 and manifest["preprocessing"]["crop"] == "FFHQ quad from landmarks"
+    info = json.loads((ds / "alignment.json").read_text())
+    assert info["framing"] == FFHQ.to_dict()
+    assert sorted((f["file"], f["face"]) for f in info["faces"]) == [("one.jpg", 0), ("two.jpg", 0), ("two.jpg", 1)]
+    assert sorted(f["record"] for f in info["faces"]) == [0, 1, 2]
+    assert set(info["faces"][0]["landmarks"]) == {"eye_left", "eye_right", "nose", "mouth_left", "mouth_right"}
+    assert "none.png\tno face found (--align)" in (ds / "skipped.txt").read_text()
+    r = run_cli("dataset_tool/create.py", "--info", str(ds))
+    assert r.returncode == 0, r.stderr[-2000:]
+    # a crop is redone exactly from its recorded landmarks
+    from dataset_tool.align import Face
+    from datasets.reader import read_records
+    rec = next(f for f in info["faces"] if f["file"] == "one.jpg")
+    redone = align(np.asarray(Image.open(src / "one.jpg").convert("RGB")),
+                   Face(tuple(rec["box"]), rec["confidence"], np.array(list(rec["landmarks"].values()))), 64)
+    stored = [img for img, _ in read_records(ds, 64)][rec["record"]]
+    assert np.abs(redone.astype(int) - stored.astype(int)).max() <= 1     # landmarks are stored to 0.01 px
