@@ -54,7 +54,12 @@ flags.DEFINE_string("export_savedmodel", None,
                     "Export G_ema as a SavedModel with generate(z, psi) -> uint8, then exit.")
 flags.DEFINE_enum("mode", "seeds", ["seeds", "style-mix", "interpolate", "directions", "learn-direction", "edit",
                                     "project"], "What to make (an --edit implies --mode edit).")
-flags.DEFINE_string("target", None, "project: the aligned face image to project (resized to the network's size).")
+flags.DEFINE_string("target", None, "project: a photo with a face; its largest face is aligned to the network's "
+                    "framing (aligned.png) and projected.")
+flags.DEFINE_boolean("align", True, "project: align the --target photo's face first (--noalign: use the photo as "
+                     "it is, centre square, for crops already aligned as the network's data).")
+flags.DEFINE_string("framing", None, "project: where the face goes: ffhq, a framing.json, or a dataset / folder of "
+                    "aligned faces to measure it on (default: recorded with the network, else ffhq).")
 flags.DEFINE_integer("num_steps", 1000, "project: optimisation steps.", lower_bound=1)
 flags.DEFINE_boolean("w_plus", False, "project: optimise one w per layer (W+) instead of a single w.")
 flags.DEFINE_enum("distance", "pixel", ["pixel", "inception"], "project: image distance (pixel MSE, or plus "
@@ -142,7 +147,9 @@ def main(argv: list[str]) -> int:
             if FLAGS.distance == "inception":
                 from metrics.metrics import Detector
                 detector = Detector()
-            modes.project(G, r, FLAGS.target, FLAGS.num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps)
+            framing, note = modes.target_framing(FLAGS.network, FLAGS.framing) if FLAGS.align else (None, "")
+            modes.project(G, r, FLAGS.target, FLAGS.num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps,
+                          framing, note)
 
     planned = modes.planned_outputs(mode, render, seeds=seeds, projected=projected, grid=FLAGS.grid, rows=rows,
                                     cols=cols, method=FLAGS.method, num=FLAGS.num, attribute=FLAGS.attribute or "",

@@ -26,17 +26,31 @@ MIN_CONFIDENCE = 0.9           # MTCNN's face probability
 
 @dataclasses.dataclass(frozen=True)
 class Framing:
-    """Where the face lands in the crop, as FFHQ's recipe parametrises it (its values are the defaults):
-    the square's half-width is max(eye_scale * |eye-to-eye|, mouth_scale * |eye-to-mouth|) and its centre
-    is the eyes' midpoint moved `center_shift` of the way to the mouth."""
+    """Where the face lands in the crop. By default FFHQ's recipe, with its values: the square's half-width is
+    max(eye_scale * |eye-to-eye|, mouth_scale * |eye-to-mouth|) and its centre is the eyes' midpoint moved
+    `center_shift` of the way to the mouth. A framing measured on a dataset's aligned faces (`measure_framing`)
+    has `points` instead: where the eye centres and mouth corners lie in its crops, as fractions of the side
+    ((x, y) for eye left, eye right, mouth left, mouth right); a face is then fitted onto them by the
+    rotation, scale and shift that match its four points best (least squares)."""
 
     eye_scale: float = 2.0
     mouth_scale: float = 1.8
     center_shift: float = 0.1
     name: str = "ffhq"
+    points: tuple[tuple[float, float], ...] | None = None
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @staticmethod
+    def from_dict(d: dict) -> "Framing":
+        points = d.get("points")
+        if points is not None:
+            points = tuple((float(x), float(y)) for x, y in points)
+            if len(points) != 4:
+                raise ValueError("a framing's points are four (x, y) pairs")
+        return Framing(float(d.get("eye_scale", 2.0)), float(d.get("mouth_scale", 1.8)),
+                       float(d.get("center_shift", 0.1)), str(d.get("name", "custom")), points)
 
 
 FFHQ = Framing()
@@ -154,6 +168,8 @@ def face_quad(face: Face, framing: Framing = FFHQ) -> np.ndarray:
     """The oriented square [4, 2] (top-left, bottom-left, bottom-right, top-right corners as seen) that the
     crop maps to the output: FFHQ's construction from eye centres and mouth corners."""
     eye_l, eye_r, _, mouth_l, mouth_r = face.landmarks
+    if framing.points is not None:
+        return _fitted_quad(np.array([eye_l, eye_r, mouth_l, mouth_r]), np.array(framing.points))
     eye_avg, eye_to_eye = (eye_l + eye_r) / 2, eye_r - eye_l
     mouth_avg = (mouth_l + mouth_r) / 2
     eye_to_mouth = mouth_avg - eye_avg
@@ -164,6 +180,83 @@ def face_quad(face: Face, framing: Framing = FFHQ) -> np.ndarray:
     y = np.array([-x[1], x[0]])                                   # x turned 90 degrees: down the face
     c = eye_avg + framing.center_shift * eye_to_mouth
     return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+
+
+def _fitted_quad(photo_points: np.ndarray, crop_points: np.ndarray) -> np.ndarray:
+    """The quad whose unit square holds `crop_points` [4, 2] (fractions of the side) where the photo has
+    `photo_points` [4, 2]: the least-squares similarity crop -> photo, applied to the square's corners."""
+    # photo = [[a, -b], [b, a]] @ crop + t: linear in (a, b, tx, ty)
+    x, y = crop_points[:, 0], crop_points[:, 1]
+    rows = np.concatenate([np.stack([x, -y, np.ones_like(x), np.zeros_like(x)], 1),
+                           np.stack([y, x, np.zeros_like(x), np.ones_like(x)], 1)])
+    a, b, tx, ty = np.linalg.lstsq(rows, np.concatenate([photo_points[:, 0], photo_points[:, 1]]), rcond=None)[0]
+    corners = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])        # TL, BL, BR, TR as in face_quad
+    return corners @ np.array([[a, b], [-b, a]]) + [tx, ty]
+
+
+def measure_framing(images, name: str, size: int = 256, limit: int = 200) -> tuple[Framing, int]:
+    """The framing of a set of aligned face crops (uint8 [H, W, C] arrays, iterated until `limit` faces were
+    measured): the median position of each eye centre and mouth corner, as fractions of the side, over the
+    crops where one face is found (each upscaled to `size` first: MTCNN needs faces of 20 px and more).
+    Returns (framing, faces measured)."""
+    found = []
+    for img in images:
+        h, w = img.shape[:2]
+        big = np.asarray(Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).resize(
+            (size, round(size * h / w)), Image.Resampling.LANCZOS))
+        big = big[:, :, None] if big.ndim == 2 else big
+        faces = detect_faces(big)
+        if len(faces) != 1:
+            continue
+        points = refine_face(big, faces[0]).landmarks[[0, 1, 3, 4]] / [size, size * h / w]
+        found.append(points)
+        if len(found) >= limit:
+            break
+    if not found:
+        raise BadImage("no face found in the images to measure a framing on")
+    median = np.median(np.array(found), axis=0)
+    return Framing(name=name, points=tuple((round(float(x), 4), round(float(y), 4)) for x, y in median)), len(found)
+
+
+def aligned_images(path):
+    """The images of `path` for `measure_framing`: a dataset of ours (its top level), or a folder or archive of
+    aligned face photos; uint8 [H, W, C] arrays, lazily."""
+    from pathlib import Path
+    path = Path(path)
+    if (path / "dataset.json").is_file():
+        from datasets.reader import read_records
+        return (img for img, _ in read_records(path))
+    from common.images import open_image, to_array
+    from dataset_tool.sources import Source, is_image_name
+    source = Source(path)
+
+    def decoded():
+        for name in source.list_files():
+            if is_image_name(name):
+                try:
+                    yield to_array(open_image(source.read(name)), 3)
+                except (BadImage, OSError, ValueError):
+                    continue
+    return decoded()
+
+
+def save_framing(path, framing: Framing, info: dict | None = None) -> None:
+    """framing.json: the framing and how it was measured (written atomically)."""
+    import json
+    from common.files import atomic_write
+    with atomic_write(path) as f:
+        f.write(json.dumps({"framing": framing.to_dict(), **(info or {})}, indent=2) + "\n")
+
+
+def load_framing(path) -> Framing:
+    """A framing.json written by `save_framing` (or an alignment.json of create.py --align); UserError if it
+    is not one."""
+    import json
+    from common.errors import UserError
+    try:
+        return Framing.from_dict(json.loads(open(path).read())["framing"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a framing file ({type(exc).__name__}: {exc})") from None
 
 
 def align(photo: np.ndarray, face: Face, size: int, framing: Framing = FFHQ, padding: bool = True) -> np.ndarray:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from common.errors import UserError
 from common.files import atomic_path, check_output_dir
@@ -85,7 +86,7 @@ def planned_outputs(mode: str, render: Render, seeds: list[int] | None = None,
         return [p for name, comp, _, _ in edits
                 for p in strips(f"edit-{name if comp is None else f'{name}{comp:02d}'}", numbered)]
     if mode == "project":
-        return [out / "projected_w.npz", out / "target.png", out / "proj.png", out / "proj.mp4"]
+        return [out / "projected_w.npz", out / "target.png", out / "proj.png", out / "proj.mp4", out / "aligned.png"]
     raise ValueError(f"unknown mode {mode}")
 
 
@@ -340,9 +341,36 @@ def edit(G, render: Render, folder: Path, seeds: list[int] | None,
 
 
 # ------------------------------------------------------------------------------------------------ projection
+def target_framing(network: str | None, framing: str | None) -> tuple:
+    """(Framing, what it is) for aligning a photo to project: `--framing ffhq`, a framing.json, or a dataset /
+    folder / archive of aligned faces (measured on up to 100 of them); without --framing the one recorded with
+    the network (the shipped model's, a run's), else NVIDIA's FFHQ framing."""
+    from common.images import BadImage
+    from dataset_tool.align import FFHQ, aligned_images, load_framing, measure_framing
+    from networks.locate import framing_file
+    if framing == "ffhq":
+        return FFHQ, "NVIDIA's FFHQ framing (--framing ffhq)"
+    if framing:
+        path = Path(framing)
+        if not path.exists():
+            raise UserError(f"--framing {framing} does not exist (ffhq, a framing.json, or aligned faces)")
+        if path.suffix == ".json":
+            return load_framing(path), f"the framing in {path}"
+        try:
+            measured, n = measure_framing(aligned_images(path), name=path.name, limit=100)
+        except BadImage:
+            raise UserError(f"--framing {framing}: no face found in its images to measure a framing on") from None
+        return measured, f"the framing of {path}, measured on {n} of its faces"
+    recorded = framing_file(network)
+    if recorded is not None:
+        return load_framing(recorded), f"the framing recorded with the network ({recorded})"
+    return FFHQ, "NVIDIA's FFHQ framing (none is recorded with this network)"
+
+
 def check_project(target: str | None, num_steps: int, distance: str) -> None:
     if not target:
-        raise UserError("--mode project needs --target face.png (an aligned, cropped face)")
+        raise UserError("--mode project needs --target photo.jpg (a photo with a face, or --noalign: an aligned "
+                        "crop)")
     if not Path(target).is_file():
         raise UserError(f"--target {target} does not exist")
     if num_steps < 1:
@@ -353,13 +381,40 @@ def check_project(target: str | None, num_steps: int, distance: str) -> None:
     read_image(target, what="--target")                  # before the network loads: one line if it is no image
 
 
+def aligned_target(target: str, res: int, channels: int, framing, note: str, out: Path) -> np.ndarray:
+    """The largest face of the photo `target` aligned to `framing` at res x res (uint8 [res, res, channels]),
+    written to out/aligned.png with its landmarks; UserError when the photo has no usable face."""
+    import json
+    from common.images import BadImage, read_image
+    from dataset_tool.align import align_faces, detect_faces
+    photo = read_image(target, 3, what="--target")
+    try:
+        (crop, face), = align_faces(photo, res, "largest", framing)
+    except BadImage as exc:
+        raise UserError(f"--target {target}: {str(exc).replace(' (--align)', '')}; pass --noalign to project the "
+                        "photo as it is (centre square)") from None
+    count = len(detect_faces(photo))
+    if channels == 1:
+        crop = np.asarray(Image.fromarray(crop).convert("L"))[:, :, None]
+    save_png(out / "aligned.png", crop, {"target": target, "framing": json.dumps(framing.to_dict()),
+                                         "face": json.dumps(face.to_dict())})
+    print(f"aligned the largest of {count} face(s) in {target} ({face.eye_distance:.0f} px between the eyes) to "
+          f"{note} -> {out}/aligned.png")
+    return crop
+
+
 def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool = False, distance: str = "pixel",
-            detector=None, fps: float = 30.0) -> Path:
+            detector=None, fps: float = 30.0, framing=None, framing_note: str = "") -> Path:
     """Find the latent of a face image: projected_w.npz, proj.png, target.png and proj.mp4 (target | progress).
-    `detector` (the FID Inception, for distance 'inception') is passed in by the caller."""
+    With `framing` (a dataset_tool.align.Framing) the photo's largest face is aligned to it first (aligned.png);
+    without, the photo is used as it is (centre square). `detector` (the FID Inception, for distance
+    'inception') is passed in by the caller."""
     from latent.projector import ProjectConfig, load_target, project as run_projection, save_projection
     render.prepare(G)
-    image = load_target(target, G.img_resolution, G.img_channels)
+    if framing is not None:
+        image = aligned_target(target, G.img_resolution, G.img_channels, framing, framing_note, render.outdir)
+    else:
+        image = load_target(target, G.img_resolution, G.img_channels)
     cfg = ProjectConfig(steps=num_steps, w_plus=w_plus, distance=distance)
     progress = Progress(cfg.steps, desc="projecting", unit="step")
     result = run_projection(G, image, cfg, detector, progress)

@@ -34,6 +34,10 @@ class Shipped:
     def directions(self) -> Path:
         return self.folder / "directions"
 
+    @property
+    def framing(self) -> Path:
+        return self.folder / "framing.json"
+
 
 SHIPPED: dict[str, Shipped] = {
     "utkface-64": Shipped(
@@ -118,6 +122,22 @@ def find_network(arg: str | None, results: str | Path = "results",
     log(f"--network not given and no snapshot under {results}/: using the shipped model {DEFAULT} "
         f"({SHIPPED[DEFAULT].what}; {path.parent / 'MODEL_CARD.md'})")
     return path
+
+
+def framing_file(network: str | None, results: str | Path = "results") -> Path | None:
+    """The framing recorded with a network (`framing.json` beside the shipped model, in a run folder or beside a
+    network file), or None (then NVIDIA's FFHQ framing applies). Resolves without downloading."""
+    if network is None:
+        shipped = None if newest_snapshot(results) else SHIPPED[DEFAULT]
+        return shipped.framing if shipped else None
+    shipped = SHIPPED.get(network) or shipped_model(network)
+    if shipped:
+        return shipped.framing if shipped.framing.is_file() else None
+    path = Path(network)
+    for folder in (path, path.parent):
+        if folder.is_dir() and (folder / "framing.json").is_file():
+            return folder / "framing.json"
+    return None
 
 
 def directions_folder(network: str | None, folder: str | None, results: str | Path = "results") -> Path:

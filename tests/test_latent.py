@@ -219,9 +219,13 @@ def test_projection_recovers_a_generated_face_and_feeds_other_modes(tmp_path):
     runner = LatentRunner(load_network(NET).G_ema)
     target = runner.synthesize(runner.seeds([5]))[0]
     Image.fromarray(target).save(tmp_path / "face.png")
-    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "project", "--target", str(tmp_path / "face.png"),
-                "--num-steps", "100", "--outdir", str(tmp_path))
+    project = ("run_generator.py", "--network", str(NET), "--mode", "project", "--target", str(tmp_path / "face.png"),
+               "--num-steps", "100", "--outdir", str(tmp_path))
+    r = run_cli(*project)                       # aligned by default: a 32x32 random network's face is no face
+    assert r.returncode == 2 and "no face found; pass --noalign to project the photo as it is" in r.stderr, r.stderr
+    r = run_cli(*project, "--noalign")
     assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "aligned.png").exists()
     G = load_network(NET).G_ema
     w_avg = np.repeat(G.mapping.w_avg.numpy()[None, None], G.num_ws, axis=1)
     start = LatentRunner(G).synthesize(w_avg)[0].astype(float)                 # where the search begins
@@ -237,7 +241,7 @@ def test_projection_recovers_a_generated_face_and_feeds_other_modes(tmp_path):
                 "--outdir", str(tmp_path / "again"))
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "again" / "projected00.png")), proj)
-    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "project", "--outdir", str(tmp_path))
+    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "project", "--outdir", str(tmp_path / "x"))
     assert r.returncode == 2 and "needs --target" in r.stderr
 
 
