@@ -76,7 +76,8 @@ def test_full_disk_keeps_the_previous_grid_whole(small_disk):
     Image.fromarray(old).save(out / "grid.png")
     before = (out / "grid.png").read_bytes()
     fill(disk, leave=76 << 10)              # 16 seed PNGs take 16 tmpfs pages (64 KiB); the grid needs ~28 KiB
-    r = run_cli("run_generator.py", "--network", str(NET), "--seeds", "0-15", "--grid", "--outdir", str(out))
+    r = run_cli("run_generator.py", "--network", str(NET), "--seeds", "0-15", "--grid", "--outdir", str(out),
+                "--overwrite")                        # the user asked to replace the grid; the disk is full
     line = one_error_line(r)
     assert "No space left on device" in line and "grid" in line, line
     assert (out / "grid.png").read_bytes() == before
