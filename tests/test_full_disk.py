@@ -115,10 +115,11 @@ def _limited(limit: int):
 
 
 def test_archive_and_folder_bombs_are_skipped_within_a_memory_limit(tmp_path):
-    """A 4 MB zip holding a 1 GiB member and a 1 GiB (sparse) file in a folder: create.py skips each, naming
-    the limit in skipped.txt, and writes the real faces, all under a 1.5 GB data limit. Before the size limit
-    it read the whole member and died with MemoryError under the same limit."""
+    """A 4 MB zip holding a 1 GiB member and a 1 GiB (sparse) file in a folder, each beside a 49 kB PNG of
+    400 megapixels: create.py skips them, naming the limit in skipped.txt, and writes the real faces, all under
+    a 1.5 GB data limit. Before the size limit it read the whole member and died with MemoryError there."""
     write_images(tmp_path / "faces", 2, size=(32, 32))
+    Image.new("1", (20000, 20000)).save(tmp_path / "faces" / "wide.png")        # 49 kB, 400 megapixels
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         for p in sorted((tmp_path / "faces").iterdir()):
@@ -138,3 +139,4 @@ def test_archive_and_folder_bombs_are_skipped_within_a_memory_limit(tmp_path):
         assert "wrote 2 images" in r.stdout, r.stdout
         skipped = (dest / "skipped.txt").read_text()
         assert "1,073,741,824 bytes, above the 256 MiB limit" in skipped, skipped
+        assert "wide.png\tcannot decode: DecompressionBombError" in skipped, skipped    # Pillow's pixel limit
