@@ -322,11 +322,12 @@ def _resize(img: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def align_faces(photo: np.ndarray, size: int, faces: str = "largest", framing: Framing = FFHQ
-                ) -> list[tuple[np.ndarray, Face]]:
+def align_faces(photo: np.ndarray, size: int, faces: str = "largest", framing: Framing = FFHQ,
+                found: list[Face] | None = None) -> list[tuple[np.ndarray, Face]]:
     """(crop, face) for the largest face or every face (`faces` 'largest' | 'all') of `photo` large enough to
-    align (MIN_EYE_DISTANCE); BadImage with the reason when there is none."""
-    found = detect_faces(photo)
+    align (MIN_EYE_DISTANCE); BadImage with the reason when there is none. `found`: the photo's
+    `detect_faces`, when the caller already has it."""
+    found = detect_faces(photo) if found is None else found
     if not found:
         raise BadImage("no face found (--align)")
     usable = [f for f in found if f.eye_distance >= MIN_EYE_DISTANCE]
@@ -337,8 +338,3 @@ def align_faces(photo: np.ndarray, size: int, faces: str = "largest", framing: F
         usable = usable[:1]
     refined = [refine_face(photo, f) for f in usable]
     return [(align(photo, f, size, framing), f) for f in refined]
-
-
-def align_face(arr: np.ndarray, size: int = 256) -> np.ndarray:
-    """The largest face of `arr` aligned FFHQ-style, uint8 [size, size, C]; BadImage when there is none."""
-    return align_faces(arr, size)[0][0]

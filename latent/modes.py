@@ -388,17 +388,17 @@ def aligned_target(target: str, res: int, channels: int, framing, note: str, out
     from common.images import BadImage, read_image
     from dataset_tool.align import align_faces, detect_faces
     photo = read_image(target, 3, what="--target")
+    found = detect_faces(photo)
     try:
-        (crop, face), = align_faces(photo, res, "largest", framing)
+        (crop, face), = align_faces(photo, res, "largest", framing, found)
     except BadImage as exc:
         raise UserError(f"--target {target}: {str(exc).replace(' (--align)', '')}; pass --noalign to project the "
                         "photo as it is (centre square)") from None
-    count = len(detect_faces(photo))
     if channels == 1:
         crop = np.asarray(Image.fromarray(crop).convert("L"))[:, :, None]
     save_png(out / "aligned.png", crop, {"target": target, "framing": json.dumps(framing.to_dict()),
                                          "face": json.dumps(face.to_dict())})
-    print(f"aligned the largest of {count} face(s) in {target} ({face.eye_distance:.0f} px between the eyes) to "
+    print(f"aligned the largest of {len(found)} face(s) in {target} ({face.eye_distance:.0f} px between the eyes) to "
           f"{note} -> {out}/aligned.png")
     return crop
 

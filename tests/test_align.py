@@ -189,3 +189,12 @@ def test_project_aligns_a_raw_photo_to_the_networks_framing(tmp_path):
     assert r.returncode == 0 and "NVIDIA's FFHQ framing (--framing ffhq)" in r.stdout, r.stderr[-2000:]
     ffhq = np.asarray(Image.open(tmp_path / "o2" / "aligned.png")).astype(float)
     assert np.abs(ffhq - aligned).mean() > 10                  # FFHQ frames the face looser: another crop
+    (tmp_path / "aligned").mkdir()                         # --framing FOLDER: measured on its aligned faces
+    for f in FACES[40:50]:
+        (tmp_path / "aligned" / f.name).write_bytes(f.read_bytes())
+    r = run_cli("run_generator.py", "--network", "utkface-64", "--mode", "project", "--target",
+                str(tmp_path / "photo.jpg"), "--num-steps", "2", "--framing", str(tmp_path / "aligned"),
+                "--outdir", str(tmp_path / "o3"))
+    assert r.returncode == 0 and "measured on 10 of its faces" in r.stdout, r.stdout + r.stderr[-2000:]
+    measured = np.asarray(Image.open(tmp_path / "o3" / "aligned.png")).astype(float)
+    assert np.abs(measured - aligned).mean() < np.abs(ffhq - aligned).mean()   # near the recorded framing
