@@ -173,9 +173,10 @@ def main(argv: list[str]) -> int:
         print(f"wrote SavedModel {FLAGS.export_savedmodel} (endpoint generate(z, psi) -> uint8 NHWC)")
     if mode == "seeds" and seeds is None and projected is None:
         return 0
+    net_id = network_id(path.name, G)               # of the network's own weights, before projected noise maps
     if projected is not None:
         projected.apply_to(G)
-    run(G, dataclasses.replace(render, net_id=network_id(path.name, G)))
+    run(G, dataclasses.replace(render, net_id=net_id))
     return 0
 
 

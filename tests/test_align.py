@@ -180,6 +180,10 @@ def test_project_aligns_a_raw_photo_to_the_networks_framing(tmp_path):
     aligned = np.asarray(Image.open(tmp_path / "out" / "aligned.png"))
     assert aligned.shape == (64, 64, 3)
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "target.png")), aligned)
+    r = run_cli("run_generator.py", "--network", "utkface-64", "--projected-w",
+                str(tmp_path / "out" / "projected_w.npz"), "--edit", "age=-3..3",
+                "--outdir", str(tmp_path / "out"))                               # then older and younger
+    assert r.returncode == 0 and (tmp_path / "out" / "edit-age.png").is_file(), r.stderr[-2000:]
     reference = np.asarray(Image.fromarray(face(0)).resize((64, 64), Image.LANCZOS))
     rot, s, shift = registration(np.asarray(Image.fromarray(reference).resize((128, 128))),
                                  np.asarray(Image.fromarray(aligned).resize((128, 128))))
