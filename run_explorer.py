@@ -1,5 +1,7 @@
 """Explore a generator in the browser: a grid of seeds, truncation, noise, style mixing, edit directions and
-interpolation with sliders, and the run_generator.py command for every image. CPU is enough.
+interpolation with sliders, and the run_generator.py command for every image. A photo dropped on the page is
+aligned to the network's framing and projected (progress shown as it goes), then edited with the same sliders.
+CPU is enough.
 
     python run_explorer.py                                   # the newest snapshot under results/
     python run_explorer.py --network results/00000-faces --port 7860
@@ -30,6 +32,9 @@ flags.DEFINE_string("directions", None, "Folder of saved edit directions (run_ge
 flags.DEFINE_integer("sefa", 5, "SeFa directions offered (computed from the weights if directions/sefa.npy is "
                      "absent); 0: none.")
 flags.DEFINE_integer("class", None, "Class index for conditional networks.", lower_bound=0)
+flags.DEFINE_string("framing", None, "Uploaded photos: where the face goes, as run_generator.py --framing (ffhq, a "
+                    "framing.json, or a folder of aligned faces). Default: the framing recorded with the network, "
+                    "else NVIDIA's FFHQ framing.")
 flags.DEFINE_boolean("verbose", False, "Log every request.")
 FLAGS = flags.FLAGS
 
@@ -56,7 +61,15 @@ def main(argv: list[str]) -> int:
     net_id = network_id(path.name, G)
     found = find_directions(G, net_id, folder, FLAGS.sefa,
                             log=lambda m: print(m, file=sys.stderr, flush=True))
-    renderer = Renderer(G, str(path), net_id, found, str(folder), FLAGS["class"].value)
+    photos, why_not = None, "projection into conditional networks is not supported"
+    if not G.c_dim:
+        from explorer.photos import Photos
+        from latent.modes import target_framing
+        framing, note = target_framing(FLAGS.network, FLAGS.framing)
+        photos = Photos(lambda: load_network(path).G_ema, G.img_resolution, G.img_channels, framing, note,
+                        log=lambda m: print(m, file=sys.stderr, flush=True))
+    renderer = Renderer(G, str(path), net_id, found, str(folder), FLAGS["class"].value, photos=photos)
+    renderer.no_photos_reason = why_not
     renderer.warm()                                     # trace the generator before the first visitor
     try:
         server = ExplorerServer(renderer, FLAGS.host, FLAGS.port, FLAGS.verbose)

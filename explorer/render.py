@@ -3,6 +3,8 @@ exactly as run_generator.py computes the same image (same seed -> z, truncation,
 and the same batch composition, since the CPU kernels may round differently for another batch size).
 
 The generator is not thread-safe, so every TensorFlow call runs under one lock; finished PNGs are cached.
+A view of an uploaded photo (explorer.photos) starts from its projected w+ and renders with its optimised noise
+maps, installed in the generator for that render only (under the lock) and then replaced by the network's own.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from common.errors import UserError
-from explorer.state import FRAMES, GROUPS, State, command_for
+from explorer.photos import Photo, Photos
+from explorer.state import FRAMES, GROUPS, BadRequest, State, command_for
 from latent import directions as dirs
 from latent.mixing import STYLE_GROUPS, layer_resolution
 from latent.runner import LatentRunner, sample_w
@@ -63,8 +66,10 @@ class Renderer:
     """Renders explorer states to PNG for one generator; safe to call from many threads."""
 
     def __init__(self, G, network: str, net_id: str, directions: list[Direction], directions_folder: str = "directions",
-                 class_idx: int | None = None, cache_size: int = 512) -> None:
+                 class_idx: int | None = None, cache_size: int = 512, photos: Photos | None = None) -> None:
         self.G, self.network, self.net_id = G, network, net_id
+        self.photos = photos
+        self.no_photos_reason = "photo uploads are off"                  # said by /api/info when photos is None
         self.directions = {d.name: d for d in directions}
         self.directions_folder, self.class_idx = directions_folder, class_idx
         self.runners = {mode: LatentRunner(G, batch=8, noise_mode=mode, class_idx=class_idx)
@@ -81,6 +86,7 @@ class Renderer:
         self.cache_size = cache_size
         self.w_cache: dict[tuple, np.ndarray] = {}                      # (seeds, psi) -> w+, used under the lock
         self.renders = 0
+        self.own_noise: list[np.ndarray] | None = None                  # the network's noise maps (photos)
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -107,9 +113,25 @@ class Renderer:
                 self.w_cache.pop(next(iter(self.w_cache)))
         return w
 
-    def ws(self, state: State, runner: LatentRunner) -> np.ndarray:
+    def photo(self, state: State) -> Photo | None:
+        """The finished photo a state shows (None for a seed's view); 404 / 409 when there is none yet."""
+        if state.photo is None:
+            return None
+        photo = self.photos.get(state.photo) if self.photos is not None else None
+        if photo is None:
+            raise BadRequest("this photo is not held by the server (it keeps uploads in memory only while it runs, "
+                             "the oldest making room for new ones): upload it again", 404)
+        if photo.w is None:
+            raise BadRequest(f"the photo is not projected yet ({photo.state})", 409)
+        return photo
+
+    def ws(self, state: State, runner: LatentRunner, photo: Photo | None = None) -> np.ndarray:
         """w+ [1, num_ws, w_dim] of a state, each step as run_generator.py does it."""
-        if state.b is not None:                                       # --mode interpolate: both seeds in one batch
+        if photo is not None:                                         # --projected-w: the photo's w+, untruncated
+            w = photo.w[None]
+            if state.b is not None:
+                w = walk(np.concatenate([w, self.mapped(runner, (state.b,), state.psi)]), FRAMES)[state.t][None]
+        elif state.b is not None:                                     # --mode interpolate: both seeds in one batch
             w = walk(self.mapped(runner, (state.seed, state.b), state.psi), FRAMES)[state.t][None]
         else:
             w = self.mapped(runner, (state.seed,), state.psi)
@@ -125,12 +147,22 @@ class Renderer:
     def image(self, state: State) -> np.ndarray:
         """uint8 [H, W, C] of a state (under the lock)."""
         runner = self.runners[state.noise]
+        photo = self.photo(state)
         with self.lock:
-            w = self.ws(state, runner)
-            if state.edits and state.b is None and not state.mixing:
-                img = runner.synthesize(np.concatenate([w, w]))[0]   # --edit X..X --steps 2 renders a batch of two
-            else:
-                img = runner.synthesize(w)[0]
+            w = self.ws(state, runner, photo)
+            if photo is not None and photo.noise:
+                from latent.projector import apply_noise, noise_variables
+                if self.own_noise is None:
+                    self.own_noise = [v.numpy() for v in noise_variables(self.G)]
+                apply_noise(self.G, photo.noise)
+            try:
+                if state.edits and state.b is None and not state.mixing:
+                    img = runner.synthesize(np.concatenate([w, w]))[0]   # --edit X..X --steps 2: a batch of two
+                else:
+                    img = runner.synthesize(w)[0]
+            finally:
+                if photo is not None and photo.noise:
+                    apply_noise(self.G, self.own_noise)
             self.renders += 1
         return img
 
@@ -154,7 +186,8 @@ class Renderer:
         img = self.image(state)
         ms = (time.perf_counter() - t0) * 1000
         meta = PngImagePlugin.PngInfo()
-        for k, v in {**state.query(), "network": self.net_id, "command": self.command(state).command}.items():
+        query = {k: v for k, v in state.query().items() if k != "photo"}       # the token stays with its uploader
+        for k, v in {**query, "network": self.net_id, "command": self.command(state).command}.items():
             meta.add_text(k, v)
         pil = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
         buf = io.BytesIO()

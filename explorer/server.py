@@ -7,26 +7,43 @@ state; renders are serialised by the Renderer's lock.
     GET /api/render.png?...  the image of a view (X-Render-Ms: milliseconds of rendering, 0 when cached);
                              &download=1 adds Content-Disposition: attachment
     GET /api/command?...     JSON {command, output, exact, note}: the run_generator.py line for the view
+    POST /api/photo?steps=N  an uploaded photo (the body: the image file): its largest face is aligned to the
+                             network's framing and queued for projection; 202 {photo: token, ...status}.
+                             413 too large, 415 not an image, 422 no usable face, 503 no room
+    GET /api/photo/events?photo=T     the projection's progress as server-sent events (one JSON per change)
+    GET /api/photo/status?photo=T     the same, once
+    GET /api/photo/aligned.png?photo=T, /api/photo/frame.png?photo=T (the projection's latest image),
+        /api/photo/projected_w.npz?photo=T (for run_generator.py --projected-w)
+A view with photo=T starts from that photo's projected latent (render.png, command).
 """
 from __future__ import annotations
 
+import io
 import json
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
+from PIL import Image
+
+from explorer.photos import DEFAULT_STEPS, MAX_UPLOAD, STEPS_RANGE, UploadError
 from explorer.render import Renderer
-from explorer.state import FRAMES, PSI_RANGE, SEED_MAX, STRENGTH_MAX, BadRequest, parse_state
+from explorer.state import FRAMES, PHOTO_TOKEN, PSI_RANGE, SEED_MAX, STRENGTH_MAX, BadRequest, parse_state
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
          "/style.css": ("style.css", "text/css; charset=utf-8")}
 MAX_URL = 4096          # longer request targets get 414
-MAX_BODY = 0            # the API takes no request bodies: any is 413
+MAX_BODY = 0            # the API takes no request bodies (but a photo upload's): any is 413
+DRAIN = 4 * MAX_UPLOAD  # an upload up to this size is read to its end before a 413, so browsers see the answer
+EVENTS_SECONDS = 600    # an event stream ends after this long (the page reconnects if it still waits)
+SAFELISTED = ("text/plain", "multipart/form-data", "application/x-www-form-urlencoded")   # no CORS preflight
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; base-uri 'none'"
 
@@ -94,10 +111,20 @@ class Handler(BaseHTTPRequestHandler):
         return False
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.handle_errors(self.route)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        if urlsplit(self.path).path != "/api/photo":
+            return self._not_allowed()
+        self.handle_errors(self.upload)
+
+    def handle_errors(self, route) -> None:
         try:
-            self.route()
+            route()
         except BadRequest as exc:
-            self.fail(HTTPStatus.BAD_REQUEST, str(exc))
+            self.fail(exc.status, str(exc))
+        except UploadError as exc:
+            self.fail(exc.status, str(exc))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:                    # a bug: report it, keep serving
@@ -111,16 +138,23 @@ class Handler(BaseHTTPRequestHandler):
         self.send_bytes(HTTPStatus.METHOD_NOT_ALLOWED, b'{"error": "only GET and HEAD"}\n', "application/json",
                         {"Allow": "GET, HEAD"})
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+
+    def refuse_host(self) -> bool:
+        """421 for a Host other than loopback on a loopback server (DNS rebinding); True if refused."""
+        if self.server.loopback_only and host_name(self.headers.get("Host") or "") not in LOOPBACK:
+            self.fail(HTTPStatus.MISDIRECTED_REQUEST, "this server answers only to 127.0.0.1 / localhost")
+            return True
+        return False
 
     def route(self) -> None:
         if len(self.path) > MAX_URL:
             return self.fail(HTTPStatus.REQUEST_URI_TOO_LONG, f"request target longer than {MAX_URL} bytes")
-        if self.refuse_body():
+        if self.refuse_body() or self.refuse_host():
             return None
-        if self.server.loopback_only and host_name(self.headers.get("Host") or "") not in LOOPBACK:
-            return self.fail(HTTPStatus.MISDIRECTED_REQUEST, "this server answers only to 127.0.0.1 / localhost")
         url = urlsplit(self.path)
+        if url.path.startswith("/api/photo/"):
+            return self.photo_route(url.path, self.params(url.query))
         if url.path in self.server.pages:
             body, ctype = self.server.pages[url.path]
             return self.send_bytes(200, body, ctype)
@@ -142,6 +176,109 @@ class Handler(BaseHTTPRequestHandler):
                 headers["Content-Disposition"] = f'attachment; filename="seed{state.seed:04d}-explorer.png"'
             return self.send_bytes(200, png, "image/png", headers)
         return self.fail(HTTPStatus.NOT_FOUND, "not found")
+
+    # ------------------------------------------------------------------------------------------------ photos
+    def upload(self) -> None:
+        """POST /api/photo: read the body (at most MAX_UPLOAD bytes), align, queue; 202 with the token."""
+        if len(self.path) > MAX_URL:
+            return self.fail(HTTPStatus.REQUEST_URI_TOO_LONG, f"request target longer than {MAX_URL} bytes")
+        if self.refuse_host():
+            return None
+        photos = self.server.renderer.photos
+        if photos is None:
+            return self.fail(HTTPStatus.NOT_IMPLEMENTED, self.server.info["photos"]["why_not"])
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if not ctype or ctype in SAFELISTED:     # a type other pages can send without asking (CORS) is refused
+            self.close_connection = True
+            return self.fail(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the photo file itself as the body, with its "
+                                                                "image/* Content-Type")
+        if self.headers.get("Transfer-Encoding"):
+            return self.fail(HTTPStatus.LENGTH_REQUIRED, "send the photo with a Content-Length")
+        length = (self.headers.get("Content-Length") or "").strip()
+        if not length.isdigit():
+            return self.fail(HTTPStatus.LENGTH_REQUIRED, "send the photo with a Content-Length")
+        length = int(length)
+        if length > MAX_UPLOAD:
+            if length <= DRAIN:                 # read it (and drop it), so that the browser reads our answer
+                self.drain(length)
+            return self.fail(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the photo is {length / 2**20:.1f} MiB; at most "
+                                                                  f"{MAX_UPLOAD >> 20} MiB are accepted")
+        params = self.params(urlsplit(self.path).query)
+        steps = params.pop("steps", str(DEFAULT_STEPS))
+        if params:
+            raise BadRequest(f"unknown parameter {next(iter(params))[:40]!r}")
+        if not steps.isdigit() or len(steps) > 6:
+            raise BadRequest(f"steps must be a whole number {STEPS_RANGE[0]}..{STEPS_RANGE[1]}")
+        data = self.rfile.read(length)
+        if len(data) != length:
+            return self.fail(HTTPStatus.BAD_REQUEST, "the upload ended early")
+        photo = photos.add(data, int(steps))
+        body = {"photo": photo.token, **photo.status()}
+        self.send_bytes(HTTPStatus.ACCEPTED, (json.dumps(body) + "\n").encode(), "application/json",
+                        {"Cache-Control": "no-store"})
+
+    def drain(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 20))
+            if not chunk:
+                return
+            length -= len(chunk)
+
+    def photo_route(self, path: str, params: dict[str, str]) -> None:
+        token = params.pop("photo", "")
+        if params:
+            raise BadRequest(f"unknown parameter {next(iter(params))[:40]!r}")
+        if not PHOTO_TOKEN.match(token):
+            raise BadRequest("photo must be the token the upload returned")
+        photos = self.server.renderer.photos
+        photo = photos.get(token) if photos is not None else None
+        if photo is None:
+            raise BadRequest("this photo is not held by the server (it keeps uploads in memory only while it runs, "
+                             "the oldest making room for new ones): upload it again", 404)
+        private = {"Cache-Control": "no-store"}
+        if path == "/api/photo/status":
+            return self.send_bytes(200, (json.dumps(photo.status()) + "\n").encode(), "application/json", private)
+        if path == "/api/photo/events":
+            return self.events(photo)
+        if path in ("/api/photo/aligned.png", "/api/photo/frame.png"):
+            img = photo.aligned if path.endswith("aligned.png") else photo.frame
+            if img is None:
+                raise BadRequest("no image of the projection yet", 409)
+            buf = io.BytesIO()
+            Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(buf, format="PNG", compress_level=1)
+            return self.send_bytes(200, buf.getvalue(), "image/png", private)
+        if path == "/api/photo/projected_w.npz":
+            if photo.w is None:
+                raise BadRequest(f"the photo is not projected yet ({photo.state})", 409)
+            buf = io.BytesIO()
+            np.savez(buf, w=photo.w[None], distance="pixel", steps=photo.steps, w_plus=False,
+                     **{f"noise{i:02d}": n for i, n in enumerate(photo.noise)})
+            return self.send_bytes(200, buf.getvalue(), "application/octet-stream",
+                                   {**private, "Content-Disposition": 'attachment; filename="projected_w.npz"'})
+        return self.fail(HTTPStatus.NOT_FOUND, "not found")
+
+    def events(self, photo) -> None:
+        """Server-sent events: the photo's status now and after every change, until it is done or failed."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        photos = self.server.renderer.photos
+        version, deadline = -1, time.monotonic() + EVENTS_SECONDS
+        while time.monotonic() < deadline and not photos.closing:
+            status = photos.wait(photo, version, timeout=15)
+            if status["version"] == version:
+                self.wfile.write(b": waiting\n\n")           # a comment keeps the connection alive
+            else:
+                version = status["version"]
+                self.wfile.write(f"data: {json.dumps(status)}\n\n".encode())
+            self.wfile.flush()
+            if status["state"] in ("done", "failed"):
+                return
 
     @staticmethod
     def params(query: str) -> dict[str, str]:
@@ -170,6 +307,10 @@ class ExplorerServer(ThreadingHTTPServer):
         self.pages = load_pages()
         self.info = {**renderer.info(), "limits": {"seed_max": SEED_MAX, "psi": list(PSI_RANGE),
                                                    "strength_max": STRENGTH_MAX, "frames": FRAMES}}
+        photos = renderer.photos
+        self.info["photos"] = ({"available": True, "max_bytes": MAX_UPLOAD, "steps": [*STEPS_RANGE, DEFAULT_STEPS],
+                                "framing": photos.framing_note} if photos is not None else
+                               {"available": False, "why_not": renderer.no_photos_reason})
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
@@ -178,6 +319,11 @@ class ExplorerServer(ThreadingHTTPServer):
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+    def server_close(self) -> None:
+        if self.renderer.photos is not None:
+            self.renderer.photos.close()                # a projection in progress stops at its next step
+        super().server_close()
 
     def start(self) -> threading.Thread:
         """Serve in a daemon thread (tests, notebooks); `shutdown()` stops it."""

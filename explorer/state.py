@@ -3,11 +3,13 @@ the network's limits, and turned into the run_generator.py command line that ren
 
 Parameters: seed, psi, noise (const|random|none), mix (a second seed) with styles (coarse,middle,fine),
 e.<direction>=<std> (one per edit direction, e.g. e.age=1.5 or e.sefa:0=-2), b (an interpolation target
-seed) with t (frame 0..FRAMES of the walk from seed to b).
+seed) with t (frame 0..FRAMES of the walk from seed to b), photo (the token of an uploaded, projected photo:
+its latent replaces the seed's).
 """
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -18,10 +20,15 @@ FRAMES = 60                         # interpolation frames per pair (run_generat
 NOISE_MODES = ("const", "random", "none")
 GROUPS = ("coarse", "middle", "fine")
 MAX_PARAMS = 64
+PHOTO_TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")   # secrets.token_urlsafe(16)
 
 
 class BadRequest(ValueError):
-    """A request the server refuses with HTTP 400; the message is shown to the user."""
+    """A request the server refuses with HTTP `status` (400 unless given); the message is shown to the user."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class State:
     edits: tuple[tuple[str, float], ...] = ()          # (direction name, strength in std), sorted, non-zero
     b: int | None = None
     t: int = 0
+    photo: str | None = None                            # an uploaded photo's token (explorer.photos)
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -45,6 +53,8 @@ class State:
     def query(self) -> dict[str, str]:
         """The canonical URL parameters of this view (defaults left out)."""
         q = {"seed": str(self.seed)}
+        if self.photo is not None:
+            q["photo"] = self.photo
         if self.psi != 1.0:
             q["psi"] = repr(self.psi)
         if self.noise != "const":
@@ -88,7 +98,7 @@ def parse_state(params: dict[str, str], directions: set[str] | frozenset[str], g
     BadRequest names the first problem. Unknown parameters are refused (a typo should not pass silently)."""
     if len(params) > MAX_PARAMS:
         raise BadRequest(f"too many parameters ({len(params)} > {MAX_PARAMS})")
-    known = {"seed", "psi", "noise", "mix", "styles", "b", "t", *allowed_extra}
+    known = {"seed", "psi", "noise", "mix", "styles", "b", "t", "photo", *allowed_extra}
     for key in params:
         if key not in known and not key.startswith("e."):
             raise BadRequest(f"unknown parameter {key[:40]!r}")
@@ -115,8 +125,11 @@ def parse_state(params: dict[str, str], directions: set[str] | frozenset[str], g
                 edits.append((name, v + 0.0))
     b = _int(params, "b", 0, SEED_MAX, None)
     t = _int(params, "t", 0, FRAMES, 0)
+    photo = params.get("photo") or None
+    if photo is not None and not PHOTO_TOKEN.match(photo):
+        raise BadRequest("photo must be the token the upload returned")
     return State(seed=seed, psi=psi, noise=noise, mix=mix, styles=styles, edits=tuple(sorted(edits)), b=b,
-                 t=t if b is not None else 0)
+                 t=t if b is not None else 0, photo=photo)
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,13 @@ def command_for(state: State, network: str, directions_folder: str, style_layers
         common += ["--outdir", outdir]
     left_out = []
     prefix = ""
+    if state.photo is not None:
+        c = _photo_command(state, base + folder + ["--projected-w", PROJECTED_FILE], common, outdir)
+        direction = state.edits[0][0].partition(":")[0] if state.edits else None
+        if direction in computed:
+            c = Command(shlex.join(base + folder + ["--mode", "directions", "--method", direction]) + " && "
+                        + c.command, c.output, c.exact, c.note)
+        return c
     if state.b is not None:
         cmd = base + ["--mode", "interpolate", "--seeds", f"{state.seed},{state.b}", "--frames", str(FRAMES)] + common
         output = f"{outdir}/interpolate.mp4, frame {state.t} (of {FRAMES + 1})"
@@ -187,3 +207,33 @@ def command_for(state: State, network: str, directions_folder: str, style_layers
         left_out.append("random noise differs on every run")
     note = ("not reproduced: " + "; ".join(left_out)) if left_out else ""
     return Command(prefix + shlex.join(cmd), output, exact, note)
+
+
+PROJECTED_FILE = "projected_w.npz"       # the name the page downloads an uploaded photo's latent under
+
+
+def _photo_command(state: State, base: list[str], common: list[str], outdir: str) -> Command:
+    """The command for a view of an uploaded photo: its downloaded projected_w.npz with at most one edit.
+    Truncation does not apply to a projected latent (as in run_generator.py)."""
+    common = [c for i, c in enumerate(common) if c != "--trunc" and (i == 0 or common[i - 1] != "--trunc")]
+    left_out = []
+    if state.b is not None:
+        left_out.append("the walk to another seed")
+    if state.mixing:
+        left_out.append("style mixing")
+    if state.edits:
+        name, v = state.edits[0]
+        direction, _, comp = name.partition(":")
+        label = direction if not comp else f"{direction}{int(comp):02d}"
+        cmd = base + ["--edit", f"{name}={v!r}..{v!r}", "--steps", "2"] + common
+        output = f"{outdir}/edit-{label}-seed0000.png, left half"
+        if len(state.edits) > 1:
+            left_out.append("the other edits (run_generator.py applies one direction at a time)")
+    else:
+        cmd = base + common
+        output = f"{outdir}/projected00.png"
+    if state.noise == "random":
+        left_out.append("random noise differs on every run")
+    note = ("not reproduced: " + "; ".join(left_out)) if left_out else ""
+    note = (note + "; " if note else "") + f"download {PROJECTED_FILE} from the photo panel first"
+    return Command(shlex.join(cmd), output, not left_out, note)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -79,8 +80,11 @@ def _noise_penalty(tf, maps):
     return reg
 
 
-def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=None, progress=None) -> Projection:
-    """Find w (or w+) whose image matches `target` (uint8 [R, R, C] at the network's resolution)."""
+def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=None, progress=None,
+            on_step: Callable[[int, float, np.ndarray | None], None] | None = None) -> Projection:
+    """Find w (or w+) whose image matches `target` (uint8 [R, R, C] at the network's resolution).
+    `on_step(step, distance, frame)` is called after every step (frame: the current image every
+    `cfg.record_every` steps and at the last, else None); an exception it raises stops the projection."""
     import tensorflow as tf
 
     from networks.ops import to_uint8
@@ -153,9 +157,13 @@ def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=No
         ramp *= min(1.0, t / cfg.lr_rampup)
         dist, reg, img = step(tf.constant(i, tf.int32), tf.constant(cfg.initial_lr * ramp, tf.float32),
                               tf.constant(w_noise_scale, tf.float32))
+        frame = None
         if i % cfg.record_every == 0 or i == cfg.steps - 1:
-            out.frames.append(img.numpy())
+            frame = img.numpy()
+            out.frames.append(frame)
             out.losses.append((i, float(dist), float(reg)))
+        if on_step is not None:
+            on_step(i, float(dist), frame)
         if progress is not None:
             progress.update(1, extra=f"dist {float(dist):.4f}")
     w = w_opt.numpy()[0]

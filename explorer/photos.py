@@ -1,0 +1,212 @@
+"""Uploaded photos in the explorer: each is decoded, its largest face aligned to the network's framing, then
+projected into the network by one worker thread (on its own copy of the generator, so renders go on meanwhile).
+
+A photo lives only in this process's memory, under a random token that only its uploader learns; there is no
+way to list photos. At most MAX_PHOTOS are held (the least recently used finished one makes room) and at most
+MAX_WAITING wait for the worker; the upload that finds no room is refused (503), never queued unbounded.
+"""
+from __future__ import annotations
+
+import io
+import queue
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+MAX_UPLOAD = 20 << 20             # bytes of one uploaded photo
+MAX_PIXELS = 40_000_000           # pixels of one uploaded photo (a 40-megapixel camera is above every phone's)
+STEPS_RANGE = (10, 1000)          # projection steps a client may ask for
+DEFAULT_STEPS = 300               # the page's default (run_generator.py --num-steps defaults to 1000)
+MAX_PHOTOS = 16                   # photos held in memory, finished or not
+MAX_WAITING = 4                   # photos waiting for the projection worker
+
+
+class UploadError(Exception):
+    """An upload refused with an HTTP status (4xx/5xx) and a short message for the page."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Cancelled(Exception):
+    """Raised inside a projection to stop it (the server is closing)."""
+
+
+@dataclass
+class Photo:
+    """One upload: its aligned face and the state of its projection. Fields change under Photos.cond."""
+
+    token: str
+    aligned: np.ndarray                     # uint8 [R, R, C]: the face as the network sees it
+    faces: int                              # faces found in the photo (the largest is used)
+    eye_distance: float                     # px between the eyes in the photo
+    steps: int
+    state: str = "queued"                   # queued | projecting | done | failed
+    step: int = 0                           # steps done
+    distance: float | None = None           # the projector's image distance at the last step
+    ms_per_step: float | None = None
+    frame: np.ndarray | None = None         # uint8 [R, R, C]: the projection's latest image
+    frame_step: int = -1                    # the step `frame` was taken at
+    w: np.ndarray | None = None             # float32 [num_ws, w_dim] when done
+    noise: list = field(default_factory=list)   # the optimised noise maps when done
+    error: str = ""
+    version: int = 0                        # increases with every change (the event stream waits on it)
+    used: float = field(default_factory=time.monotonic)
+
+    def status(self) -> dict:
+        """What the page is told about the photo (no pixels, no token)."""
+        return {"state": self.state, "step": self.step, "steps": self.steps, "distance": self.distance,
+                "ms_per_step": None if self.ms_per_step is None else round(self.ms_per_step, 1),
+                "frame_step": self.frame_step, "faces": self.faces, "eye_distance": round(self.eye_distance, 1),
+                "error": self.error, "version": self.version}
+
+
+def decode_upload(data: bytes, channels: int) -> np.ndarray:
+    """uint8 [H, W, channels] of an uploaded file; UploadError 415 when it is not an image, 413 when too large."""
+    from common.images import BadImage, open_image, to_array
+    if not data:
+        raise UploadError(400, "the upload is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:                       # the header only: size before decoding
+            w, h = probe.size
+    except Exception:                                                  # Pillow raises many types for non-images
+        raise UploadError(415, "not an image (JPEG, PNG, WebP, ... are accepted)") from None
+    if w * h > MAX_PIXELS:
+        raise UploadError(413, f"the photo has {w * h / 1e6:.0f} megapixels; at most {MAX_PIXELS / 1e6:.0f} are "
+                               "accepted")
+    try:
+        return to_array(open_image(data), channels)
+    except (BadImage, Image.DecompressionBombError, ValueError, OSError) as exc:
+        raise UploadError(415, f"the image cannot be read ({str(exc)[:120]})") from None
+
+
+class Photos:
+    """The uploads of one explorer: `add` aligns and queues a photo, a worker thread projects it."""
+
+    def __init__(self, make_generator: Callable[[], object], resolution: int, channels: int, framing,
+                 framing_note: str, log: Callable[[str], None] = print) -> None:
+        self.make_generator = make_generator            # a fresh copy of the network, loaded on first use
+        self.resolution, self.channels = resolution, channels
+        self.framing, self.framing_note, self.log = framing, framing_note, log
+        self.photos: dict[str, Photo] = {}
+        self.cond = threading.Condition()               # guards `photos` and every Photo's fields
+        self.align_lock = threading.Lock()              # one face search at a time (MTCNN is not thread-safe)
+        self.queue: queue.Queue[Photo | None] = queue.Queue()
+        self.closing = False
+        self.worker: threading.Thread | None = None
+
+    # ----------------------------------------------------------------------------------------- uploading
+    def add(self, data: bytes, steps: int = DEFAULT_STEPS) -> Photo:
+        """Align the largest face of an uploaded photo and queue its projection; UploadError says why not."""
+        from common.images import BadImage
+        from dataset_tool.align import align_faces, detect_faces
+        lo, hi = STEPS_RANGE
+        if not lo <= steps <= hi:
+            raise UploadError(400, f"steps {steps} is out of range {lo}..{hi}")
+        self._make_room()
+        photo = decode_upload(data, 3)
+        with self.align_lock:
+            found = detect_faces(photo)
+            try:
+                (crop, face), = align_faces(photo, self.resolution, "largest", self.framing, found)
+            except BadImage as exc:
+                raise UploadError(422, str(exc).replace(" (--align)", "") + " in the photo") from None
+        if self.channels == 1:
+            crop = np.asarray(Image.fromarray(crop).convert("L"))[:, :, None]
+        item = Photo(secrets.token_urlsafe(16), crop, len(found), face.eye_distance, steps)
+        with self.cond:
+            self._make_room()
+            self.photos[item.token] = item
+        self._start_worker()
+        self.queue.put(item)
+        return item
+
+    def _make_room(self) -> None:
+        """Forget the least recently used finished photo when MAX_PHOTOS are held; 503 when none can go."""
+        with self.cond:
+            waiting = sum(p.state == "queued" for p in self.photos.values())
+            if waiting >= MAX_WAITING:
+                raise UploadError(503, f"{waiting} photos are waiting to be projected; try again in a minute")
+            if len(self.photos) >= MAX_PHOTOS:
+                done = [p for p in self.photos.values() if p.state in ("done", "failed")]
+                if not done:
+                    raise UploadError(503, "the explorer is busy with other photos; try again in a minute")
+                del self.photos[min(done, key=lambda p: p.used).token]
+
+    def get(self, token: str) -> Photo | None:
+        """The photo with this token, or None (never held, or forgotten to make room)."""
+        with self.cond:
+            photo = self.photos.get(token)
+            if photo is not None:
+                photo.used = time.monotonic()
+            return photo
+
+    def wait(self, photo: Photo, version: int, timeout: float) -> dict:
+        """The photo's status once its version passes `version` (or after `timeout` seconds)."""
+        with self.cond:
+            self.cond.wait_for(lambda: photo.version > version or self.closing, timeout)
+            return photo.status()
+
+    def _update(self, photo: Photo, **changes) -> None:
+        with self.cond:
+            for k, v in changes.items():
+                setattr(photo, k, v)
+            photo.version += 1
+            self.cond.notify_all()
+
+    # ------------------------------------------------------------------------------------------ the worker
+    def _start_worker(self) -> None:
+        with self.cond:
+            if self.worker is None:
+                self.worker = threading.Thread(target=self._work, name="explorer-projector", daemon=True)
+                self.worker.start()
+
+    def _work(self) -> None:
+        G = None
+        while True:
+            photo = self.queue.get()
+            if photo is None or self.closing:
+                return
+            try:
+                if G is None:
+                    G = self.make_generator()
+                self._project(G, photo)
+            except Cancelled:
+                return
+            except Exception as exc:                    # a bug or an odd network: the photo fails, the server lives
+                self.log(f"explorer: projection failed: {type(exc).__name__}: {exc}")
+                self._update(photo, state="failed", error=f"projection failed: {str(exc)[:200]}")
+
+    def _project(self, G, photo: Photo) -> None:
+        from latent.projector import ProjectConfig, project
+        self._update(photo, state="projecting")
+        started = []                                    # when the first step (which traces the step) ended
+
+        def on_step(step: int, distance: float, frame: np.ndarray | None) -> None:
+            if self.closing:
+                raise Cancelled
+            now = time.perf_counter()
+            started.append(now) if not started else None
+            changes = {"step": step + 1, "distance": distance}
+            if step:
+                changes["ms_per_step"] = (now - started[0]) * 1000 / step
+            if frame is not None:
+                changes.update(frame=frame, frame_step=step + 1)
+            self._update(photo, **changes)
+
+        result = project(G, photo.aligned, ProjectConfig(steps=photo.steps), on_step=on_step)
+        self._update(photo, state="done", w=result.w.astype(np.float32), noise=result.noise, frame=result.image,
+                     frame_step=photo.steps)
+
+    def close(self) -> None:
+        """Stop the worker (a projection in progress stops at its next step)."""
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+        self.queue.put(None)
