@@ -173,7 +173,8 @@ class Handler(BaseHTTPRequestHandler):
             if state.noise == "random":
                 headers["Cache-Control"] = "no-store"
             if download:
-                headers["Content-Disposition"] = f'attachment; filename="seed{state.seed:04d}-explorer.png"'
+                name = "photo" if state.photo else f"seed{state.seed:04d}"
+                headers["Content-Disposition"] = f'attachment; filename="{name}-explorer.png"'
             return self.send_bytes(200, png, "image/png", headers)
         return self.fail(HTTPStatus.NOT_FOUND, "not found")
 
@@ -226,6 +227,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def photo_route(self, path: str, params: dict[str, str]) -> None:
         token = params.pop("photo", "")
+        params.pop("v", None)                           # the page's cache-buster for frame.png
         if params:
             raise BadRequest(f"unknown parameter {next(iter(params))[:40]!r}")
         if not PHOTO_TOKEN.match(token):

@@ -4,6 +4,7 @@ faces, a face cut by the border and a tiny face are handled and reported."""
 from __future__ import annotations
 
 import json
+import sys
 import cv2
 import numpy as np
 import pytest
@@ -13,21 +14,8 @@ from conftest import ROOT, run_cli
 from common.images import BadImage
 from dataset_tool.align import FFHQ, align, align_faces, detect_faces, load_framing, measure_framing, refine_face
 
-FACES = sorted((ROOT / "data" / "faces").glob("*.jpg"))
-
-
-def face(i: int) -> np.ndarray:
-    return np.asarray(Image.open(FACES[i]).convert("RGB"))
-
-
-def place(photo: np.ndarray, angle: float = 0.0, scale: float = 1.0, at: tuple[int, int] = (300, 300),
-          canvas: tuple[int, int] = (600, 600), background: int = 128) -> np.ndarray:
-    """`photo` rotated by `angle` degrees and scaled about its centre, centred at `at` in a larger canvas."""
-    h, w = photo.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
-    m[:, 2] += [at[0] - w / 2, at[1] - h / 2]
-    return cv2.warpAffine(photo, m, canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=(background,) * 3)
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+from photos import FACES, face, place  # noqa: E402
 
 
 def registration(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:

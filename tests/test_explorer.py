@@ -1,5 +1,6 @@
 """The browser explorer: every endpoint over loopback, bad requests, concurrent clients, the files it reads,
-pixel-exact agreement with the run_generator.py command it shows, the CLI, and a real headless Chromium."""
+pixel-exact agreement with the run_generator.py command it shows, uploaded photos (aligned, projected with
+streamed progress, edited, refused when bad, kept apart between clients), the CLI, and a real headless Chromium."""
 from __future__ import annotations
 
 import http.client
@@ -17,6 +18,8 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli
+from dataset_tool.align import FFHQ, align_faces
+from explorer.photos import MAX_PHOTOS, MAX_UPLOAD, Photo, Photos, UploadError
 from explorer.render import Renderer, find_directions
 from explorer.server import ExplorerServer, host_name, host_warning
 from explorer.state import State, parse_state
@@ -26,6 +29,7 @@ from networks.serialize import load_network
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 from cdp import Browser, find_chromium  # noqa: E402
+from photos import face, place  # noqa: E402
 
 NET = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32"
 
@@ -43,7 +47,8 @@ def served(tmp_path_factory):
     dirs.save_directions(folder, "foreign", age / np.linalg.norm(age), {"network": "other:0badf00d", "scales": [1]})
     skipped = []
     found = find_directions(G, net_id, folder, sefa_count=3, log=skipped.append)
-    renderer = Renderer(G, str(NET), net_id, found, str(folder))
+    photos = Photos(lambda: load_network(NET).G_ema, G.img_resolution, G.img_channels, FFHQ, "NVIDIA's FFHQ framing")
+    renderer = Renderer(G, str(NET), net_id, found, str(folder), photos=photos)
     renderer.warm()
     server = ExplorerServer(renderer, "127.0.0.1", 0)
     server.start()
@@ -239,6 +244,143 @@ def test_image_equals_what_the_shown_command_writes(served, query, tmp_path):
     if where == "left half":
         written = written[:, :written.shape[1] // 2]
     assert np.array_equal(pixels(request(served, "/api/render.png?" + query)[2]), written)
+
+
+# ------------------------------------------------------------------------------------------------ photos
+def jpeg(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def raw_photo(i: int, angle: float = 15.0) -> bytes:
+    """A face crop of data/faces rotated, enlarged and placed off-centre in a 900x700 photo, as JPEG."""
+    return jpeg(place(face(i), angle, 1.6, at=(520, 330), canvas=(900, 700)))
+
+
+def upload(server, data: bytes, steps: int = 20, ctype: str = "image/jpeg", headers: dict | None = None):
+    return request(server, f"/api/photo?steps={steps}", "POST", {"Content-Type": ctype, **(headers or {})}, data)
+
+
+def events(server, token: str) -> list[dict]:
+    """Every server-sent event of a photo's projection, to the end of the stream."""
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=300)
+    try:
+        conn.request("GET", f"/api/photo/events?photo={token}")
+        r = conn.getresponse()
+        assert r.status == 200 and r.getheader("Content-Type") == "text/event-stream"
+        return [json.loads(line[5:]) for line in r.read().decode().splitlines() if line.startswith("data:")]
+    finally:
+        conn.close()
+
+
+def test_a_photo_is_aligned_projected_with_progress_and_edited(served, tmp_path):
+    """Upload a raw photo: the aligned crop is the aligner's, progress arrives step by step, the photo's view is
+    pixel-identical to run_generator.py --projected-w with the downloaded projected_w.npz (plain and edited),
+    and the seeds' views are untouched by the photo's noise maps."""
+    data = raw_photo(5)
+    served.renderer.cache.clear()
+    seed_view = pixels(request(served, "/api/render.png?seed=2")[2])
+    status, _, body = upload(served, data)
+    reply = json.loads(body)
+    assert status == 202 and reply["faces"] == 1 and reply["steps"] == 20, reply
+    token = reply["photo"]
+    want = align_faces(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), 32, "largest", FFHQ)[0][0]
+    assert np.array_equal(pixels(request(served, f"/api/photo/aligned.png?photo={token}")[2]), want)
+    stream = events(served, token)
+    steps = [e["step"] for e in stream if e["state"] == "projecting"]
+    assert stream[-1]["state"] == "done" and stream[-1]["step"] == 20, stream[-1]
+    assert len(steps) >= 10 and steps == sorted(steps) and steps[-1] == 20       # streamed, not only the end
+    assert stream[-1]["ms_per_step"] > 0 and stream[-1]["distance"] < stream[1]["distance"]
+    frame = pixels(request(served, f"/api/photo/frame.png?photo={token}")[2])
+    status, headers, npz = request(served, f"/api/photo/projected_w.npz?photo={token}")
+    assert status == 200 and headers["Content-Disposition"] == 'attachment; filename="projected_w.npz"'
+    (tmp_path / "projected_w.npz").write_bytes(npz)
+    for query in (f"seed=0&photo={token}", f"seed=0&photo={token}&e.age=2.5"):
+        status, _, png = request(served, "/api/render.png?" + query)
+        assert status == 200 and "photo" not in Image.open(io.BytesIO(png)).text     # the token stays private
+        c = json.loads(request(served, "/api/command?" + query)[2])
+        assert c["exact"] and "--projected-w projected_w.npz" in c["command"], c
+        args = [str(tmp_path / a) if a == "projected_w.npz" else a for a in shlex.split(c["command"])]
+        assert args[:2] == ["python", "run_generator.py"]
+        r = run_cli(*args[1:], "--outdir", str(tmp_path / "out"))
+        assert r.returncode == 0, r.stderr[-2000:]
+        name, _, where = c["output"].partition(", ")
+        written = np.asarray(Image.open(tmp_path / name))              # out/... -> tmp_path/out/...
+        if where == "left half":
+            written = written[:, :written.shape[1] // 2]
+        assert np.array_equal(pixels(png), written), query
+        if "e.age" not in query:
+            assert np.array_equal(pixels(png), frame)          # the projection's last image is the photo's view
+        else:
+            assert np.abs(pixels(png).astype(int) - frame.astype(int)).max() > 10    # the edit moves the face
+    served.renderer.cache.clear()
+    assert np.array_equal(pixels(request(served, "/api/render.png?seed=2")[2]), seed_view)
+
+
+def test_bad_uploads_get_4xx_with_a_message(served):
+    blank = io.BytesIO()
+    Image.new("RGB", (640, 480), (90, 100, 110)).save(blank, format="PNG")
+    tiny = jpeg(place(face(1), 0, 0.12, canvas=(900, 700)))                      # eyes a few px apart
+    for data, status, message in [
+            (b"", 400, "empty"), (b"GIF89a not really" * 10, 415, "not an image"),
+            (blank.getvalue(), 422, "no face found in the photo"), (tiny, 422, "in the photo"),
+            (b"\0" * (MAX_UPLOAD + 1), 413, "at most 20 MiB")]:
+        got, headers, body = upload(served, data)
+        assert got == status and message in json.loads(body)["error"], (status, body)
+        assert headers["Content-Type"] == "application/json"
+    assert upload(served, raw_photo(1), steps=5)[0] == 400                          # steps out of range
+    assert upload(served, raw_photo(1), ctype="text/plain")[0] == 415               # sendable cross-site unasked
+    assert upload(served, raw_photo(1), headers={"Host": "evil.example:7860"})[0] == 421
+    assert request(served, "/api/photo/status?photo=" + "A" * 22)[0] == 404         # never uploaded
+    assert request(served, "/api/render.png?seed=1&photo=" + "A" * 22)[0] == 404
+    assert request(served, "/api/photo/status?photo=../../etc")[0] == 400
+    assert request(served, "/api/render.png?photo=short")[0] == 400
+    assert upload(served, b"x" * 100, headers={"Transfer-Encoding": "chunked"})[0] == 411
+
+
+def test_clients_see_only_their_own_photos(served):
+    """Two clients upload at once: each gets its own token and its own face; nothing lists photos."""
+    results = {}
+
+    def client(i):
+        status, _, body = upload(served, raw_photo(i, angle=-10 + 8 * i), steps=10)
+        results[i] = (status, json.loads(body))
+    threads = [threading.Thread(target=client, args=(i,)) for i in (2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert all(status == 202 for status, _ in results.values()), results
+    tokens = {i: body["photo"] for i, (_, body) in results.items()}
+    assert tokens[2] != tokens[3]
+    crops = {i: pixels(request(served, f"/api/photo/aligned.png?photo={t}")[2]) for i, t in tokens.items()}
+    for i, t in tokens.items():
+        want = align_faces(np.asarray(Image.open(io.BytesIO(raw_photo(i, -10 + 8 * i))).convert("RGB")), 32)[0][0]
+        assert np.array_equal(crops[i], want)
+        assert events(served, t)[-1]["state"] == "done"
+    views = [pixels(request(served, f"/api/render.png?photo={t}")[2]) for t in tokens.values()]
+    assert not np.array_equal(*views)
+    info = request(served, "/api/info")[2].decode()
+    assert not any(t in info for t in tokens.values()) and json.loads(info)["photos"]["available"]
+
+
+def test_photos_held_are_bounded():
+    """MAX_PHOTOS held: the least recently used finished photo makes room; with none finished, 503."""
+    store = Photos(lambda: None, 32, 3, FFHQ, "")
+    blank = np.zeros([32, 32, 3], np.uint8)
+    for k in range(MAX_PHOTOS):
+        store.photos[f"t{k:021d}"] = Photo(f"t{k:021d}", blank, 1, 50.0, 10, state="done", used=float(k))
+    store.get(f"t{0:021d}")                                          # used just now: kept
+    store._make_room()
+    assert f"t{0:021d}" in store.photos and f"t{1:021d}" not in store.photos and len(store.photos) == MAX_PHOTOS - 1
+    for p in store.photos.values():
+        p.state = "projecting"
+    store.photos["x"] = Photo("x", blank, 1, 50.0, 10, state="projecting")
+    with pytest.raises(UploadError) as err:
+        store._make_room()
+    assert err.value.status == 503
 
 
 # ------------------------------------------------------------------------------------------------ the script

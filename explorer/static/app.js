@@ -3,10 +3,10 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const PER_PAGE = 12;
-const DEFAULT = { seed: 0, psi: 1, noise: "const", mix: null, styles: [], edits: {}, b: null, t: 0, page: 0 };
+const DEFAULT = { seed: 0, psi: 1, noise: "const", mix: null, styles: [], edits: {}, b: null, t: 0, page: 0, photo: null };
 let info = null;
 let state = null;
-const hook = { renders: 0, busy: false, lastQuery: "", error: "", timings: [] };
+const hook = { renders: 0, busy: false, lastQuery: "", error: "", timings: [], photo: null, photoError: "" };
 window.explorer = hook;
 
 function readUrl() {
@@ -16,12 +16,14 @@ function readUrl() {
   s.seed = num("seed", 0); s.psi = num("psi", 1); s.noise = q.get("noise") || "const";
   s.mix = num("mix", null); s.styles = (q.get("styles") || "").split(",").filter(Boolean);
   s.b = num("b", null); s.t = num("t", 0); s.page = num("page", Math.floor(s.seed / PER_PAGE));
+  s.photo = q.get("photo") || null;
   for (const [k, v] of q) if (k.startsWith("e.")) s.edits[k.slice(2)] = Number(v);
   return s;
 }
 
 function apiQuery(s) {        // the view's parameters, as the server takes them
   const q = new URLSearchParams({ seed: s.seed });
+  if (s.photo) q.set("photo", s.photo);
   if (s.psi !== 1) q.set("psi", s.psi);
   if (s.noise !== "const") q.set("noise", s.noise);
   if (s.mix !== null) { q.set("mix", s.mix); if (s.styles.length) q.set("styles", s.styles.join(",")); }
@@ -59,6 +61,10 @@ async function render() {
     const t0 = performance.now();
     try {
       const r = await fetch("/api/render.png?" + next);
+      if (r.status === 404 && state.photo) {             // the server no longer holds the photo: back to seeds
+        const msg = (await r.json()).error;
+        leavePhoto(); next = apiQuery(state); showError(msg); continue;
+      }
       if (!r.ok) throw new Error((await r.json()).error || r.statusText);
       const blob = await r.blob();
       const url = URL.createObjectURL(blob);
@@ -70,7 +76,7 @@ async function render() {
       hook.timings.push({ render: Number(ms), total });
       $("timing").textContent = `render ${ms} ms (${r.headers.get("X-Cache")}), round trip ${total.toFixed(0)} ms`;
       hook.renders += 1; hook.lastQuery = next;
-      showError("");
+      if (!state.photo || hook.error.indexOf("not held") < 0) showError("");
     } catch (e) {
       showError(String(e.message || e));
     }
@@ -124,7 +130,7 @@ function markGrid() {
 
 function pick(seed) {
   const what = document.querySelector("input[name=pick]:checked").value;
-  if (what === "seed") state.seed = seed;
+  if (what === "seed") { state.seed = seed; state.photo = null; }
   else if (what === "mix") { state.mix = seed; if (!state.styles.length) state.styles = [Object.keys(info.groups)[0]]; }
   else state.b = seed;
   syncControls(); markGrid(); render();
@@ -143,6 +149,9 @@ function syncControls() {
   }
   $("b").value = state.b ?? "";
   $("t").value = state.t; $("t-v").value = state.t;
+  $("psi").disabled = state.photo !== null;           // a projected latent is not truncated (as run_generator.py)
+  $("photo-actions").hidden = state.photo === null;
+  if (state.photo) $("photo-npz").href = "/api/photo/projected_w.npz?photo=" + state.photo;
 }
 
 function seedValue(text) { return text === "" ? null : Math.max(0, Math.min(info.limits.seed_max, Math.floor(Number(text)))); }
@@ -185,6 +194,106 @@ function build() {
   $("prev").addEventListener("click", () => { if (state.page > 0) { state.page -= 1; drawGrid(); writeUrl(); } });
   $("next").addEventListener("click", () => { state.page += 1; drawGrid(); writeUrl(); });
   $("reset").addEventListener("click", () => { state = { ...DEFAULT, edits: {}, seed: state.seed, page: state.page }; syncControls(); drawGrid(); render(); });
+  buildPhotoPanel();
+}
+
+// ---------------------------------------------------------------------------------------------- your photo
+// Upload -> the server aligns the face (or answers 4xx with why not) -> progress streamed as server-sent
+// events, with the projection's image every few steps -> the view switches to the photo's latent.
+let events = null;
+
+function photoStatus(text, error) {
+  $("photo-status").textContent = text;
+  $("photo-status").style.color = error ? "#a00" : "";
+  hook.photoError = error ? text : "";
+}
+
+function leavePhoto() {
+  state.photo = null; syncControls(); markGrid();
+}
+
+function buildPhotoPanel() {
+  const p = info.photos;
+  if (!p || !p.available) {
+    $("drop").textContent = "Photo uploads are not available: " + ((p && p.why_not) || "this server has none");
+    $("photo-steps").disabled = true;
+    return;
+  }
+  const [lo, hi, def] = p.steps;
+  for (const n of [lo, 100, def, hi].filter((v, i, a) => v >= lo && v <= hi && a.indexOf(v) === i).sort((a, b) => a - b)) {
+    const o = document.createElement("option"); o.value = n; o.textContent = n; o.selected = n === def;
+    $("photo-steps").append(o);
+  }
+  $("photo-framing").textContent = "aligned to " + p.framing;
+  $("photo-file").addEventListener("change", () => { if ($("photo-file").files.length) sendPhoto($("photo-file").files[0]); });
+  const drop = $("drop");
+  document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  document.addEventListener("dragleave", () => drop.classList.remove("over"));
+  document.addEventListener("drop", (e) => {
+    e.preventDefault(); drop.classList.remove("over");
+    if (e.dataTransfer && e.dataTransfer.files.length) sendPhoto(e.dataTransfer.files[0]);
+  });
+  $("photo-leave").addEventListener("click", () => { leavePhoto(); render(); });
+  if (state.photo) follow(state.photo, false);        // a reloaded page: the server may still hold the photo
+}
+
+async function sendPhoto(file) {
+  if (events) { events.close(); events = null; }
+  $("photo-images").hidden = true;
+  $("photo-progress").hidden = true;
+  const mib = (file.size / 1048576).toFixed(1);
+  photoStatus(`uploading ${file.name} (${mib} MiB) and finding the face ...`, false);
+  hook.photo = { state: "uploading" };
+  let r, body;
+  try {
+    r = await fetch("/api/photo?steps=" + $("photo-steps").value,
+                    { method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" } });
+    body = await r.json();
+  } catch (e) {
+    photoStatus("the upload failed: " + (e.message || e), true); hook.photo = { state: "failed" }; return;
+  }
+  if (!r.ok) {
+    photoStatus(`${file.name}: ${body.error || r.statusText}`, true); hook.photo = { state: "refused", status: r.status };
+    return;
+  }
+  follow(body.photo, true);
+}
+
+function follow(token, fresh) {
+  let lastFrame = -1;
+  $("photo-aligned").src = "/api/photo/aligned.png?photo=" + token;
+  $("photo-images").hidden = false;
+  $("photo-progress").hidden = false;
+  events = new EventSource("/api/photo/events?photo=" + token);
+  events.onmessage = (ev) => {
+    const s = JSON.parse(ev.data);
+    hook.photo = { ...s, token };
+    $("photo-progress").max = s.steps; $("photo-progress").value = s.step;
+    if (s.frame_step > lastFrame && s.frame_step > 0) {
+      lastFrame = s.frame_step;
+      $("photo-frame").src = `/api/photo/frame.png?photo=${token}&v=${s.frame_step}`;
+    }
+    const face = `the largest of ${s.faces} face(s), ${s.eye_distance} px between the eyes`;
+    if (s.state === "queued") photoStatus(`aligned ${face}; waiting for the projector ...`, false);
+    else if (s.state === "projecting") {
+      const speed = s.ms_per_step ? `, ${s.ms_per_step} ms/step` : "";
+      photoStatus(`projecting: step ${s.step} of ${s.steps}${speed}, distance ${s.distance.toFixed(4)}`, false);
+    } else if (s.state === "failed") {
+      events.close(); events = null; photoStatus(s.error, true);
+    } else if (s.state === "done") {
+      events.close(); events = null;
+      photoStatus(`projected in ${s.steps} steps (${s.ms_per_step} ms/step, distance ${s.distance.toFixed(4)}): ` +
+                  "the sliders now edit this face", false);
+      if (fresh || !state.photo) { state.photo = token; state.b = null; state.mix = null; state.styles = []; }
+      syncControls(); markGrid(); render();
+    }
+  };
+  events.onerror = () => {
+    if (events && events.readyState === EventSource.CLOSED) {
+      photoStatus("the server does not hold this photo (any more) or cannot be reached: upload it again", true);
+      events = null;
+    }
+  };
 }
 
 async function main() {
