@@ -455,3 +455,58 @@ def test_browser_moves_sliders_and_the_image_changes(served, tmp_path):
     finally:
         browser.close()
     assert (tmp_path / "explorer.png").stat().st_size > 10_000
+
+
+def test_browser_uploads_a_photo_and_edits_it(served, tmp_path):
+    """Headless Chromium: choose a photo with the file picker, watch the projection's progress, then drag the age
+    slider: the image changes. A photo without a face and an oversized file are refused with the server's words."""
+    binary = find_chromium()
+    if binary is None:
+        message = "no chromium on PATH and scripts/test_deps.sh could not install it (needs root or sudo)"
+        if os.environ.get("STYLEGAN2_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    photo, blank, huge = tmp_path / "me.jpg", tmp_path / "wall.png", tmp_path / "huge.jpg"
+    photo.write_bytes(raw_photo(7, angle=-12))
+    Image.new("RGB", (500, 400), (200, 180, 160)).save(blank)
+    huge.write_bytes(b"\xff\xd8" + b"\0" * (MAX_UPLOAD + 10))
+    browser = Browser(binary, tmp_path / "profile")
+
+    def choose(path: Path) -> None:
+        root = browser.call("DOM.getDocument")["root"]["nodeId"]
+        node = browser.call("DOM.querySelector", nodeId=root, selector="#photo-file")["nodeId"]
+        browser.call("DOM.setFileInputFiles", nodeId=node, files=[str(path)])
+    try:
+        browser.call("Page.enable")
+        browser.call("Page.navigate", url=served.url + "?seed=4")
+        browser.wait("window.explorer && window.explorer.renders >= 1 && !window.explorer.busy")
+        seed_image = browser.js(IMAGE_SUM)
+        browser.js("document.getElementById('photo-steps').value = '10'")
+        choose(blank)
+        browser.wait("window.explorer.photoError !== ''")
+        assert "no face found" in browser.js("window.explorer.photoError")
+        choose(huge)
+        browser.wait("window.explorer.photoError.includes('MiB')")
+        assert "at most 20 MiB" in browser.js("window.explorer.photoError")
+        choose(photo)
+        browser.wait("window.explorer.photo && window.explorer.photo.state === 'projecting'")
+        browser.wait("window.explorer.photo.state === 'done' && location.search.includes('photo=')", timeout=240)
+        browser.wait("!window.explorer.busy && window.explorer.lastQuery.includes('photo=')")
+        assert browser.js("document.getElementById('photo-progress').value") == 10
+        assert "ms/step" in browser.js("document.getElementById('photo-status').textContent")
+        assert browser.js("document.getElementById('photo-frame').naturalWidth") == 32
+        projected = browser.js(IMAGE_SUM)
+        assert projected != seed_image and browser.js("window.explorer.error") == ""
+        renders = browser.js("window.explorer.renders")
+        box = browser.js("JSON.parse(JSON.stringify(document.getElementById('edit-age').getBoundingClientRect()))")
+        browser.drag(box["x"] + box["width"] * 0.5, box["x"] + box["width"] * 0.95, box["y"] + box["height"] / 2)
+        browser.wait(f"window.explorer.renders > {renders} && !window.explorer.busy")
+        assert "e.age=" in browser.js("location.search") and browser.js(IMAGE_SUM) != projected
+        query = browser.js("window.explorer.lastQuery")
+        shown = np.array([int(v) for v in browser.js(IMAGE_SUM).split(",")], np.uint8).reshape(32, 32, 4)[..., :3]
+        assert np.array_equal(shown, pixels(request(served, "/api/render.png?" + query)[2]))
+        browser.screenshot(tmp_path / "photo.png")
+        if os.environ.get("EXPLORER_PHOTO_SCREENSHOT"):
+            browser.screenshot(Path(os.environ["EXPLORER_PHOTO_SCREENSHOT"]))
+    finally:
+        browser.close()
