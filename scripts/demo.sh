@@ -23,9 +23,12 @@ echo "== 3. an interpolation video through seeds 0-5"
 $PY run_generator.py --overwrite --network $NET --mode interpolate --seeds 0-5 --frames $FRAMES --loop --outdir "$SHIP"
 echo "== 4. age and gender edits (directions learned from the UTKFace labels, shipped with the model)"
 $PY run_generator.py --overwrite --network $NET --seeds 0-5 --edit age=-3..3 --edit gender=-3..3 --outdir "$SHIP"
-echo "== 5. projection of a real face (data/faces) into the model's latent space"
-$PY run_generator.py --overwrite --network $NET --mode project --target data/faces/25_1_0_20170116165638421.jpg.chip.jpg \
+echo "== 5. your own photo: a raw photo (data/photos, public domain) aligned to the model's framing, projected"
+echo "   into its latent space, then made older and younger"
+$PY run_generator.py --overwrite --network $NET --mode project --target data/photos/eileen-collins.jpg \
     --num_steps $PROJ_STEPS --outdir "$SHIP/projection"
+$PY run_generator.py --overwrite --network $NET --projected-w "$SHIP/projection/projected_w.npz" --edit age=-3..3 \
+    --outdir "$SHIP/projection"
 echo "   (the shipped model's part took $((SECONDS - T0)) s)"
 
 echo "== 6. train your own: data/faces (160 UTKFace photos, 200x200 JPEG) -> $OUT/faces-tfrecords"
@@ -42,6 +45,6 @@ echo "== 9. images from your run's newest snapshot -> $OUT/generated/"
 $PY run_generator.py --overwrite --network "$OUT/runs/00000-faces-tfrecords-small-32" --seeds 0-15 --grid --outdir "$OUT/generated"
 echo
 echo "The shipped model: $SHIP/grid.png, stylemix.png, interpolate.mp4, edit-age.png, edit-gender.png and"
-echo "projection/ (target.png against proj.png). Your run: $OUT/faces-sheet.png, $OUT/runs/00000-*/fakes*.png,"
+echo "projection/ (aligned.png, proj.png, edit-age.png). Your run: $OUT/faces-sheet.png, $OUT/runs/00000-*/fakes*.png,"
 echo "$OUT/generated/grid.png. Faces like the shipped model's need hours of training: see README."
 echo "demo finished in $((SECONDS - T0)) s"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import ROOT, TF_LOG_LINE
 from common.errors import UserError
@@ -111,8 +112,10 @@ def test_demo_reduced_variant(tmp_path):
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
     ship = tmp_path / "demo" / "utkface-64"
     for name in ("grid.png", "seed0015.png", "stylemix.png", "interpolate.mp4", "edit-age.png", "edit-gender.png",
-                 "projection/proj.png", "projection/projected_w.npz"):
+                 "projection/proj.png", "projection/projected_w.npz", "projection/edit-age.png"):
         assert (ship / name).is_file(), name
+    aligned = Image.open(ship / "projection" / "aligned.png")            # the raw photo went through the aligner
+    assert aligned.size == (64, 64) and "face" in aligned.text and "the largest of 1 face(s)" in proc.stdout
     assert (tmp_path / "demo" / "generated" / "grid.png").is_file()
     assert "demo finished" in proc.stdout
     assert not TF_LOG_LINE.search(proc.stdout + proc.stderr), TF_LOG_LINE.findall(proc.stdout + proc.stderr)
