@@ -1,6 +1,6 @@
 """Benchmark: landmark alignment (dataset_tool/align.py), how alike and how fast.
 
-    python benchmarks/bench_align.py [--faces 10] [--photos 20]
+    python benchmarks/bench_align.py [--faces 10] [--photos 20] [--create 40]
 
 1. Invariance: each of the first --faces photos of data/faces is placed upright in a 600x600 photo and, three
    more times, rotated (+20, -25, +10 degrees), scaled (1.0, 0.8, 1.25) and moved; every version is aligned
@@ -9,11 +9,18 @@
    refinement in upright views.
 2. Speed: --photos photos of 1.6 megapixels (1600x1000, one face) aligned to 256x256 one after the other in
    this process, after a warm-up; photos/s (#32 asks for at least 5 on 2 cores).
+3. `create.py --align` end to end on every core (one worker each): --create such photos as JPEG files in a
+   temporary folder -> multi-resolution TFRecords at 256x256; photos/s of the whole command, start-up (Python,
+   TensorFlow, MTCNN) included, and of the alignment alone (the seconds of the first photo subtracted).
 """
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -55,6 +62,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--faces", type=int, default=10)
     ap.add_argument("--photos", type=int, default=20)
+    ap.add_argument("--create", type=int, default=40, help="photos for the create.py run (0: skip it)")
     args = ap.parse_args()
     files = sorted((ROOT / "data" / "faces").glob("*.jpg"))
     stride = max(1, len(files) // args.faces)
@@ -85,6 +93,33 @@ def main() -> None:
     seconds = time.perf_counter() - start
     print(f"speed: {len(big)} photos of 1600x1000 in {seconds:.1f} s: {len(big) / seconds:.2f} photos/s "
           f"(one process; create.py runs one per core)")
+    if args.create:
+        create_speed(photos, args.create)
+
+
+def create_speed(photos: list[np.ndarray], n: int) -> None:
+    """Time `create.py --align --res 256` on n raw 1600x1000 JPEG photos, and on one (the start-up)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for count in (1, n):
+            src = tmp / f"raw{count}"
+            src.mkdir()
+            for i in range(count):
+                p = photos[i % len(photos)]
+                Image.fromarray(place(p, -20 + (i * 7) % 41, 4.0, (800, 500), (1600, 1000))).save(
+                    src / f"{i:04d}.jpg", quality=90)
+        seconds = {}
+        for count in (1, n):
+            start = time.perf_counter()
+            r = subprocess.run([sys.executable, str(ROOT / "dataset_tool" / "create.py"), str(tmp / f"raw{count}"),
+                                str(tmp / f"out{count}"), "--align", "--res", "256", "--quiet"],
+                               capture_output=True, text=True)
+            seconds[count] = time.perf_counter() - start
+            if r.returncode:
+                raise SystemExit(f"create.py failed: {r.stderr[-500:]}")
+    print(f"create.py --align: {n} photos of 1600x1000 -> 256x256 TFRecords in {seconds[n]:.1f} s: "
+          f"{n / seconds[n]:.2f} photos/s with start-up; {n - 1} more photos than a one-photo run in "
+          f"{seconds[n] - seconds[1]:.1f} s: {(n - 1) / (seconds[n] - seconds[1]):.2f} photos/s of alignment")
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ class Photos:
         self._make_room()
         photo = decode_upload(data, 3)
         with self.align_lock:
-            found = detect_faces(photo)
+            found = detect_faces(photo, largest=True)
             try:
                 (crop, face), = align_faces(photo, self.resolution, "largest", self.framing, found)
             except BadImage as exc:

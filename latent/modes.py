@@ -388,7 +388,7 @@ def aligned_target(target: str, res: int, channels: int, framing, note: str, out
     from common.images import BadImage, read_image
     from dataset_tool.align import align_faces, detect_faces
     photo = read_image(target, 3, what="--target")
-    found = detect_faces(photo)
+    found = detect_faces(photo, largest=True)
     try:
         (crop, face), = align_faces(photo, res, "largest", framing, found)
     except BadImage as exc:
