@@ -54,6 +54,9 @@ flags.DEFINE_enum("mixed_precision", "off", ["off", "fp16", "bf16"], "Run the 4 
 flags.DEFINE_enum("tf32", "off", ["off", "on"], "TensorFloat-32 matmuls and convolutions on Ampere and newer GPUs "
                   "(TensorFlow's default is on; off, as StyleGAN2-ADA, keeps float32 layers at float32 precision). "
                   "No effect on CPU.")
+flags.DEFINE_enum("jit", "off", ["off", "on"], "XLA-compile each phase's forward and backward pass. On CPU it "
+                  "is 6x slower (benchmarks/bench_training.py --jit); on GPU unmeasured. XLA draws the "
+                  "path-length and random per-pixel noise from its own stream of the same seed.")
 flags.DEFINE_string("metrics", "", "Metrics at every snapshot, e.g. fid50k_full,kid50k_full (fid2k: quick "
                     "CPU check); results in metric-<name>.jsonl and TensorBoard.")
 flags.DEFINE_enum("aug", None, ["ada", "fixed", "off"], "Augment every image D sees (StyleGAN2-ADA's bgc "
@@ -144,6 +147,7 @@ def main(argv: list[str]) -> int:
                       mirror=FLAGS.mirror, seed=FLAGS.seed, cond=FLAGS.cond, glr=FLAGS.glr, dlr=FLAGS.dlr,
                       map=FLAGS.map, cbase=FLAGS.cbase, cmax=FLAGS.cmax, loss=FLAGS.loss, strategy=FLAGS.strategy,
                       metrics=FLAGS.metrics, mixed_precision=FLAGS.mixed_precision, tf32=FLAGS.tf32,
+                      jit=FLAGS.jit,
                       resume=FLAGS.resume,
                       progressive=FLAGS.progressive, lod_initial_res=FLAGS.lod_initial_res,
                       lod_training_kimg=FLAGS.lod_training_kimg, lod_transition_kimg=FLAGS.lod_transition_kimg,

@@ -28,11 +28,12 @@ SETTINGS = {
     "ref64": dict(res=64, cbase=8192, cmax=256, batch=16, map=2),
     "small32": dict(res=32, cbase=8192, cmax=256, batch=16, map=2),
     "narrow32": dict(res=32, cbase=2048, cmax=64, batch=16, map=2),
+    "utk64": dict(res=64, cbase=4096, cmax=128, batch=16, map=2),
     "f256": dict(res=256, cbase=32768, cmax=512, batch=4, map=8),
 }
 
 
-def time_training(setting: str, iters: int, aug: str, p: float | None) -> tuple[float, object]:
+def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str = "off") -> tuple[float, object]:
     """img/s of `iters` training iterations after a warm-up of 16 on random data, and the Trainer."""
     import tensorflow as tf
 
@@ -46,7 +47,7 @@ def time_training(setting: str, iters: int, aug: str, p: float | None) -> tuple[
         warm, total = 16, 16 + iters
         cfg = TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
                           cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
-                          kimg_per_tick=warm * s["batch"] / 1000, snap=10**6, aug=aug, p=p)
+                          kimg_per_tick=warm * s["batch"] / 1000, snap=10**6, aug=aug, p=p, jit=jit)
         cfg = resolve(cfg, s["res"], 1)
         run = Path(tmp) / "run"
         run.mkdir()
@@ -58,7 +59,7 @@ def time_training(setting: str, iters: int, aug: str, p: float | None) -> tuple[
         rate, imgs = timed_rate(ticks)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    label = "no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}"
+    label = ("no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}") + (", XLA" if jit == "on" else "")
     print(f"training {setting} ({s}), {label}: {rate:.2f} img/s over {int(imgs)} images after warm-up "
           f"(wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
     return rate, trainer
@@ -90,6 +91,7 @@ def main() -> None:
     ap.add_argument("--aug-p", type=float, default=None, help="also time ADA's pipeline at this fixed p")
     ap.add_argument("--remapping", choices=("on", "off"), default="on", help="grappler's remapper (op fusions)")
     ap.add_argument("--phase-times", action="store_true", help="also time each compiled phase step")
+    ap.add_argument("--jit", action="store_true", help="also time the same with --jit on (XLA) and print the ratio")
     args = ap.parse_args()
     start_tensorflow()
     if args.remapping == "off":
@@ -103,6 +105,12 @@ def main() -> None:
     peak = matmul_peak_gflops()
     print(f"main phases {gf:.1f} GFLOP/img -> {gf * rate:.0f} GFLOP/s = {gf * rate / peak:.0%} of the measured "
           f"float32 matmul peak ({peak:.0f} GFLOP/s)")
+    if args.jit:
+        jit_rate, jit_trainer = time_training(args.setting, args.iters, "off", None, jit="on")
+        if args.phase_times:
+            print("phase steps with XLA (ms): " + ", ".join(f"{name} {ms:.1f}"
+                                                          for name, ms in phase_times(jit_trainer).items()))
+        print(f"--jit on (XLA): {jit_rate / rate:.2f} x the img/s without")
     if args.aug_p is not None:
         aug_rate, _ = time_training(args.setting, args.iters, "fixed", args.aug_p)
         print(f"augmentation at p = {args.aug_p}: {aug_rate / rate:.2f} x the img/s without")

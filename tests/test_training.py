@@ -294,6 +294,39 @@ def test_float16_training_stays_close_to_float32_for_several_iterations(tmp_path
     assert 0 < apart < 0.25 * moved, (apart, moved)
 
 
+def test_jit_compiles_each_phase_with_xla_and_computes_the_same_gradients(data8, tmp_path):
+    """--jit on: each phase's forward and backward pass is one XLA cluster (a function marked
+    _XlaMustCompile in the traced step), and from the same weights, rows and randomness it computes the
+    gradients of the plain step to 1e-4 of their scale. Greg is the exception that XLA makes: its stateless
+    normal generator turns the same seed into other numbers (measured: philox too), so the path-length noise
+    is another draw, and Greg's gradients are only checked to be finite and not zero. On CPU XLA is 6x slower
+    (benchmarks/bench_training.py --jit), so it is off by default."""
+    trainers = {}
+    for jit in ("off", "on"):
+        (tmp_path / jit).mkdir()
+        trainers[jit] = Trainer(tiny(data8, tmp_path / jit, jit=jit, noise_mode="const"),
+                                tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path / jit)
+    real = tf.constant(np.random.RandomState(0).randint(0, 256, [4, 8, 8, 3]), tf.uint8)
+    c = tf.zeros([4, 0])
+    for phase in trainers["off"].phases:
+        rnd = trainers["off"]._randomness(8, phase)
+        grads = {}
+        for jit, trainer in trainers.items():
+            fn = trainer.gradients_fn(phase)
+            grads[jit] = trainer.strategy.run(fn, args=(real, c, rnd))[0]
+            traced = tf.function(fn).get_concrete_function(real, c, rnd).graph.as_graph_def()
+            marked = any(f.attr["_XlaMustCompile"].b for f in traced.library.function)
+            assert marked == (jit == "on"), (phase.name, jit)
+        if phase.name == "Greg":           # another noise draw: finite and not zero (its size varies by 2-3x)
+            flat = np.concatenate([g.numpy().ravel() for g in grads["on"]])
+            assert np.isfinite(flat).all() and np.abs(flat).max() > 0
+            continue
+        for a, b, v in zip(grads["off"], grads["on"], trainers["off"].G.trainable_weights
+                           if phase.net == "G" else trainers["off"].D.trainable_weights):
+            scale = float(np.abs(a.numpy()).max()) + 1e-12
+            assert np.abs(a.numpy() - b.numpy()).max() <= 1e-4 * scale, (phase.name, v.path)
+
+
 def test_a_non_finite_step_changes_no_weight_and_no_running_statistic(data8, tmp_path):
     """A NaN injected into one G regularisation step: the step is skipped, G's weights, w_avg and the
     path-length mean keep their values bit for bit, and the next finite step updates them again."""

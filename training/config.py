@@ -75,6 +75,7 @@ class TrainConfig:
     lod_transition_kimg: float | None = None  # kimg of each fade-in (None: preset)
     mixed_precision: str = "off"       # off (float32) | fp16 (loss-scaled) | bf16: top 4 resolutions of G and D
     tf32: str = "off"                  # TensorFloat-32 on Ampere+ GPUs: off (as StyleGAN2-ADA) | on (TF's default)
+    jit: str = "off"                   # XLA-compile each phase's forward and backward pass: off | on
     metrics: str = ""                  # evaluated at every snapshot, e.g. "fid50k_full,kid50k_full" ("": none)
     aug: str | None = None             # ada | fixed | off (None: ada under ADA_MAX_IMAGES images, else off)
     p: float | None = None             # --aug fixed: the augmentation probability
@@ -133,6 +134,8 @@ def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = 
             raise UserError("--lod-training-kimg must be positive and --lod-transition-kimg not negative")
     if out.tf32 not in ("off", "on"):
         raise UserError(f"--tf32 {out.tf32} must be off or on")
+    if out.jit not in ("off", "on"):
+        raise UserError(f"--jit {out.jit} must be off or on")
     if out.mixed_precision not in ("off", "fp16", "bf16"):
         raise UserError(f"--mixed-precision {out.mixed_precision} must be off, fp16 or bf16")
     if out.noise_mode not in ("random", "const", "none"):

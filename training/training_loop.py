@@ -154,16 +154,15 @@ class Trainer:
             self.steps[key] = self._compile_phase(phase, fade=stage[1])
         return self.steps[key]
 
-    def _compile_phase(self, phase, fade: bool = False):
+    def gradients_fn(self, phase, fade: bool = False) -> Callable:
+        """(real, c_real, rnd) -> (gradients, statistics, finite): the phase's loss and its gradients on one
+        replica's rows, XLA-compiled with --jit on (called inside strategy.run)."""
         model = self.G if phase.net == "G" else self.D
-        opt = self.opts[phase.net]
         step_fn = self.loss.g_step if phase.net == "G" else self.loss.d_step
 
-        running = self.running_stats()
-
-        def replica_fn(real, c_real, rnd):
+        def gradients(real, c_real, rnd):
+            """The phase's loss, its gradients and statistics on this replica's rows (XLA-compiled with --jit on)."""
             real = tf.cast(real, tf.float32) / 127.5 - 1.0      # uint8 [n, r, r, C] travels; [-1, 1] here
-            before = [tf.identity(tf.convert_to_tensor(v)) for v in running]   # before the forward pass updates them
             with tf.GradientTape() as tape:
                 total, stats = step_fn(phase, real, c_real, rnd, fade=fade)
                 scaled = self.scaler.scale(total)                              # float16 only
@@ -171,6 +170,19 @@ class Trainer:
             # Regularisers do not reach every weight (R1 ignores D's output bias): None means zero.
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, model.trainable_weights)]
             finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            return grads, stats, finite
+
+        return tf.function(gradients, jit_compile=True) if self.cfg.jit == "on" else gradients
+
+    def _compile_phase(self, phase, fade: bool = False):
+        model = self.G if phase.net == "G" else self.D
+        opt = self.opts[phase.net]
+        running = self.running_stats()
+        gradients = self.gradients_fn(phase, fade)
+
+        def replica_fn(real, c_real, rnd):
+            before = [tf.identity(tf.convert_to_tensor(v)) for v in running]   # before the forward pass updates them
+            grads, stats, finite = gradients(real, c_real, rnd)
             ctx = tf.distribute.get_replica_context()
             bad_replicas = ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
             finite = bad_replicas < 0.5
