@@ -1,6 +1,7 @@
 """Benchmark: full training iterations (Gmain, Greg/4, Dmain, Dreg/16) on CPU, img/s of real images consumed.
 
-    python benchmarks/bench_training.py [--setting ref64|small32|narrow32|f256] [--iters 48] [--aug-p 0.2]
+    python benchmarks/bench_training.py [--setting ref64|small32|narrow32|utk64|f256] [--iters 48] [--aug-p 0.2]
+        [--jit] [--replicas 2] [--phase-times]
 
 ref64: res 64, channel_base 8192, channel_max 256, batch 16, 2 mapping layers (REFERENCE §4: NVIDIA's
 stylegan2-ada-pytorch does 2.69 img/s on this machine kind; goal 1.3x = 3.5 img/s). small32: the `small`
@@ -33,7 +34,8 @@ SETTINGS = {
 }
 
 
-def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str = "off") -> tuple[float, object]:
+def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str = "off",
+                  replicas: int = 1) -> tuple[float, object]:
     """img/s of `iters` training iterations after a warm-up of 16 on random data, and the Trainer."""
     import tensorflow as tf
 
@@ -48,10 +50,12 @@ def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str 
         cfg = TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
                           cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
                           kimg_per_tick=warm * s["batch"] / 1000, snap=10**6, aug=aug, p=p, jit=jit)
-        cfg = resolve(cfg, s["res"], 1)
+        cfg = resolve(cfg, s["res"], replicas)
         run = Path(tmp) / "run"
         run.mkdir()
-        trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), run)
+        strategy = (tf.distribute.OneDeviceStrategy("/cpu:0") if replicas == 1 else
+                    tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)]))
+        trainer = Trainer(cfg, strategy, run)
         t0 = time.perf_counter()
         trainer.train(Logger(run), resumed=True)
         wall = time.perf_counter() - t0
@@ -84,6 +88,18 @@ def phase_times(trainer) -> dict[str, float]:
     return out
 
 
+def ema_ms(trainer, calls: int = 20) -> float:
+    """Milliseconds per G_ema update (every device updates its own copy from its own G: no weight travels)."""
+    import tensorflow as tf
+    beta = tf.constant(0.999)
+    trainer.ema_step(beta)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        trainer.ema_step(beta)
+    trainer.G_ema.trainable_weights[0].numpy()
+    return (time.perf_counter() - t0) / calls * 1000
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--setting", default="ref64", choices=sorted(SETTINGS))
@@ -92,15 +108,25 @@ def main() -> None:
     ap.add_argument("--remapping", choices=("on", "off"), default="on", help="grappler's remapper (op fusions)")
     ap.add_argument("--phase-times", action="store_true", help="also time each compiled phase step")
     ap.add_argument("--jit", action="store_true", help="also time the same with --jit on (XLA) and print the ratio")
+    ap.add_argument("--replicas", type=int, default=1, help="MirroredStrategy over this many logical CPU devices "
+                    "(standing in for GPUs: what the per-replica work costs, not a speed-up on 2 cores)")
     args = ap.parse_args()
+    if args.replicas > 1:
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.replicas)
     start_tensorflow()
     if args.remapping == "off":
         import tensorflow as tf
         tf.config.optimizer.set_experimental_options({"remapping": False})
-    rate, trainer = time_training(args.setting, args.iters, "off", None)
-    if args.phase_times:
+    rate, trainer = time_training(args.setting, args.iters, "off", None, replicas=args.replicas)
+    if args.phase_times and args.replicas == 1:          # (feeds one device's batch)
         print("phase steps (ms, mean of 8 after 2 warm-up calls): " + ", ".join(
             f"{name} {ms:.1f}" for name, ms in phase_times(trainer).items()) + f"; remapping {args.remapping}")
+    if args.replicas > 1 or args.phase_times:
+        ema = ema_ms(trainer)
+        print(f"G_ema update on {args.replicas} replica(s): {ema:.1f} ms per iteration = "
+              f"{ema / (trainer.cfg.batch / rate * 1000):.1%} of an iteration")
     gf = train_gflop_per_image(trainer.G, trainer.D)
     peak = matmul_peak_gflops()
     print(f"main phases {gf:.1f} GFLOP/img -> {gf * rate:.0f} GFLOP/s = {gf * rate / peak:.0%} of the measured "
