@@ -188,14 +188,11 @@ def command_for(state: State, network: str, directions_folder: str, style_layers
         if state.edits:
             left_out.append("edits")
     elif state.edits:
-        name, v = state.edits[0]
-        direction, _, comp = name.partition(":")
-        label = direction if not comp else f"{direction}{int(comp):02d}"
-        cmd = base + folder + ["--seeds", str(state.seed), "--edit", f"{name}={v!r}..{v!r}", "--steps", "2"] + common
-        output = f"{outdir}/edit-{label}-seed{state.seed:04d}.png, left half"
-        exact = len(state.edits) == 1
-        if len(state.edits) > 1:
-            left_out.append("the other edits (run_generator.py applies one direction at a time)")
+        args, output, others = _one_edit(state, outdir, state.seed)
+        cmd = base + folder + ["--seeds", str(state.seed)] + args + common
+        exact = not others
+        left_out += others
+        direction = state.edits[0][0].partition(":")[0]
         if direction in computed:
             prefix = shlex.join(base + folder + ["--mode", "directions", "--method", direction]) + " && "
     else:
@@ -212,6 +209,17 @@ def command_for(state: State, network: str, directions_folder: str, style_layers
 PROJECTED_FILE = "projected_w.npz"       # the name the page downloads an uploaded photo's latent under
 
 
+def _one_edit(state: State, outdir: str, number: int) -> tuple[list[str], str, list[str]]:
+    """The --edit flags of a view's first edit (strength v..v in 2 steps), the file and place that holds its
+    image, and what the command leaves out (run_generator.py applies one direction at a time)."""
+    name, v = state.edits[0]
+    direction, _, comp = name.partition(":")
+    label = direction if not comp else f"{direction}{int(comp):02d}"
+    others = ["the other edits (run_generator.py applies one direction at a time)"] if len(state.edits) > 1 else []
+    output = f"{outdir}/edit-{label}-seed{number:04d}.png, left half"
+    return ["--edit", f"{name}={v!r}..{v!r}", "--steps", "2"], output, others
+
+
 def _photo_command(state: State, base: list[str], common: list[str], outdir: str) -> Command:
     """The command for a view of an uploaded photo: its downloaded projected_w.npz with at most one edit.
     Truncation does not apply to a projected latent (as in run_generator.py)."""
@@ -222,13 +230,9 @@ def _photo_command(state: State, base: list[str], common: list[str], outdir: str
     if state.mixing:
         left_out.append("style mixing")
     if state.edits:
-        name, v = state.edits[0]
-        direction, _, comp = name.partition(":")
-        label = direction if not comp else f"{direction}{int(comp):02d}"
-        cmd = base + ["--edit", f"{name}={v!r}..{v!r}", "--steps", "2"] + common
-        output = f"{outdir}/edit-{label}-seed0000.png, left half"
-        if len(state.edits) > 1:
-            left_out.append("the other edits (run_generator.py applies one direction at a time)")
+        args, output, others = _one_edit(state, outdir, 0)               # strips are numbered by projected latent
+        cmd = base + args + common
+        left_out += others
     else:
         cmd = base + common
         output = f"{outdir}/projected00.png"
