@@ -165,6 +165,7 @@ def test_project_aligns_a_raw_photo_to_the_networks_framing(tmp_path):
                 str(tmp_path / "photo.jpg"), "--num-steps", "2", "--outdir", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "to the framing recorded with the network" in r.stdout and "aligned.png" in r.stdout, r.stdout
+    assert "2 steps at " in r.stdout and " ms/step after the first" in r.stdout, r.stdout     # time per step
     aligned = np.asarray(Image.open(tmp_path / "out" / "aligned.png"))
     assert aligned.shape == (64, 64, 3)
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "target.png")), aligned)
