@@ -75,6 +75,9 @@ def decode_upload(data: bytes, channels: int) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as probe:                       # the header only: size before decoding
             w, h = probe.size
+    except Image.DecompressionBombError:                               # Pillow's own limit, far above ours
+        raise UploadError(413, f"the photo has too many pixels; at most {MAX_PIXELS / 1e6:.0f} megapixels are "
+                               "accepted") from None
     except Exception:                                                  # Pillow raises many types for non-images
         raise UploadError(415, "not an image (JPEG, PNG, WebP, ... are accepted)") from None
     if w * h > MAX_PIXELS:
