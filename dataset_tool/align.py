@@ -138,7 +138,10 @@ def _detect_at(rgb: np.ndarray, scale: float) -> list[Face]:
     h, w = rgb.shape[:2]
     small = rgb if scale == 1.0 else np.asarray(
         Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX))
-    faces = [Face(tuple(v / scale for v in f.box), f.confidence, f.landmarks / scale) for f in _detect(small)]
+    sx, sy = (small.shape[1] / w, small.shape[0] / h) if scale != 1.0 else (1.0, 1.0)    # the sizes were rounded
+    back = lambda xy: (np.asarray(xy, np.float64) + 0.5) / [sx, sy] - 0.5      # noqa: E731 - pixel centres
+    faces = [Face((*back(f.box[:2]), f.box[2] / sx, f.box[3] / sy), f.confidence, back(f.landmarks))
+             for f in _detect(small)]
     return sorted(faces, key=lambda f: -f.eye_distance)
 
 

@@ -112,7 +112,7 @@ class Photos:
         lo, hi = STEPS_RANGE
         if not lo <= steps <= hi:
             raise UploadError(400, f"steps {steps} is out of range {lo}..{hi}")
-        self._make_room()
+        self._make_room(evict=False)                    # refuse early when full, but free nothing yet
         photo = decode_upload(data, 3)
         with self.align_lock:
             found = detect_faces(photo, largest=True)
@@ -130,8 +130,9 @@ class Photos:
         self.queue.put(item)
         return item
 
-    def _make_room(self) -> None:
-        """Forget the least recently used finished photo when MAX_PHOTOS are held; 503 when none can go."""
+    def _make_room(self, evict: bool = True) -> None:
+        """Forget the least recently used finished photo when MAX_PHOTOS are held (`evict`; else only check
+        that one could go); 503 when none can."""
         with self.cond:
             waiting = sum(p.state == "queued" for p in self.photos.values())
             if waiting >= MAX_WAITING:
@@ -140,7 +141,8 @@ class Photos:
                 done = [p for p in self.photos.values() if p.state in ("done", "failed")]
                 if not done:
                     raise UploadError(503, "the explorer is busy with other photos; try again in a minute")
-                del self.photos[min(done, key=lambda p: p.used).token]
+                if evict:
+                    del self.photos[min(done, key=lambda p: p.used).token]
 
     def get(self, token: str) -> Photo | None:
         """The photo with this token, or None (never held, or forgotten to make room)."""
@@ -204,8 +206,9 @@ class Photos:
             self._update(photo, **changes)
 
         result = project(G, photo.aligned, ProjectConfig(steps=photo.steps), on_step=on_step)
-        self._update(photo, state="done", w=result.w.astype(np.float32), noise=result.noise, frame=result.image,
-                     frame_step=photo.steps)
+        # noise before w: a render that sees w (read without the lock) must also see its noise maps
+        self._update(photo, noise=result.noise, frame=result.image, frame_step=photo.steps,
+                     w=result.w.astype(np.float32), state="done")
 
     def close(self) -> None:
         """Stop the worker (a projection in progress stops at its next step)."""

@@ -105,7 +105,8 @@ class Handler(BaseHTTPRequestHandler):
     def refuse_body(self) -> bool:
         """413 for a request with a body (the API takes none); True if refused."""
         length = self.headers.get("Content-Length", "0").strip() or "0"
-        if self.headers.get("Transfer-Encoding") or not length.isdigit() or int(length) > MAX_BODY:
+        if self.headers.get("Transfer-Encoding") or not (length.isascii() and length.isdigit()) or \
+                int(length) > MAX_BODY:
             self.fail(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request bodies are not accepted")
             return True
         return False
@@ -135,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _not_allowed(self) -> None:
         self.close_connection = True
+        if urlsplit(self.path).path == "/api/photo":
+            return self.send_bytes(HTTPStatus.METHOD_NOT_ALLOWED, b'{"error": "only POST"}\n', "application/json",
+                                   {"Allow": "POST"})
         self.send_bytes(HTTPStatus.METHOD_NOT_ALLOWED, b'{"error": "only GET and HEAD"}\n', "application/json",
                         {"Allow": "GET, HEAD"})
 
@@ -153,6 +157,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.refuse_body() or self.refuse_host():
             return None
         url = urlsplit(self.path)
+        if url.path == "/api/photo":
+            return self._not_allowed()
         if url.path.startswith("/api/photo/"):
             return self.photo_route(url.path, self.params(url.query))
         if url.path in self.server.pages:
@@ -180,43 +186,51 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------------------------------------ photos
     def upload(self) -> None:
-        """POST /api/photo: read the body (at most MAX_UPLOAD bytes), align, queue; 202 with the token."""
-        if len(self.path) > MAX_URL:
-            return self.fail(HTTPStatus.REQUEST_URI_TOO_LONG, f"request target longer than {MAX_URL} bytes")
-        if self.refuse_host():
-            return None
-        photos = self.server.renderer.photos
-        if photos is None:
-            return self.fail(HTTPStatus.NOT_IMPLEMENTED, self.server.info["photos"]["why_not"])
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if not ctype or ctype in SAFELISTED:     # a type other pages can send without asking (CORS) is refused
-            self.close_connection = True
-            return self.fail(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the photo file itself as the body, with its "
-                                                                "image/* Content-Type")
-        if self.headers.get("Transfer-Encoding"):
-            return self.fail(HTTPStatus.LENGTH_REQUIRED, "send the photo with a Content-Length")
+        """POST /api/photo: read the body (at most MAX_UPLOAD bytes), align, queue; 202 with the token. A refusal
+        that comes before the body is read still reads it (up to DRAIN bytes): a browser that is still sending
+        would otherwise see a reset connection instead of the answer."""
         length = (self.headers.get("Content-Length") or "").strip()
-        if not length.isdigit():
+        if self.headers.get("Transfer-Encoding") or not (length.isascii() and length.isdigit()):
+            self.close_connection = True
             return self.fail(HTTPStatus.LENGTH_REQUIRED, "send the photo with a Content-Length")
         length = int(length)
-        if length > MAX_UPLOAD:
-            if length <= DRAIN:                 # read it (and drop it), so that the browser reads our answer
+        try:
+            steps = self.upload_steps(length)
+        except (UploadError, BadRequest):
+            if length <= DRAIN:
                 self.drain(length)
-            return self.fail(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the photo is {length / 2**20:.1f} MiB; at most "
-                                                                  f"{MAX_UPLOAD >> 20} MiB are accepted")
+            self.close_connection = True
+            raise
+        data = self.rfile.read(length)
+        if len(data) != length:
+            return self.fail(HTTPStatus.BAD_REQUEST, "the upload ended early")
+        photo = self.server.renderer.photos.add(data, steps)
+        body = {"photo": photo.token, **photo.status()}
+        self.send_bytes(HTTPStatus.ACCEPTED, (json.dumps(body) + "\n").encode(), "application/json",
+                        {"Cache-Control": "no-store"})
+
+    def upload_steps(self, length: int) -> int:
+        """The projection steps an upload asks for, after every check that needs no body (UploadError if not)."""
+        if len(self.path) > MAX_URL:
+            raise UploadError(HTTPStatus.REQUEST_URI_TOO_LONG, f"request target longer than {MAX_URL} bytes")
+        if self.server.loopback_only and host_name(self.headers.get("Host") or "") not in LOOPBACK:
+            raise UploadError(HTTPStatus.MISDIRECTED_REQUEST, "this server answers only to 127.0.0.1 / localhost")
+        if self.server.renderer.photos is None:
+            raise UploadError(HTTPStatus.NOT_IMPLEMENTED, self.server.info["photos"]["why_not"])
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if not ctype or ctype in SAFELISTED:     # a type other pages can send without asking (CORS) is refused
+            raise UploadError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the photo file itself as the body, with its "
+                                                                 "image/* Content-Type")
+        if length > MAX_UPLOAD:
+            raise UploadError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the photo is {length / 2**20:.1f} MiB; at most "
+                                                                   f"{MAX_UPLOAD >> 20} MiB are accepted")
         params = self.params(urlsplit(self.path).query)
         steps = params.pop("steps", str(DEFAULT_STEPS))
         if params:
             raise BadRequest(f"unknown parameter {next(iter(params))[:40]!r}")
-        if not steps.isdigit() or len(steps) > 6:
+        if not (steps.isascii() and steps.isdigit()) or len(steps) > 6:
             raise BadRequest(f"steps must be a whole number {STEPS_RANGE[0]}..{STEPS_RANGE[1]}")
-        data = self.rfile.read(length)
-        if len(data) != length:
-            return self.fail(HTTPStatus.BAD_REQUEST, "the upload ended early")
-        photo = photos.add(data, int(steps))
-        body = {"photo": photo.token, **photo.status()}
-        self.send_bytes(HTTPStatus.ACCEPTED, (json.dumps(body) + "\n").encode(), "application/json",
-                        {"Cache-Control": "no-store"})
+        return int(steps)
 
     def drain(self, length: int) -> None:
         while length > 0:
@@ -273,12 +287,15 @@ class Handler(BaseHTTPRequestHandler):
         version, deadline = -1, time.monotonic() + EVENTS_SECONDS
         while time.monotonic() < deadline and not photos.closing:
             status = photos.wait(photo, version, timeout=15)
-            if status["version"] == version:
-                self.wfile.write(b": waiting\n\n")           # a comment keeps the connection alive
-            else:
-                version = status["version"]
-                self.wfile.write(f"data: {json.dumps(status)}\n\n".encode())
-            self.wfile.flush()
+            try:
+                if status["version"] == version:
+                    self.wfile.write(b": waiting\n\n")       # a comment keeps the connection alive
+                else:
+                    version = status["version"]
+                    self.wfile.write(f"data: {json.dumps(status)}\n\n".encode())
+                self.wfile.flush()
+            except OSError:                                 # the page went away (or stopped reading)
+                return
             if status["state"] in ("done", "failed"):
                 return
 

@@ -74,7 +74,7 @@ def _int(params: dict[str, str], key: str, lo: int, hi: int, default: int | None
     text = params.get(key)
     if text is None or text == "":
         return default
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise BadRequest(f"{key} must be a whole number {lo}..{hi}, not {text[:20]!r}")
     v = int(text)
     if not lo <= v <= hi:

@@ -343,6 +343,11 @@ def test_bad_uploads_get_4xx_with_a_message(served):
     assert request(served, "/api/photo/status?photo=../../etc")[0] == 400
     assert request(served, "/api/render.png?photo=short")[0] == 400
     assert upload(served, b"x" * 100, headers={"Transfer-Encoding": "chunked"})[0] == 411
+    assert upload(served, raw_photo(1), headers={"Content-Length": "\u00b2"})[0] == 411        # '²'.isdigit()
+    assert request(served, "/api/photo?steps=%C2%B2", "POST", {"Content-Type": "image/jpeg"}, b"x")[0] == 400
+    assert request(served, "/api/render.png?seed=%C2%B2")[0] == 400
+    status, headers, _ = request(served, "/api/photo")
+    assert status == 405 and headers["Allow"] == "POST"
 
 
 def test_clients_see_only_their_own_photos(served):
@@ -378,6 +383,8 @@ def test_photos_held_are_bounded():
     for k in range(MAX_PHOTOS):
         store.photos[f"t{k:021d}"] = Photo(f"t{k:021d}", blank, 1, 50.0, 10, state="done", used=float(k))
     store.get(f"t{0:021d}")                                          # used just now: kept
+    store._make_room(evict=False)                                    # an upload not yet decoded frees nothing
+    assert len(store.photos) == MAX_PHOTOS
     store._make_room()
     assert f"t{0:021d}" in store.photos and f"t{1:021d}" not in store.photos and len(store.photos) == MAX_PHOTOS - 1
     for p in store.photos.values():

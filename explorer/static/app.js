@@ -48,6 +48,7 @@ function showError(msg) {
 let inFlight = false;
 let wanted = null;            // the latest query asked for while a request was in flight
 let shownUrl = null;
+let notice = "";              // shown with the next image instead of clearing the error line
 
 async function render() {
   const query = apiQuery(state);
@@ -62,8 +63,8 @@ async function render() {
     try {
       const r = await fetch("/api/render.png?" + next);
       if (r.status === 404 && state.photo) {             // the server no longer holds the photo: back to seeds
-        const msg = (await r.json()).error;
-        leavePhoto(); next = apiQuery(state); showError(msg); continue;
+        notice = (await r.json()).error;
+        leavePhoto(); writeUrl(); next = apiQuery(state); continue;
       }
       if (!r.ok) throw new Error((await r.json()).error || r.statusText);
       const blob = await r.blob();
@@ -76,7 +77,7 @@ async function render() {
       hook.timings.push({ render: Number(ms), total });
       $("timing").textContent = `render ${ms} ms (${r.headers.get("X-Cache")}), round trip ${total.toFixed(0)} ms`;
       hook.renders += 1; hook.lastQuery = next;
-      if (!state.photo || hook.error.indexOf("not held") < 0) showError("");
+      showError(notice); notice = "";                    // a photo the server forgot is said once
     } catch (e) {
       showError(String(e.message || e));
     }
@@ -225,7 +226,11 @@ function buildPhotoPanel() {
     $("photo-steps").append(o);
   }
   $("photo-framing").textContent = "aligned to " + p.framing;
-  $("photo-file").addEventListener("change", () => { if ($("photo-file").files.length) sendPhoto($("photo-file").files[0]); });
+  $("photo-file").addEventListener("change", () => {
+    const file = $("photo-file").files[0];
+    $("photo-file").value = "";                       // the same file chosen again is a new upload
+    if (file) sendPhoto(file);
+  });
   const drop = $("drop");
   document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   document.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -264,8 +269,11 @@ function follow(token, fresh) {
   $("photo-aligned").src = "/api/photo/aligned.png?photo=" + token;
   $("photo-images").hidden = false;
   $("photo-progress").hidden = false;
-  events = new EventSource("/api/photo/events?photo=" + token);
-  events.onmessage = (ev) => {
+  if (events) events.close();                         // only the newest upload is followed
+  const es = new EventSource("/api/photo/events?photo=" + token);
+  events = es;
+  es.onmessage = (ev) => {
+    if (events !== es) { es.close(); return; }
     const s = JSON.parse(ev.data);
     hook.photo = { ...s, token };
     $("photo-progress").max = s.steps; $("photo-progress").value = s.step;
@@ -277,19 +285,20 @@ function follow(token, fresh) {
     if (s.state === "queued") photoStatus(`aligned ${face}; waiting for the projector ...`, false);
     else if (s.state === "projecting") {
       const speed = s.ms_per_step ? `, ${s.ms_per_step} ms/step` : "";
-      photoStatus(`projecting: step ${s.step} of ${s.steps}${speed}, distance ${s.distance.toFixed(4)}`, false);
+      const dist = s.distance === null ? "" : `, distance ${s.distance.toFixed(4)}`;
+      photoStatus(`projecting: step ${s.step} of ${s.steps}${speed}${dist}`, false);
     } else if (s.state === "failed") {
-      events.close(); events = null; photoStatus(s.error, true);
+      es.close(); events = null; photoStatus(s.error, true);
     } else if (s.state === "done") {
-      events.close(); events = null;
+      es.close(); events = null;
       photoStatus(`projected in ${s.steps} steps (${s.ms_per_step} ms/step, distance ${s.distance.toFixed(4)}): ` +
                   "the sliders now edit this face", false);
       if (fresh || !state.photo) { state.photo = token; state.b = null; state.mix = null; state.styles = []; }
       syncControls(); markGrid(); render();
     }
   };
-  events.onerror = () => {
-    if (events && events.readyState === EventSource.CLOSED) {
+  es.onerror = () => {
+    if (events === es && es.readyState === EventSource.CLOSED) {
       photoStatus("the server does not hold this photo (any more) or cannot be reached: upload it again", true);
       events = null;
     }
