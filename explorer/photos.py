@@ -152,6 +152,15 @@ class Photos:
                 photo.used = time.monotonic()
             return photo
 
+    def require(self, token: str) -> Photo:
+        """The photo with this token; BadRequest 404 saying why it may be gone."""
+        photo = self.get(token)
+        if photo is None:
+            from explorer.state import BadRequest
+            raise BadRequest("this photo is not held by the server (it keeps uploads in memory only while it runs, "
+                             "the oldest making room for new ones): upload it again", 404)
+        return photo
+
     def wait(self, photo: Photo, version: int, timeout: float) -> dict:
         """The photo's status once its version passes `version` (or after `timeout` seconds)."""
         with self.cond:

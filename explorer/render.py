@@ -117,10 +117,9 @@ class Renderer:
         """The finished photo a state shows (None for a seed's view); 404 / 409 when there is none yet."""
         if state.photo is None:
             return None
-        photo = self.photos.get(state.photo) if self.photos is not None else None
-        if photo is None:
-            raise BadRequest("this photo is not held by the server (it keeps uploads in memory only while it runs, "
-                             "the oldest making room for new ones): upload it again", 404)
+        if self.photos is None:
+            raise BadRequest("this server takes no photos", 404)
+        photo = self.photos.require(state.photo)
         if photo.w is None:
             raise BadRequest(f"the photo is not projected yet ({photo.state})", 409)
         return photo

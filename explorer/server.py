@@ -35,6 +35,7 @@ from PIL import Image
 from explorer.photos import DEFAULT_STEPS, MAX_UPLOAD, STEPS_RANGE, UploadError
 from explorer.render import Renderer
 from explorer.state import FRAMES, PHOTO_TOKEN, PSI_RANGE, SEED_MAX, STRENGTH_MAX, BadRequest, parse_state
+from latent.projector import projection_arrays
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
@@ -247,10 +248,9 @@ class Handler(BaseHTTPRequestHandler):
         if not PHOTO_TOKEN.match(token):
             raise BadRequest("photo must be the token the upload returned")
         photos = self.server.renderer.photos
-        photo = photos.get(token) if photos is not None else None
-        if photo is None:
-            raise BadRequest("this photo is not held by the server (it keeps uploads in memory only while it runs, "
-                             "the oldest making room for new ones): upload it again", 404)
+        if photos is None:
+            raise BadRequest("this server takes no photos", 404)
+        photo = photos.require(token)
         private = {"Cache-Control": "no-store"}
         if path == "/api/photo/status":
             return self.send_bytes(200, (json.dumps(photo.status()) + "\n").encode(), "application/json", private)
@@ -267,8 +267,7 @@ class Handler(BaseHTTPRequestHandler):
             if photo.w is None:
                 raise BadRequest(f"the photo is not projected yet ({photo.state})", 409)
             buf = io.BytesIO()
-            np.savez(buf, w=photo.w[None], distance="pixel", steps=photo.steps, w_plus=False,
-                     **{f"noise{i:02d}": n for i, n in enumerate(photo.noise)})
+            np.savez(buf, **projection_arrays(photo.w, photo.noise, "pixel", photo.steps, False))
             return self.send_bytes(200, buf.getvalue(), "application/octet-stream",
                                    {**private, "Content-Disposition": 'attachment; filename="projected_w.npz"'})
         return self.fail(HTTPStatus.NOT_FOUND, "not found")

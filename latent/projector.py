@@ -202,9 +202,14 @@ class ProjectedLatents:
 def save_projection(path: str | Path, result: Projection, cfg: ProjectConfig) -> Path:
     """projected_w.npz: `w` [1, num_ws, w_dim], `distance`, `steps`, `w_plus` and `noiseNN` maps (atomically)."""
     with atomic_path(path) as tmp:
-        np.savez(tmp, w=result.w[None], distance=result.distance, steps=cfg.steps, w_plus=cfg.w_plus,
-                 **{f"noise{i:02d}": n for i, n in enumerate(result.noise)})
+        np.savez(tmp, **projection_arrays(result.w, result.noise, result.distance, cfg.steps, cfg.w_plus))
     return Path(path)
+
+
+def projection_arrays(w: np.ndarray, noise: list, distance: str, steps: int, w_plus: bool) -> dict:
+    """The arrays of a projected_w.npz for one projected w+ [num_ws, w_dim] and its noise maps."""
+    return dict(w=w[None], distance=distance, steps=steps, w_plus=w_plus,
+                **{f"noise{i:02d}": n for i, n in enumerate(noise)})
 
 
 def load_projected(path: str | Path) -> ProjectedLatents:

@@ -416,6 +416,7 @@ def test_run_explorer_serves_and_stops(tmp_path):
     (["--network", "nowhere.keras"], "does not exist"),
     (["--network", str(NET), "--port", "70000"], "flag --port=70000: 70000 is not an integer in the range [0, 65535]"),
     (["--network", str(NET), "--class", "1"], "network is unconditional"),
+    (["--network", str(NET), "--framing", "nowhere.json"], "--framing nowhere.json does not exist"),
 ])
 def test_run_explorer_errors(args, message):
     r = run_cli("run_explorer.py", *args, timeout=120)
