@@ -343,7 +343,8 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
         f.writelines(f"{n}\t{why}\n" for n, why in skipped)
     if cfg.align:
         with open(tmp / fmt.ALIGNMENT_NAME, "w") as f:
-            json.dump({"framing": FFHQ.to_dict(), "detector": "mtcnn 1.0.0 (refined in an upright crop)",
+            json.dump({"framing": FFHQ.to_dict(),
+                       "detector": "mtcnn 1.0.0 (landmarks refined by its O-net in upright views, 3 passes)",
                        "faces": alignment}, f, indent=1)
 
     levels = []
@@ -383,7 +384,7 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
     with open(tmp / fmt.MANIFEST_NAME, "w") as f:
         json.dump(manifest, f, indent=2)
     log(f"wrote {written} images at {res}x{res} ({len(lvls)} levels, {cfg.shards} file(s) each) in "
-        f"{elapsed:.1f}s, {written / max(elapsed, 1e-9):.0f} img/s")
+        f"{elapsed:.1f}s, {written / max(elapsed, 1e-9):.{0 if written >= 10 * elapsed else 1}f} img/s")
     if upscaled:
         log(f"warning: {upscaled} image(s) were smaller than {res}x{res} and were upscaled", file=sys.stderr)
     if skipped:
