@@ -34,7 +34,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@bash scripts/test_deps.sh
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --durations=15 tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_dataset_tool.py

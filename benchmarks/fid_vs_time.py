@@ -4,7 +4,8 @@
     python benchmarks/fid_vs_time.py off=RUN_A ada=RUN_B --data faces2k --x kimg     # rows against one dataset
     python benchmarks/fid_vs_time.py ada=RUN_B --stat Progress/augment --x kimg       # ADA's p over training
 
-Each run folder needs `stats.jsonl` (written by run_training.py every tick) and `metric-<metric>.jsonl` (written
+Each run folder needs `stats.jsonl` (written by run_training.py every tick, or StyleGAN2-ADA's own, whose values
+are {num, mean, std}: their means are read, for side-by-side runs of NVIDIA's code) and `metric-<metric>.jsonl` (written
 by run_metrics.py for the run's snapshots). The cost of a snapshot is summed over the ticks up to its kimg:
 `Timing/cpu_sec_per_tick` (CPU seconds of the training process: unaffected by other processes sharing the
 machine) and `Timing/sec_per_tick` (wall seconds). After a resume the replayed ticks replace the lost ones.
@@ -25,12 +26,20 @@ from networks.locate import snapshot_kimg
 COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
 
 
-def tick_costs(run: Path) -> list[tuple[float, float, float]]:
-    """(kimg, cumulative CPU hours, cumulative wall hours) after each tick, replayed ticks counted once."""
+def read_stats(run: Path) -> dict[float, dict]:
+    """The rows of a run's stats.jsonl by kimg (a replayed tick after a resume wins), values as plain numbers:
+    StyleGAN2-ADA's {num, mean, std} entries become their means and its Progress/kimg the row's kimg."""
     rows: dict[float, dict] = {}
     for line in (run / "stats.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        rows[float(row["kimg"])] = row                           # a replayed tick (after resume) wins
+        row = {k: v["mean"] if isinstance(v, dict) and "mean" in v else v for k, v in json.loads(line).items()}
+        rows[float(row["kimg"] if "kimg" in row else row["Progress/kimg"])] = row
+    return rows
+
+
+def tick_costs(run: Path) -> list[tuple[float, float, float]]:
+    """(kimg, cumulative CPU hours, cumulative wall hours) after each tick, replayed ticks counted once (CPU
+    hours are 0 for runs that do not log them: StyleGAN2-ADA's)."""
+    rows = read_stats(run)
     out, cpu, wall = [], 0.0, 0.0
     for kimg in sorted(rows):
         cpu += rows[kimg].get("Timing/cpu_sec_per_tick", 0.0) / 3600
@@ -60,9 +69,10 @@ def curve(run: Path, metric: str, data: str | None = None) -> list[dict]:
 
 def stat_curve(run: Path, name: str) -> list[dict]:
     """A training statistic (stats.jsonl, e.g. Progress/augment) at every tick, as curve() points."""
-    rows = {float(r["kimg"]): r for r in map(json.loads, (run / "stats.jsonl").read_text().splitlines())}
+    rows = read_stats(run)
     return [{"kimg": k, "cpu_h": c, "wall_h": w, "value": float(rows[k][name])}
-            for k, c, w in tick_costs(run) if name in rows[k]]
+            for k, c, w in tick_costs(run)
+            if rows[k].get(name) is not None and rows[k][name] == rows[k][name]]       # NaN: never measured
 
 
 def plot(curves: dict[str, list[dict]], path: Path, metric: str, x: str = "cpu_h",

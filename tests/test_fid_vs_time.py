@@ -63,3 +63,20 @@ def test_negative_values_are_drawn_inside_the_axes(tmp_path):
     colour = fid_vs_time.COLOURS[0]
     rows = [y for y in range(img.height) for x in range(60, 390) if img.getpixel((x, y)) == colour]
     assert max(rows) < 300 - 50                                  # nothing below the x axis (bottom margin 50)
+
+
+def test_stylegan2_ada_stats_are_read_as_their_means(tmp_path):
+    """A side-by-side run of NVIDIA's StyleGAN2-ADA: its stats.jsonl has {num, mean, std} values and its kimg
+    only as Progress/kimg; p and r_t are read as the means, wall time from its ticks, no CPU time."""
+    run = tmp_path / "00000-nvidia"
+    run.mkdir()
+    stat = lambda v: {"num": 4, "mean": v, "std": 0.0}                          # noqa: E731
+    rows = [{"Progress/kimg": stat(k), "Timing/sec_per_tick": stat(w * 36), "Progress/augment": stat(p),
+             "Loss/signs/real": stat(rt), "Timing/Gmain": {"num": 0, "mean": float("nan"), "std": float("nan")}}
+            for k, w, p, rt in ((0.016, 0, 0.0, 0.5), (4.016, 100, 0.02, 0.74), (8.016, 100, 0.0128, 0.49))]
+    (run / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    p = fid_vs_time.stat_curve(run, "Progress/augment")
+    assert [(q["kimg"], q["value"], q["cpu_h"]) for q in p] == [(0.016, 0.0, 0), (4.016, 0.02, 0), (8.016, 0.0128, 0)]
+    assert [q["wall_h"] for q in p] == pytest.approx([0, 1, 2])
+    assert [q["value"] for q in fid_vs_time.stat_curve(run, "Loss/signs/real")] == [0.5, 0.74, 0.49]
+    assert fid_vs_time.stat_curve(run, "Timing/Gmain") == []                  # never measured: no points
