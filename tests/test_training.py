@@ -68,6 +68,7 @@ def test_r1_equals_a_numerically_computed_gradient_norm():
            "seed": tf.constant([1, 2], tf.int64)}
     _, stats = loss.d_step(Phase("Dreg", "D", 16, False, True), real, tf.zeros([2, 0]), rnd)
     r1 = stats["Loss/r1_penalty"].numpy()                                   # |grad_x D(x)|^2 per image
+    np.testing.assert_allclose(stats["Loss/D/reg"].numpy(), r1 * 5.0, rtol=1e-6)   # weighted by gamma / 2
     # D is piecewise linear (leaky ReLU), so a difference across a kink is wrong: per input element, use the
     # step whose forward and backward one-sided differences agree best (no kink inside [x - h, x + h]).
     x = real.numpy().astype(np.float64)                                     # [2, 4, 4, 3]
@@ -94,8 +95,9 @@ def test_path_length_mean_update():
     _, stats = loss.g_step(Phase("Greg", "G", 4, False, True), tf.zeros([4, 8, 8, 3]), tf.zeros([4, 0]), rnd)
     lengths = stats["Loss/pl_length"].numpy()
     assert float(loss.pl_mean.numpy()) == pytest.approx(0.01 * lengths.mean(), rel=1e-5)
-    np.testing.assert_allclose(stats["Loss/pl_penalty"].numpy(), 2.0 * (lengths - 0.01 * lengths.mean()) ** 2,
-                               rtol=1e-4)
+    # logged as NVIDIA's: pl_penalty unweighted, G/reg times pl_weight (2)
+    np.testing.assert_allclose(stats["Loss/pl_penalty"].numpy(), (lengths - 0.01 * lengths.mean()) ** 2, rtol=1e-4)
+    np.testing.assert_allclose(stats["Loss/G/reg"].numpy(), 2.0 * stats["Loss/pl_penalty"].numpy(), rtol=1e-6)
 
 
 def test_a_run_trains_with_finite_losses_right_intervals_and_snapshots(data8, tmp_path):

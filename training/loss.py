@@ -204,10 +204,11 @@ class StyleGAN2Loss:
             global_mean = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.reduce_mean(lengths))
             pl_mean = self.pl_mean + (global_mean - self.pl_mean) * self.pl_decay
             self.pl_mean.assign(pl_mean)
-            penalty = tf.square(lengths - pl_mean) * self.pl_weight
+            deviation = tf.square(lengths - pl_mean)                                     # [m]
+            penalty = deviation * self.pl_weight
             total += tf.nn.compute_average_loss(penalty, global_batch_size=pl_rows) * float(phase.interval)
-            stats["Loss/pl_penalty"] = penalty
-            stats["Loss/pl_length"] = lengths
+            # as NVIDIA's logs: the penalty unweighted, the weighted loss (before the lazy interval) as G/reg
+            stats.update({"Loss/pl_penalty": deviation, "Loss/G/reg": penalty, "Loss/pl_length": lengths})
         return total, stats
 
     # ------------------------------------------------------------------------------------- discriminator
@@ -251,6 +252,7 @@ class StyleGAN2Loss:
                 # ADA counts this pass's reals in r_t too (a second, differently augmented view every
                 # d_reg_interval iterations); a combined main + reg phase counts its reals once
                 stats.setdefault("Loss/signs/real", tf.sign(reg_logits))
+                stats.setdefault("Loss/scores/real", reg_logits)                 # as NVIDIA's: both passes
             g = self.scaler.unscale(inner.gradient(s, x))
             sq = tf.reduce_sum(tf.square(g), axis=[1, 2, 3])                              # [n]
             if self.loss == "wgan-gp":
@@ -258,6 +260,6 @@ class StyleGAN2Loss:
                 stats["Loss/gradient_penalty"] = penalty
             else:
                 penalty = sq * (self.r1_gamma_at(res) / 2)
-                stats["Loss/r1_penalty"] = sq
+                stats.update({"Loss/r1_penalty": sq, "Loss/D/reg": penalty})       # unweighted; weighted
             total += tf.nn.compute_average_loss(penalty, global_batch_size=self.global_batch) * float(phase.interval)
         return total, stats
