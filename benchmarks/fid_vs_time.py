@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -36,10 +37,10 @@ def read_stats(run: Path) -> dict[float, dict]:
     return rows
 
 
-def tick_costs(run: Path) -> list[tuple[float, float, float]]:
+def tick_costs(run: Path, rows: dict[float, dict] | None = None) -> list[tuple[float, float, float]]:
     """(kimg, cumulative CPU hours, cumulative wall hours) after each tick, replayed ticks counted once (CPU
-    hours are 0 for runs that do not log them: StyleGAN2-ADA's)."""
-    rows = read_stats(run)
+    hours are 0 for runs that do not log them: StyleGAN2-ADA's). `rows`: read_stats(run), if already read."""
+    rows = read_stats(run) if rows is None else rows
     out, cpu, wall = [], 0.0, 0.0
     for kimg in sorted(rows):
         cpu += rows[kimg].get("Timing/cpu_sec_per_tick", 0.0) / 3600
@@ -71,8 +72,8 @@ def stat_curve(run: Path, name: str) -> list[dict]:
     """A training statistic (stats.jsonl, e.g. Progress/augment) at every tick, as curve() points."""
     rows = read_stats(run)
     return [{"kimg": k, "cpu_h": c, "wall_h": w, "value": float(rows[k][name])}
-            for k, c, w in tick_costs(run)
-            if rows[k].get(name) is not None and rows[k][name] == rows[k][name]]       # NaN: never measured
+            for k, c, w in tick_costs(run, rows)
+            if rows[k].get(name) is not None and not math.isnan(rows[k][name])]       # NaN: never measured
 
 
 def plot(curves: dict[str, list[dict]], path: Path, metric: str, x: str = "cpu_h",
