@@ -8,6 +8,7 @@ Without `--network`: the newest snapshot under results/, else the shipped model;
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,11 +88,10 @@ def shipped_model(path: Path | str) -> Shipped | None:
 
 
 def snapshot_kimg(path: Path) -> float:
-    """The kimg in a snapshot's name: `network-snapshot-000096.keras` -> 96.0, `...-000096.008.keras` -> 96.008."""
-    try:
-        return float(path.name[len("network-snapshot-"):-len(".keras")])
-    except ValueError:
-        return -1.0
+    """The kimg in a snapshot's name: `network-snapshot-000096.keras` -> 96.0, `...-000096.008.keras` -> 96.008,
+    NVIDIA's `network-snapshot-000100.pkl` -> 100.0; -1 for any other name."""
+    m = re.fullmatch(r"network-snapshot-(\d+(?:\.\d+)?)\.(?:keras|pkl)", path.name)
+    return float(m.group(1)) if m else -1.0
 
 
 def newest_snapshot(results: str | Path = "results") -> Path | None:

@@ -80,3 +80,6 @@ def test_stylegan2_ada_stats_are_read_as_their_means(tmp_path):
     assert [q["wall_h"] for q in p] == pytest.approx([0, 1, 2])
     assert [q["value"] for q in fid_vs_time.stat_curve(run, "Loss/signs/real")] == [0.5, 0.74, 0.49]
     assert fid_vs_time.stat_curve(run, "Timing/Gmain") == []                  # never measured: no points
+    (run / "metric-fid5k_full.jsonl").write_text(json.dumps(
+        {"network": f"{run}/network-snapshot-000008.pkl", "value": 164.1, "data": "/d/faces300"}) + "\n")
+    assert [(q["kimg"], q["value"]) for q in fid_vs_time.curve(run, "fid5k_full")] == [(8.0, 164.1)]   # .pkl
