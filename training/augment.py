@@ -138,6 +138,42 @@ class AugmentPipe:
             out["saturation"] = tf.where(chosen("saturation"), _exp2(nrm() * self.saturation_std), 1.0)
         return out
 
+    def percentile_params(self, n: int, q: float, size: tuple[int, int]) -> dict[str, tf.Tensor]:
+        """The parameters StyleGAN2-ADA's `debug_percentile=q` gives: every enabled op applied, each random
+        value replaced by its q-quantile (the post-rotation by 0), for n images of size (H, W). A known
+        transform for comparing with NVIDIA's pipeline and for looking at what each strength does."""
+        h, w = size
+        m, out = self.mult, self.identity_params(n)
+        u = 2 * q - 1                                                                    # uniform(-1, 1) at q
+        z = float(tf.math.erfinv(tf.constant(u, tf.float32)))                            # its normal quantile
+        full = lambda v, shape=(n,): tf.fill(shape, tf.constant(v, tf.float32))         # noqa: E731
+        if m["xflip"] > 0:
+            out["xflip"] = full(np.floor(q * 2))
+        if m["rotate90"] > 0:
+            out["rotate90"] = full(np.floor(q * 4))
+        if m["xint"] > 0:
+            t = u * self.xint_max
+            out["xint"] = tf.tile(tf.round(tf.constant([[t * w, t * h]], tf.float32)), [n, 1])
+        if m["scale"] > 0:
+            out["scale"] = full(2 ** (z * self.scale_std))
+        if m["rotate"] > 0:
+            out["rotate_pre"] = full(u * np.pi * self.rotate_max)
+        if m["aniso"] > 0:
+            out["aniso"] = full(2 ** (z * self.aniso_std))
+        if m["xfrac"] > 0:
+            out["xfrac"] = tf.tile(tf.constant([[z * self.xfrac_std * w, z * self.xfrac_std * h]], tf.float32), [n, 1])
+        if m["brightness"] > 0:
+            out["brightness"] = full(z * self.brightness_std)
+        if m["contrast"] > 0:
+            out["contrast"] = full(2 ** (z * self.contrast_std))
+        if m["lumaflip"] > 0:
+            out["lumaflip"] = full(np.floor(q * 2))
+        if m["hue"] > 0:
+            out["hue"] = full(u * np.pi * self.hue_max)
+        if m["saturation"] > 0:
+            out["saturation"] = full(2 ** (z * self.saturation_std))
+        return out
+
     # ------------------------------------------------------------------------------------- matrices
     @staticmethod
     def geometric_matrix(params: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -210,20 +246,9 @@ class AugmentPipe:
             return x * tf.reduce_sum(m[:, :3], axis=1)[:, None, None, None] + m[:, None, None, 3:]
         raise ValueError(f"augmentation needs RGB or greyscale images, not {ch} channels")
 
-    @staticmethod
-    def _fir(x: tf.Tensor, taps: np.ndarray, axis: int, stride: int) -> tf.Tensor:
-        """Valid correlation of x [n, H, W, C] with 1-D taps along axis 1 (rows) or 2 (columns), keeping
-        every `stride`-th output from the first."""
-        ch = x.shape[-1]
-        k = taps.astype(np.float32)
-        k = k[:, None] if axis == 1 else k[None, :]
-        kernel = tf.constant(np.tile(k[:, :, None, None], [1, 1, ch, 1]))                 # [kh, kw, C, 1]
-        x = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "VALID")
-        return x[:, ::stride] if axis == 1 else x[:, :, ::stride]
-
     def _warp(self, x: tf.Tensor, g_inv: tf.Tensor) -> tf.Tensor:
         """Geometric transform of x [n, H, W, C] by g_inv [n, 3, 3] (output -> input, centred pixels)."""
-        h, w, ch = x.shape[1], x.shape[2], x.shape[3]
+        h, w = x.shape[1], x.shape[2]
         f, half = self.filter, len(self.filter) // 4                                     # 12 taps, pad 3
         cx, cy = (w - 1) / 2, (h - 1) / 2
         # reflect padding: enough to cover every output corner plus the filter's support (ADA's margin)
@@ -235,18 +260,11 @@ class AugmentPipe:
         lo = tf.cast(tf.math.ceil(tf.clip_by_value(lo, 0.0, [w - 1.0, h - 1.0])), tf.int32)
         hi = tf.cast(tf.math.ceil(tf.clip_by_value(hi, 0.0, [w - 1.0, h - 1.0])), tf.int32)
         x = tf.pad(x, [[0, 0], [lo[1], hi[1]], [lo[0], hi[0]], [0, 0]], mode="REFLECT")  # [n, Hp, Wp, C]
-        # 2x upsampling: zero insertion, then the filter (gain 2 per axis), true convolution
+        # 2x upsampling: zero insertion, then the filter (gain 2 per axis), true convolution; as banded matrices
         up_taps = 2 * f[::-1]
-        for axis in (1, 2):
-            shape = tf.shape(x)
-            zeros = tf.zeros_like(x)
-            x = tf.stack([x, zeros], axis=axis + 1)
-            new = [shape[0], shape[1], shape[2], ch]
-            new[axis] = new[axis] * 2
-            x = tf.reshape(x, new)
-            pads = [[0, 0]] * 4
-            pads[axis] = [len(f) // 2, len(f) // 2 - 1]                                  # 6, 5
-            x = self._fir(tf.pad(x, pads), up_taps, axis, 1)                             # [n, 2Hp, 2Wp, C]
+        hp, wp = tf.shape(x)[1], tf.shape(x)[2]
+        x = _cols(_band(2 * wp, wp, up_taps, -1, 2, len(f) // 2), x)                  # [n, Hp, 2Wp, C]
+        x = _rows(_band(2 * hp, hp, up_taps, -1, 2, len(f) // 2), x)                  # [n, 2Hp, 2Wp, C]
         # output grid: the image plus `half` pixels each side, at twice the resolution
         ho, wo = (h + 2 * half) * 2, (w + 2 * half) * 2
         uy, ux = tf.meshgrid(tf.range(ho, dtype=tf.float32) - (ho - 1) / 2,
@@ -263,25 +281,48 @@ class AugmentPipe:
         x = _bilinear(x, sx, sy)                                                          # [n, ho, wo, C]
         # 2x downsampling with the filter (correlation), cropping the extra border
         x = x[:, 1:-1, 1:-1, :]
-        for axis in (1, 2):
-            x = self._fir(x, f, axis, 2)
-        return x                                                                          # [n, H, W, C]
+        hi_, wi_ = ho - 2, wo - 2
+        x = _rows(_band((hi_ - len(f) + 2) // 2, hi_, f, -2, 1, 0), x)                 # [n, H, wo - 2, C]
+        return _cols(_band((wi_ - len(f) + 2) // 2, wi_, f, -2, 1, 0), x)              # [n, H, W, C]
+
+
+def _band(n_out, n_in, taps: np.ndarray, a: int, b: int, c: int) -> tf.Tensor:
+    """[n_out, n_in] matrix with taps[a * o + b * i + c] at (o, i), zero where that index is outside the taps:
+    a 1-D FIR filter with zero insertion or decimation as one matrix (sizes may be tensors). On the CPU a
+    matrix product is many times faster than a depthwise convolution of 1-3 channels, backward included."""
+    o, i = tf.range(n_out)[:, None], tf.range(n_in)[None, :]
+    idx = a * o + b * i + c
+    inside = (idx >= 0) & (idx < len(taps))
+    return tf.where(inside, tf.gather(tf.constant(taps, tf.float32), tf.clip_by_value(idx, 0, len(taps) - 1)), 0.0)
+
+
+def _rows(m: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """m [O, H] applied along the rows of x [n, H, W, C] -> [n, O, W, C] (one matrix product)."""
+    n, h, w, ch = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2], x.shape[3]
+    return tf.reshape(tf.linalg.matmul(m, tf.reshape(x, [n, h, w * ch])), [n, -1, w, ch])
+
+
+def _cols(m: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+    """m [O, W] applied along the columns of x [n, H, W, C] -> [n, H, O, C]."""
+    return tf.transpose(_rows(m, tf.transpose(x, [0, 2, 1, 3])), [0, 2, 1, 3])
 
 
 def _bilinear(x: tf.Tensor, sx: tf.Tensor, sy: tf.Tensor) -> tf.Tensor:
     """Sample x [n, H, W, C] at fractional (column sx, row sy) [n, h, w]; zero outside. -> [n, h, w, C]."""
-    hgt, wid = tf.shape(x)[1], tf.shape(x)[2]
+    n, hgt, wid, ch = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2], x.shape[3]
     x0, y0 = tf.floor(sx), tf.floor(sy)
-    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-    out = 0.0
+    fx, fy = sx - x0, sy - y0
+    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    base = (tf.range(n) * hgt * wid)[:, None, None]                                     # [n, 1, 1]
+    idx, wts = [], []
     for dy, wy in ((0, 1 - fy), (1, fy)):
         for dx, wx in ((0, 1 - fx), (1, fx)):
-            xi, yi = tf.cast(x0, tf.int32) + dx, tf.cast(y0, tf.int32) + dy
+            xi, yi = x0 + dx, y0 + dy
             inside = (xi >= 0) & (xi < wid) & (yi >= 0) & (yi < hgt)                     # [n, h, w]
-            idx = tf.stack([tf.clip_by_value(yi, 0, hgt - 1), tf.clip_by_value(xi, 0, wid - 1)], axis=-1)
-            val = tf.gather_nd(x, idx, batch_dims=1)                                      # [n, h, w, C]
-            out += val * (wx * wy * tf.cast(inside, x.dtype)[..., None])
-    return out
+            idx.append(base + tf.clip_by_value(yi, 0, hgt - 1) * wid + tf.clip_by_value(xi, 0, wid - 1))
+            wts.append(wx * wy * tf.cast(inside, x.dtype))
+    val = tf.gather(tf.reshape(x, [-1, ch]), tf.stack(idx, axis=-1))                    # [n, h, w, 4, C]
+    return tf.reduce_sum(val * tf.stack(wts, axis=-1)[..., None], axis=3)               # [n, h, w, C]
 
 
 def ada_adjust(p, rt, target: float, batch: int, interval: int, ada_kimg: float) -> tf.Tensor:
