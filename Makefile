@@ -39,6 +39,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_dataset_tool.py
 	$(PY) benchmarks/bench_reader.py
+	$(PY) benchmarks/bench_augment.py
 
 clean-demo:
 	rm -rf demo

@@ -168,6 +168,11 @@ def test_cli_fine_tunes_an_nvidia_pickle_with_freeze_d_then_continues_the_run(da
     for key in src:
         frozen = key.startswith(("b16.fromrgb.", "b16.conv0."))
         assert np.array_equal(src[key], after[key]) == frozen, key
+    start = load_network(run / "network-snapshot-000000.keras")          # kimg 0: the pickle itself
+    theirs = load_network(pkl, cache=False)
+    for mine, ref in ((start.D, theirs.D), (start.G_ema, theirs.G_ema)):
+        ref_state = {k: v.numpy() for k, v in official_state(ref).items()}
+        assert all(np.array_equal(v.numpy(), ref_state[k]) for k, v in official_state(mine).items())
 
     pkl.unlink()                                        # a continued run no longer needs the pickle
     proc = run_cli("run_training.py", "--resume", str(run), "--kimg", "0.016", timeout=600)

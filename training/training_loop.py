@@ -340,6 +340,8 @@ class Trainer:
                                 ("fakes_init.png", contact_sheet([self.fakes_grid()]))):
                 with atomic_path(self.run / name) as tmp:
                     sheet.save(tmp, format="PNG")
+            if cfg.transfer is not None:             # kimg 0 of a run from a network: that network, scored
+                self.snapshot(logger)                # on the new data (StyleGAN2-ADA's snapshot 000000)
         tick_start_nimg, tick_start, tick_cpu = st.nimg, time.time(), time.process_time()
         start_time = tick_start
         # consecutive non-finite runs of each phase (a phase that runs every 4th iteration and always fails
