@@ -52,7 +52,7 @@ def tick_costs(run: Path, rows: dict[float, dict] | None = None) -> list[tuple[f
 def curve(run: Path, metric: str, data: str | None = None) -> list[dict]:
     """One point per evaluated snapshot: kimg, cpu_h, wall_h, value (the newest evaluation of each), of the
     rows against the dataset whose path contains `data` (needed when the run was compared with several)."""
-    costs = tick_costs(run)
+    costs = [(0.0, 0.0, 0.0)] + tick_costs(run)          # kimg 0 (a run from a network scores it) costs nothing
     points: dict[float, dict] = {}
     rows = [json.loads(line) for line in (run / f"metric-{metric}.jsonl").read_text().splitlines()]
     if data is not None:

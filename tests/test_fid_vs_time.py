@@ -54,6 +54,14 @@ def test_rows_logged_before_data_existed_count_as_one_dataset(tmp_path):
     assert [(p["kimg"], p["value"]) for p in fid_vs_time.curve(run, "fid10k_full")] == [(8, 60.0), (16, 35.0)]
 
 
+def test_the_kimg_0_snapshot_of_a_run_from_a_network_is_a_point_at_no_cost(tmp_path):
+    run = _run(tmp_path)
+    rows = [{"network": f"{run}/network-snapshot-{k:06d}.keras", "value": v} for k, v in ((0, 90.0), (8, 50.0))]
+    (run / "metric-fid10k_full.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [(p["kimg"], p["cpu_h"], p["value"]) for p in fid_vs_time.curve(run, "fid10k_full")] == [
+        (0, 0.0, 90.0), (8, 2.0, 50.0)]
+
+
 def test_negative_values_are_drawn_inside_the_axes(tmp_path):
     """r_t = E[sign(D(real))] can be negative: the y axis extends down to it instead of drawing under the x axis."""
     out = tmp_path / "rt.png"
