@@ -6,8 +6,9 @@ with --reference, NVIDIA's stylegan2-ada-pytorch at the same setting.
 
 One call = augment a batch of random images at p = 1 (new random parameters each call) and take the gradient of
 a scalar of the output with respect to the input, as D's losses do through the pipeline. Prints augmented img/s
-(the mean of `--iters` calls after 2 warm-up calls). In training each image D sees is augmented: at p = 1 that
-is batch images per Dmain (reals and fakes) and per Gmain, so compare with the training benchmark's img/s.
+(the mean of `--iters` calls after 2 warm-up calls). In training every image D sees is augmented: at p = 1
+that is 2 x batch per Dmain (reals and fakes), batch per Gmain and per R1 step, so divide by about 3 to compare
+with the training benchmark's img/s.
 Run the two lines one after the other on an otherwise idle machine and take their ratio.
 """
 from __future__ import annotations

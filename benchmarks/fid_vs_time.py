@@ -49,10 +49,20 @@ def tick_costs(run: Path, rows: dict[float, dict] | None = None) -> list[tuple[f
     return out
 
 
+def _from_network(run: Path) -> bool:
+    """A run of ours started from a trained network (`training_options.json` names it under `transfer`)."""
+    try:
+        return bool(json.loads((run / "training_options.json").read_text()).get("transfer"))
+    except (OSError, ValueError):
+        return False
+
+
 def curve(run: Path, metric: str, data: str | None = None) -> list[dict]:
     """One point per evaluated snapshot: kimg, cpu_h, wall_h, value (the newest evaluation of each), of the
     rows against the dataset whose path contains `data` (needed when the run was compared with several)."""
-    costs = [(0.0, 0.0, 0.0)] + tick_costs(run)          # kimg 0 (a run from a network scores it) costs nothing
+    costs = tick_costs(run)
+    if _from_network(run):                                # its snapshot 000000 is the network, before any step
+        costs = [(0.0, 0.0, 0.0)] + costs
     points: dict[float, dict] = {}
     rows = [json.loads(line) for line in (run / f"metric-{metric}.jsonl").read_text().splitlines()]
     if data is not None:

@@ -55,9 +55,13 @@ def test_rows_logged_before_data_existed_count_as_one_dataset(tmp_path):
 
 
 def test_the_kimg_0_snapshot_of_a_run_from_a_network_is_a_point_at_no_cost(tmp_path):
+    """Ours writes snapshot 000000 before any step only when it starts from a network; StyleGAN2-ADA's comes
+    after the first iteration of any run, random networks included, and is left out as before."""
     run = _run(tmp_path)
     rows = [{"network": f"{run}/network-snapshot-{k:06d}.keras", "value": v} for k, v in ((0, 90.0), (8, 50.0))]
     (run / "metric-fid10k_full.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [(p["kimg"], p["value"]) for p in fid_vs_time.curve(run, "fid10k_full")] == [(8, 50.0)]
+    (run / "training_options.json").write_text(json.dumps({"transfer": {"source": "utkface-64"}}))
     assert [(p["kimg"], p["cpu_h"], p["value"]) for p in fid_vs_time.curve(run, "fid10k_full")] == [
         (0, 0.0, 90.0), (8, 2.0, 50.0)]
 

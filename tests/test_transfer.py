@@ -158,6 +158,7 @@ def test_cli_fine_tunes_an_nvidia_pickle_with_freeze_d_then_continues_the_run(da
             "kimg 0, fresh optimizers") in out
     assert "--freezed 2: D's layers b16.fromrgb, b16.conv0 are not trained" in out
     assert "training 16x16 from 0.0 kimg" in out
+    assert "snapshot at 0.000 kimg: ckpt-0, network-snapshot-000000.keras, fakes000000.png" in out
     run = next((tmp_path / "results").iterdir())
     opts = json.loads((run / "training_options.json").read_text())
     assert opts["transfer"]["source"] == str(pkl) and opts["transfer"]["networks"] == ["G", "D", "G_ema"]
@@ -179,6 +180,7 @@ def test_cli_fine_tunes_an_nvidia_pickle_with_freeze_d_then_continues_the_run(da
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     assert f"resumed {run} at 0.008 kimg" in out and "starting a new run" not in out
+    assert "snapshot at 0.000 kimg" not in out                    # kimg 0 belongs to the start from the network
     assert "--freezed 2: D's layers b16.fromrgb, b16.conv0 are not trained" in out
     after2 = {k: v.numpy() for k, v in official_state(load_network(run).D).items()}
     assert np.array_equal(after2["b16.conv0.weight"], src["b16.conv0.weight"])

@@ -139,13 +139,14 @@ class AugmentPipe:
         return out
 
     def percentile_params(self, n: int, q: float, size: tuple[int, int]) -> dict[str, tf.Tensor]:
-        """The parameters StyleGAN2-ADA's `debug_percentile=q` gives: every enabled op applied, each random
-        value replaced by its q-quantile (the post-rotation by 0), for n images of size (H, W). A known
-        transform for comparing with NVIDIA's pipeline and for looking at what each strength does."""
+        """The parameters StyleGAN2-ADA's `debug_percentile=q` gives: every enabled op applied, each uniform
+        draw at its q-quantile, each normal draw at erfinv(2q - 1) (NVIDIA's choice: the q-quantile of
+        N(0, 1/2), not of N(0, 1)), the post-rotation 0, for n images of size (H, W). A known transform, for
+        comparing with NVIDIA's pipeline and for looking at what each strength does. Eager only."""
         h, w = size
         m, out = self.mult, self.identity_params(n)
         u = 2 * q - 1                                                                    # uniform(-1, 1) at q
-        z = float(tf.math.erfinv(tf.constant(u, tf.float32)))                            # its normal quantile
+        z = float(tf.math.erfinv(tf.constant(u, tf.float32)))                            # as NVIDIA's, float32
         full = lambda v, shape=(n,): tf.fill(shape, tf.constant(v, tf.float32))         # noqa: E731
         if m["xflip"] > 0:
             out["xflip"] = full(np.floor(q * 2))
@@ -260,11 +261,8 @@ class AugmentPipe:
         lo = tf.cast(tf.math.ceil(tf.clip_by_value(lo, 0.0, [w - 1.0, h - 1.0])), tf.int32)
         hi = tf.cast(tf.math.ceil(tf.clip_by_value(hi, 0.0, [w - 1.0, h - 1.0])), tf.int32)
         x = tf.pad(x, [[0, 0], [lo[1], hi[1]], [lo[0], hi[0]], [0, 0]], mode="REFLECT")  # [n, Hp, Wp, C]
-        # 2x upsampling: zero insertion, then the filter (gain 2 per axis), true convolution; as banded matrices
-        up_taps = 2 * f[::-1]
-        hp, wp = tf.shape(x)[1], tf.shape(x)[2]
-        x = _cols(_band(2 * wp, wp, up_taps, -1, 2, len(f) // 2), x)                  # [n, Hp, 2Wp, C]
-        x = _rows(_band(2 * hp, hp, up_taps, -1, 2, len(f) // 2), x)                  # [n, 2Hp, 2Wp, C]
+        # 2x upsampling: zero insertion, then the filter (gain 2 per axis), true convolution; in two phases
+        x = _upsample2x(_upsample2x(x, f, axis=2), f, axis=1)                            # [n, 2Hp, 2Wp, C]
         # output grid: the image plus `half` pixels each side, at twice the resolution
         ho, wo = (h + 2 * half) * 2, (w + 2 * half) * 2
         uy, ux = tf.meshgrid(tf.range(ho, dtype=tf.float32) - (ho - 1) / 2,
@@ -280,31 +278,51 @@ class AugmentPipe:
         sy = src[..., 1] + (tf.cast(hi_, tf.float32) - 1) / 2                            # input row index
         x = _bilinear(x, sx, sy)                                                          # [n, ho, wo, C]
         # 2x downsampling with the filter (correlation), cropping the extra border
-        x = x[:, 1:-1, 1:-1, :]
-        hi_, wi_ = ho - 2, wo - 2
-        x = _rows(_band((hi_ - len(f) + 2) // 2, hi_, f, -2, 1, 0), x)                 # [n, H, wo - 2, C]
-        return _cols(_band((wi_ - len(f) + 2) // 2, wi_, f, -2, 1, 0), x)              # [n, H, W, C]
+        x = x[:, 1:-1, 1:-1, :]                                                           # [n, 2H + 10, 2W + 10, C]
+        return _downsample2x(_downsample2x(x, f, axis=1), f, axis=2)                     # [n, H, W, C]
 
 
-def _band(n_out, n_in, taps: np.ndarray, a: int, b: int, c: int) -> tf.Tensor:
-    """[n_out, n_in] matrix with taps[a * o + b * i + c] at (o, i), zero where that index is outside the taps:
-    a 1-D FIR filter with zero insertion or decimation as one matrix (sizes may be tensors). On the CPU a
-    matrix product is many times faster than a depthwise convolution of 1-3 channels, backward included."""
-    o, i = tf.range(n_out)[:, None], tf.range(n_in)[None, :]
-    idx = a * o + b * i + c
-    inside = (idx >= 0) & (idx < len(taps))
-    return tf.where(inside, tf.gather(tf.constant(taps, tf.float32), tf.clip_by_value(idx, 0, len(taps) - 1)), 0.0)
+def _shape(x: tf.Tensor) -> list:
+    """x's dimensions: Python ints where static, scalar tensors where not."""
+    dynamic = tf.shape(x)
+    return [d if d is not None else dynamic[i] for i, d in enumerate(x.shape)]
 
 
-def _rows(m: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-    """m [O, H] applied along the rows of x [n, H, W, C] -> [n, O, W, C] (one matrix product)."""
-    n, h, w, ch = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2], x.shape[3]
-    return tf.reshape(tf.linalg.matmul(m, tf.reshape(x, [n, h, w * ch])), [n, -1, w, ch])
+def _slice(x: tf.Tensor, axis: int, start: int, size) -> tf.Tensor:
+    """x[..., start:start + size, ...] along `axis` (size may be a tensor)."""
+    begin, sizes = [0] * x.shape.rank, [-1] * x.shape.rank
+    begin[axis], sizes[axis] = start, size
+    return tf.slice(x, begin, sizes)
 
 
-def _cols(m: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
-    """m [O, W] applied along the columns of x [n, H, W, C] -> [n, H, O, C]."""
-    return tf.transpose(_rows(m, tf.transpose(x, [0, 2, 1, 3])), [0, 2, 1, 3])
+def _upsample2x(x: tf.Tensor, f: np.ndarray, axis: int) -> tf.Tensor:
+    """2x along `axis` (1 rows, 2 columns) of x [n, H, W, C]: zeros inserted after every sample, then a true
+    convolution with 2 * f (len(f) = 12, centred: pad 6 before, 5 after), keeping the length 2n. Computed
+    polyphase: the even and odd outputs are 6-tap sums of shifted input slices, interleaved; linear in the
+    size (a dense matrix would be quadratic, a convolution half multiplies by the inserted zeros)."""
+    taps = 2 * np.asarray(f, np.float64)[::-1]                                            # correlation taps
+    shape = _shape(x)
+    n = shape[axis]
+    pads = [[0, 0]] * 4
+    pads[axis] = [3, 3]
+    xp = tf.pad(x, pads)                                                                   # x[m + d] = xp[m + d + 3]
+    even = tf.add_n([float(taps[2 * j]) * _slice(xp, axis, j, n) for j in range(6)])       # y[2m]
+    odd = tf.add_n([float(taps[2 * j - 1]) * _slice(xp, axis, j, n) for j in range(1, 7)])  # y[2m + 1]
+    shape[axis] = 2 * n
+    return tf.reshape(tf.stack([even, odd], axis=axis + 1), shape)
+
+
+def _downsample2x(x: tf.Tensor, f: np.ndarray, axis: int) -> tf.Tensor:
+    """Valid correlation of x [n, H, W, C] with f (12 taps) along `axis`, every second output from the first:
+    (n - 10) // 2 outputs. Polyphase: the even and odd input samples each meet 6 of the taps."""
+    pairs = _shape(x)
+    half = pairs[axis] // 2                                                                # (n - 10) // 2 + 5
+    pairs[axis:axis + 1] = [half, 2]
+    xr = tf.reshape(_slice(x, axis, 0, 2 * half), pairs)                                  # [..., half, 2, ...]
+    ev, od = tf.unstack(xr, axis=axis + 1)                                                 # x[2i], x[2i + 1]
+    out = half - 5
+    return tf.add_n([float(f[2 * j]) * _slice(ev, axis, j, out) + float(f[2 * j + 1]) * _slice(od, axis, j, out)
+                     for j in range(6)])
 
 
 def _bilinear(x: tf.Tensor, sx: tf.Tensor, sy: tf.Tensor) -> tf.Tensor:
@@ -313,13 +331,15 @@ def _bilinear(x: tf.Tensor, sx: tf.Tensor, sy: tf.Tensor) -> tf.Tensor:
     x0, y0 = tf.floor(sx), tf.floor(sy)
     fx, fy = sx - x0, sy - y0
     x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
-    base = (tf.range(n) * hgt * wid)[:, None, None]                                     # [n, 1, 1]
-    idx, wts = [], []
+    wid64 = tf.cast(wid, tf.int64)
+    base = (tf.range(tf.cast(n, tf.int64)) * tf.cast(hgt, tf.int64) * wid64)[:, None, None]   # [n, 1, 1]; int64:
+    idx, wts = [], []                                                                    # n * H * W can pass 2^31
     for dy, wy in ((0, 1 - fy), (1, fy)):
         for dx, wx in ((0, 1 - fx), (1, fx)):
             xi, yi = x0 + dx, y0 + dy
             inside = (xi >= 0) & (xi < wid) & (yi >= 0) & (yi < hgt)                     # [n, h, w]
-            idx.append(base + tf.clip_by_value(yi, 0, hgt - 1) * wid + tf.clip_by_value(xi, 0, wid - 1))
+            idx.append(base + tf.cast(tf.clip_by_value(yi, 0, hgt - 1), tf.int64) * wid64
+                       + tf.cast(tf.clip_by_value(xi, 0, wid - 1), tf.int64))
             wts.append(wx * wy * tf.cast(inside, x.dtype))
     val = tf.gather(tf.reshape(x, [-1, ch]), tf.stack(idx, axis=-1))                    # [n, h, w, 4, C]
     return tf.reduce_sum(val * tf.stack(wts, axis=-1)[..., None], axis=3)               # [n, h, w, C]
