@@ -9,7 +9,9 @@ no new aliasing reaches D); colour ops (brightness, contrast, luma flip, hue rot
 composed into one 4x4 matrix per image. With p = 0 the output is the input, bit for bit.
 
 `sample(n, seed)` draws the per-image parameters (stateless, so a run is reproducible and resumable),
-`apply(images, params)` is deterministic: tests pass fixed parameters. `ada_adjust` is the ADA rule.
+`apply(images, params)` is deterministic: tests pass fixed parameters; `percentile_params(n, q, size)` gives
+the transform NVIDIA's `debug_percentile=q` selects (tested against their pipeline's outputs and gradients).
+`ada_adjust` is the ADA rule.
 """
 from __future__ import annotations
 
