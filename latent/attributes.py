@@ -91,7 +91,7 @@ class AttributeClassifier:
             x = _pool_to(np.asarray(images[s:s + batch], np.float32), self.res)
             out.append(self.model(x, training=False).numpy()[:, 0])
         y = np.concatenate(out)
-        return 1 / (1 + np.exp(-y)) if self.target.kind == "binary" else y * self.target.scale
+        return 0.5 * (1 + np.tanh(y / 2)) if self.target.kind == "binary" else y * self.target.scale  # sigmoid
 
 
 def train_attribute_classifier(data: str | Path, attribute: str, res: int = MAX_CLASSIFIER_RES,
@@ -193,3 +193,33 @@ def learn_direction(runner, clf: AttributeClassifier, n: int = 2000, psi: float 
     direction, figures = fit_linear_direction(ws[:, 0], scores, clf.target.kind, seed=seed)
     figures["score_mean"], figures["score_std"] = float(scores.mean()), float(scores.std())
     return direction, figures, ws[:, 0]
+
+
+def edit_strength(runner, clf: AttributeClassifier, direction: np.ndarray, scale: float, ws: np.ndarray,
+                  lo: float = -3.0, hi: float = 3.0) -> dict:
+    """What an edit does in the classifier's eyes: each w+ [N, num_ws, w_dim] moved to lo and to hi standard
+    deviations (`scale`, in w units) along `direction`, both faces scored.
+
+    Scalar attributes: the mean and median change of the score (in the label's unit: years for age) and the
+    share of faces whose score went up. Binary: also the share whose predicted class flipped (P = 0.5)."""
+    from latent.directions import edit_ws
+    moved = edit_ws(ws, direction, np.asarray([lo, hi], np.float32) * scale)     # [N, 2, num_ws, w_dim]
+    scores = clf.score(runner.synthesize_float(moved.reshape(-1, *ws.shape[1:]))).reshape(len(ws), 2)
+    change = scores[:, 1] - scores[:, 0]                                        # [N]
+    out = {"lo": float(lo), "hi": float(hi), "faces": int(len(ws)), "mean_change": float(change.mean()),
+           "median_change": float(np.median(change)), "share_increased": float(np.mean(change > 0)),
+           "mean_at_lo": float(scores[:, 0].mean()), "mean_at_hi": float(scores[:, 1].mean())}
+    if clf.target.kind == "binary":
+        out["flipped"] = float(np.mean((scores[:, 0] > 0.5) != (scores[:, 1] > 0.5)))
+    return out
+
+
+def describe_strength(attribute: str, kind: str, s: dict) -> str:
+    """One line for the log: what the classifier saw an edit from s['lo'] to s['hi'] do."""
+    head = f"edit {s['lo']:g}..{s['hi']:g} std on {s['faces']} held-out seeds:"
+    if kind == "binary":
+        return (f"{head} the classifier's {attribute} flips for {100 * s['flipped']:.1f} % of faces (P(class) "
+                f"{s['mean_at_lo']:.2f} -> {s['mean_at_hi']:.2f} on average)")
+    return (f"{head} the classifier's {attribute} moves by {s['mean_change']:+.2f} on average (median "
+            f"{s['median_change']:+.2f}; {s['mean_at_lo']:.2f} -> {s['mean_at_hi']:.2f}), up for "
+            f"{100 * s['share_increased']:.1f} % of faces")

@@ -24,6 +24,10 @@ from latent.runner import LatentRunner, sample_w
 from latent.seeds import class_vector, generate_seeds, parse_seeds, seed_to_z
 from latent.walk import walk
 
+# learn-direction measures its edit on seeds 100000, 100001, ...: faces whose z the boundary was not fitted on
+# (it samples z from one RandomState(0) stream; seed s is RandomState(s)'s first draw)
+STRENGTH_SEEDS = 100000
+
 
 @dataclass(frozen=True)
 class Render:
@@ -286,9 +290,10 @@ def check_learn_direction(seeds: str | None, data: str | None, attribute: str | 
 
 
 def learn_direction(G, render: Render, folder: Path, seeds: list[int], data: str, attribute: str,
-                    samples: int = 2000, classifier_epochs: int = 5) -> Path:
-    """A supervised direction (InterFaceGAN recipe) for a dataset label, saved as <folder>/<attribute>.npy."""
-    from latent.attributes import learn_direction as fit, train_attribute_classifier
+                    samples: int = 2000, classifier_epochs: int = 5, strength_faces: int = 200) -> Path:
+    """A supervised direction (InterFaceGAN recipe) for a dataset label, saved as <folder>/<attribute>.npy; its
+    .json holds the boundary's held-out figures and the edit's strength on `strength_faces` held-out seeds."""
+    from latent.attributes import describe_strength, edit_strength, learn_direction as fit, train_attribute_classifier
     runner = render.prepare(G)
     name = attribute.replace("=", "")
     print(f"training a {attribute} classifier on {data} ...", flush=True)
@@ -298,12 +303,18 @@ def learn_direction(G, render: Render, folder: Path, seeds: list[int], data: str
     direction, figures, w = fit(runner, clf, samples, render.psi, progress=progress)
     progress.close()
     scale = float(dirs.direction_scales(direction[None], w)[0])
+    # what the -3..3 edit does on faces the boundary never saw, in the classifier's eyes
+    check = list(range(STRENGTH_SEEDS, STRENGTH_SEEDS + strength_faces))
+    strength = edit_strength(runner, clf, direction, scale, runner.seeds(check, render.psi, render.cutoff))
+    strength.update(seeds=f"{check[0]}-{check[-1]}", psi=render.psi)
     saved = dirs.save_directions(folder, name, direction, {
         "network": render.net_id, "method": "supervised", "attribute": attribute, "kind": clf.target.kind,
-        "scales": [scale], "classifier_heldout": clf.heldout, "classifier_res": clf.res, **figures})
+        "scales": [scale], "classifier_heldout": clf.heldout, "classifier_res": clf.res, **figures,
+        "edit_strength": strength})
     imgs = _strength_grid(runner, runner.seeds(seeds, render.psi, render.cutoff), direction, scale, -3, 3,
                           render.steps)
     preview = _save_strips(render.outdir, f"edit-{name}", seeds, imgs, render.meta(direction=name))
+    print(describe_strength(attribute, clf.target.kind, strength))
     print(f"wrote {saved} (boundary in W: {figures}) and preview {preview}")
     return saved
 

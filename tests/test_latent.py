@@ -11,8 +11,8 @@ from PIL import Image
 
 from conftest import ROOT, run_cli
 from dataset_tool.build import CreateConfig, create_dataset
-from latent.attributes import (AttributeClassifier, AttributeTarget, attribute_target, learn_direction,
-                                 train_attribute_classifier)
+from latent.attributes import (AttributeClassifier, AttributeTarget, attribute_target, edit_strength,
+                               learn_direction, train_attribute_classifier)
 from latent.directions import affine_layers, direction_scales, edit_ws, ganspace_directions, parse_edit, sefa_directions
 from latent.mixing import mix_styles, parse_styles
 from latent.runner import LatentRunner, sample_w
@@ -146,6 +146,18 @@ def test_learned_direction_moves_the_score_monotonically():
     moved = edit_ws(ws, direction, np.linspace(-3, 3, 7).astype(np.float32) * scale)   # [3, 7, num_ws, w_dim]
     scores = clf.score(runner.synthesize_float(moved.reshape(-1, G.num_ws, G.w_dim))).reshape(3, 7)
     assert np.all(np.diff(scores, axis=1) > 0), scores
+    s = edit_strength(runner, clf, direction, scale, ws)          # the -3 and +3 columns, scored
+    np.testing.assert_allclose(s["mean_change"], (scores[:, 6] - scores[:, 0]).mean(), rtol=1e-5)
+    np.testing.assert_allclose(s["mean_at_lo"], scores[:, 0].mean(), rtol=1e-5)
+    assert s["share_increased"] == 1 and s["faces"] == 3 and "flipped" not in s
+    # binary: P(class) = sigmoid of (redness - the middle face's redness) x 100; the share whose class flips
+    inp = keras.Input([16, 16, 3])
+    mid = float(scores[:, 3].mean())
+    logit = keras.layers.Lambda(lambda x: (keras.ops.mean(x[..., :1], axis=[1, 2]) - mid) * 100)(inp)
+    binary = AttributeClassifier(keras.Model(inp, logit), AttributeTarget("red", 0, "binary"), 16)
+    b = edit_strength(runner, binary, direction, scale, ws)
+    expect = np.mean((scores[:, 0] > mid) != (scores[:, 6] > mid))
+    assert b["flipped"] == pytest.approx(expect) and expect > 0
 
 
 def _labelled_faces(tmp_path):
@@ -182,6 +194,9 @@ def test_cli_learn_direction_then_edit(tmp_path):
     info = json.loads((dirs / "gender.json").read_text())
     assert d.shape == (load_network(NET).G_ema.w_dim,) and abs(np.linalg.norm(d) - 1) < 1e-5
     assert {"heldout_accuracy", "classifier_heldout", "scales", "network"} <= set(info)
+    strength = info["edit_strength"]                            # measured on held-out seeds, and said
+    assert strength["faces"] == 200 and strength["seeds"] == "100000-100199" and 0 <= strength["flipped"] <= 1
+    assert f"flips for {100 * strength['flipped']:.1f} % of faces" in r.stdout, r.stdout
     edit = ("run_generator.py", "--network", str(NET), "--seeds", "3,4", "--edit", "gender=-2..2", "--steps", "5",
             "--directions", str(dirs), "--outdir", str(tmp_path / "out"))
     sheet = (tmp_path / "out" / "edit-gender.png").read_bytes()       # the preview's sheet: the edit's name too
