@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dataset_tool.py
 	$(PY) benchmarks/bench_reader.py
 	$(PY) benchmarks/bench_augment.py
+	$(PY) benchmarks/bench_inception.py
 
 clean-demo:
 	rm -rf demo

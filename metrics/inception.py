@@ -201,9 +201,9 @@ class InceptionFeatures:
     def _conv(self, x, name):
         import tensorflow as tf
         kernel, bias, stride, (ph, pw) = self.layers[name]
-        if ph or pw:
-            x = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
-        return tf.nn.relu(tf.nn.conv2d(x, kernel, stride, "VALID") + bias)
+        # padding inside the convolution and a BiasAdd: grappler fuses conv + bias + relu into one oneDNN call
+        pad = [[0, 0], [ph, ph], [pw, pw], [0, 0]] if ph or pw else "VALID"
+        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, stride, pad), bias))
 
     def _branch(self, x, prefix, ops_):
         import tensorflow as tf
