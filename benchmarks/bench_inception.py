@@ -42,7 +42,7 @@ def conv_gflop_per_image(net, res: int) -> float:
         mh, mw = net.resize_for(res, res)
         net._forward(tf.zeros([1, res, res, 3], tf.uint8), mh, mw)
     finally:
-        net._conv = conv
+        del net._conv                            # the class's method again
     return total[0] / 1e9
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError
+from latent.directions import edit_ws
 
 MAX_CLASSIFIER_RES = 64
 
@@ -160,7 +161,7 @@ def fit_linear_direction(w: np.ndarray, scores: np.ndarray, kind: str, holdout: 
         coef, bias = np.zeros(w.shape[1]), 0.0
         lam = 1e-2
         for _ in range(500):                                               # gradient descent, L2-regularised
-            p = 1 / (1 + np.exp(-(xs[trn] @ coef + bias)))
+            p = 0.5 * (1 + np.tanh((xs[trn] @ coef + bias) / 2))          # sigmoid
             coef -= 0.5 * (xs[trn].T @ (p - y[trn]) / len(trn) + lam * coef)
             bias -= 0.5 * float(np.mean(p - y[trn]))
         pred = (xs[val] @ coef + bias) > 0
@@ -179,11 +180,11 @@ def fit_linear_direction(w: np.ndarray, scores: np.ndarray, kind: str, holdout: 
 
 
 def learn_direction(runner, clf: AttributeClassifier, n: int = 2000, psi: float = 1.0, seed: int = 0,
-                    progress=None) -> tuple[np.ndarray, dict, np.ndarray]:
-    """Sample n faces, score them with the classifier, fit the direction in W.
-    Returns (unit direction [w_dim], figures, sampled w [n, w_dim])."""
+                    progress=None, cutoff: int | None = None) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Sample n faces (truncated by psi on layers [0, cutoff)), score them with the classifier, fit the
+    direction in W. Returns (unit direction [w_dim], figures, sampled w [n, w_dim])."""
     z = np.random.RandomState(seed).randn(n, runner.G.z_dim).astype(np.float32)
-    ws = runner.map(z, psi)                                                # [n, num_ws, w_dim]
+    ws = runner.map(z, psi, cutoff)                                        # [n, num_ws, w_dim]
     scores = []
     for s in range(0, n, runner.batch):
         scores.append(clf.score(runner.synthesize_float(ws[s:s + runner.batch])))
@@ -196,21 +197,28 @@ def learn_direction(runner, clf: AttributeClassifier, n: int = 2000, psi: float 
 
 
 def edit_strength(runner, clf: AttributeClassifier, direction: np.ndarray, scale: float, ws: np.ndarray,
-                  lo: float = -3.0, hi: float = 3.0) -> dict:
+                  lo: float = -3.0, hi: float = 3.0, progress=None) -> dict:
     """What an edit does in the classifier's eyes: each w+ [N, num_ws, w_dim] moved to lo and to hi standard
-    deviations (`scale`, in w units) along `direction`, both faces scored.
+    deviations (`scale`, in w units) along `direction`, both faces scored (one batch at a time).
 
     Scalar attributes: the mean and median change of the score (in the label's unit: years for age) and the
-    share of faces whose score went up. Binary: also the share whose predicted class flipped (P = 0.5)."""
-    from latent.directions import edit_ws
-    moved = edit_ws(ws, direction, np.asarray([lo, hi], np.float32) * scale)     # [N, 2, num_ws, w_dim]
-    scores = clf.score(runner.synthesize_float(moved.reshape(-1, *ws.shape[1:]))).reshape(len(ws), 2)
+    share of faces whose score went up. Binary: the share of faces the classifier puts on the other side of
+    P = 0.5 at hi than at lo, towards the class (`flipped`, the edit's sense) and away from it (`flipped_back`)."""
+    moved = edit_ws(ws, direction, np.asarray([lo, hi], np.float32) * scale).reshape(-1, *ws.shape[1:])
+    scores = []
+    for s in range(0, len(moved), runner.batch):
+        scores.append(clf.score(runner.synthesize_float(moved[s:s + runner.batch])))
+        if progress is not None:
+            progress.update(len(scores[-1]))
+    scores = np.concatenate(scores).reshape(len(ws), 2)                         # [N, (lo, hi)]
     change = scores[:, 1] - scores[:, 0]                                        # [N]
     out = {"lo": float(lo), "hi": float(hi), "faces": int(len(ws)), "mean_change": float(change.mean()),
            "median_change": float(np.median(change)), "share_increased": float(np.mean(change > 0)),
            "mean_at_lo": float(scores[:, 0].mean()), "mean_at_hi": float(scores[:, 1].mean())}
     if clf.target.kind == "binary":
-        out["flipped"] = float(np.mean((scores[:, 0] > 0.5) != (scores[:, 1] > 0.5)))
+        at_lo, at_hi = scores[:, 0] > 0.5, scores[:, 1] > 0.5
+        out["flipped"] = float(np.mean(~at_lo & at_hi))
+        out["flipped_back"] = float(np.mean(at_lo & ~at_hi))
     return out
 
 
@@ -218,8 +226,9 @@ def describe_strength(attribute: str, kind: str, s: dict) -> str:
     """One line for the log: what the classifier saw an edit from s['lo'] to s['hi'] do."""
     head = f"edit {s['lo']:g}..{s['hi']:g} std on {s['faces']} held-out seeds:"
     if kind == "binary":
-        return (f"{head} the classifier's {attribute} flips for {100 * s['flipped']:.1f} % of faces (P(class) "
-                f"{s['mean_at_lo']:.2f} -> {s['mean_at_hi']:.2f} on average)")
+        return (f"{head} {100 * s['flipped']:.1f} % of faces cross the classifier's boundary into '{attribute}' "
+                f"({100 * s['flipped_back']:.1f} % the other way; P('{attribute}') {s['mean_at_lo']:.2f} -> "
+                f"{s['mean_at_hi']:.2f} on average)")
     return (f"{head} the classifier's {attribute} moves by {s['mean_change']:+.2f} on average (median "
             f"{s['median_change']:+.2f}; {s['mean_at_lo']:.2f} -> {s['mean_at_hi']:.2f}), up for "
             f"{100 * s['share_increased']:.1f} % of faces")

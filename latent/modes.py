@@ -300,13 +300,17 @@ def learn_direction(G, render: Render, folder: Path, seeds: list[int], data: str
     clf = train_attribute_classifier(data, attribute, res=G.img_resolution, epochs=classifier_epochs)
     print(f"classifier on held-out real faces: {clf.heldout}", flush=True)
     progress = Progress(samples, desc="labelling generated faces")
-    direction, figures, w = fit(runner, clf, samples, render.psi, progress=progress)
+    direction, figures, w = fit(runner, clf, samples, render.psi, progress=progress, cutoff=render.cutoff)
     progress.close()
     scale = float(dirs.direction_scales(direction[None], w)[0])
     # what the -3..3 edit does on faces the boundary never saw, in the classifier's eyes
-    check = list(range(STRENGTH_SEEDS, STRENGTH_SEEDS + strength_faces))
-    strength = edit_strength(runner, clf, direction, scale, runner.seeds(check, render.psi, render.cutoff))
-    strength.update(seeds=f"{check[0]}-{check[-1]}", psi=render.psi)
+    check = list(range(STRENGTH_SEEDS, STRENGTH_SEEDS + max(strength_faces, 1)))
+    progress = Progress(2 * len(check), desc="measuring the edit")
+    strength = edit_strength(runner, clf, direction, scale, runner.seeds(check, render.psi, render.cutoff),
+                             progress=progress)
+    progress.close()
+    strength.update(seeds=f"{check[0]}-{check[-1]}", psi=render.psi, cutoff=render.cutoff,
+                    noise_mode=render.noise_mode, class_idx=render.class_idx)
     saved = dirs.save_directions(folder, name, direction, {
         "network": render.net_id, "method": "supervised", "attribute": attribute, "kind": clf.target.kind,
         "scales": [scale], "classifier_heldout": clf.heldout, "classifier_res": clf.res, **figures,

@@ -11,11 +11,13 @@ from PIL import Image
 
 from conftest import ROOT, run_cli
 from dataset_tool.build import CreateConfig, create_dataset
-from latent.attributes import (AttributeClassifier, AttributeTarget, attribute_target, edit_strength,
-                               learn_direction, train_attribute_classifier)
+from latent.attributes import (AttributeClassifier, AttributeTarget, attribute_target, describe_strength,
+                               edit_strength, learn_direction, train_attribute_classifier)
 from latent.directions import affine_layers, direction_scales, edit_ws, ganspace_directions, parse_edit, sefa_directions
 from latent.mixing import mix_styles, parse_styles
+from latent.modes import STRENGTH_SEEDS
 from latent.runner import LatentRunner, sample_w
+from latent.seeds import seed_to_z
 from latent.walk import walk
 from networks.stylegan2 import Generator
 from networks.serialize import load_network
@@ -147,17 +149,24 @@ def test_learned_direction_moves_the_score_monotonically():
     scores = clf.score(runner.synthesize_float(moved.reshape(-1, G.num_ws, G.w_dim))).reshape(3, 7)
     assert np.all(np.diff(scores, axis=1) > 0), scores
     s = edit_strength(runner, clf, direction, scale, ws)          # the -3 and +3 columns, scored
-    np.testing.assert_allclose(s["mean_change"], (scores[:, 6] - scores[:, 0]).mean(), rtol=1e-5)
-    np.testing.assert_allclose(s["mean_at_lo"], scores[:, 0].mean(), rtol=1e-5)
+    np.testing.assert_allclose(s["mean_change"], (scores[:, 6] - scores[:, 0]).mean(), atol=1e-5)
+    np.testing.assert_allclose(s["mean_at_lo"], scores[:, 0].mean(), atol=1e-5)
     assert s["share_increased"] == 1 and s["faces"] == 3 and "flipped" not in s
-    # binary: P(class) = sigmoid of (redness - the middle face's redness) x 100; the share whose class flips
+    assert describe_strength("redness", "scalar", s).endswith(
+        f"moves by {s['mean_change']:+.2f} on average (median {s['median_change']:+.2f}; {s['mean_at_lo']:.2f} -> "
+        f"{s['mean_at_hi']:.2f}), up for 100.0 % of faces")
+    # binary: P(class) = sigmoid of (redness - a threshold) x 1000; the faces that cross it, in each sense
     inp = keras.Input([16, 16, 3])
-    mid = float(scores[:, 3].mean())
-    logit = keras.layers.Lambda(lambda x: (keras.ops.mean(x[..., :1], axis=[1, 2]) - mid) * 100)(inp)
-    binary = AttributeClassifier(keras.Model(inp, logit), AttributeTarget("red", 0, "binary"), 16)
-    b = edit_strength(runner, binary, direction, scale, ws)
-    expect = np.mean((scores[:, 0] > mid) != (scores[:, 6] > mid))
-    assert b["flipped"] == pytest.approx(expect) and expect > 0
+    for mid in (float(scores[:, 3].mean()), float(scores[:, 6].max()) + 1):   # some cross; none can
+        logit = keras.layers.Lambda(lambda x, m=mid: (keras.ops.mean(x[..., :1], axis=[1, 2]) - m) * 1000)(inp)
+        binary = AttributeClassifier(keras.Model(inp, logit), AttributeTarget("red", 0, "binary"), 16)
+        b = edit_strength(runner, binary, direction, scale, ws)
+        crossed = np.mean((scores[:, 0] < mid) & (scores[:, 6] > mid))
+        assert b["flipped"] == pytest.approx(crossed) and (crossed > 0) == (mid < scores[:, 6].max())
+        assert b["flipped_back"] == 0                          # the direction raises redness on every face
+        back = edit_strength(runner, binary, direction, scale, ws, lo=3, hi=-3)
+        assert (back["flipped"], back["flipped_back"]) == (0, pytest.approx(crossed))   # backwards: the other way
+    assert b["flipped"] == 0 and b["mean_at_hi"] < 0.5
 
 
 def _labelled_faces(tmp_path):
@@ -195,8 +204,13 @@ def test_cli_learn_direction_then_edit(tmp_path):
     assert d.shape == (load_network(NET).G_ema.w_dim,) and abs(np.linalg.norm(d) - 1) < 1e-5
     assert {"heldout_accuracy", "classifier_heldout", "scales", "network"} <= set(info)
     strength = info["edit_strength"]                            # measured on held-out seeds, and said
-    assert strength["faces"] == 200 and strength["seeds"] == "100000-100199" and 0 <= strength["flipped"] <= 1
-    assert f"flips for {100 * strength['flipped']:.1f} % of faces" in r.stdout, r.stdout
+    assert strength["faces"] == 200 and strength["seeds"] == "100000-100199"
+    assert (strength["psi"], strength["cutoff"], strength["noise_mode"]) == (1.0, None, "const")
+    assert describe_strength("gender", "binary", strength) in r.stdout, r.stdout
+    # held out: none of the 200 seeds' z is among the 120 z the boundary was fitted on
+    fitted = np.random.RandomState(0).randn(120, 512)
+    assert not any(np.any(np.all(fitted == seed_to_z(s, 512), axis=1))
+                   for s in range(STRENGTH_SEEDS, STRENGTH_SEEDS + 200))
     edit = ("run_generator.py", "--network", str(NET), "--seeds", "3,4", "--edit", "gender=-2..2", "--steps", "5",
             "--directions", str(dirs), "--outdir", str(tmp_path / "out"))
     sheet = (tmp_path / "out" / "edit-gender.png").read_bytes()       # the preview's sheet: the edit's name too
