@@ -201,7 +201,7 @@ class InceptionFeatures:
     def _conv(self, x, name):
         import tensorflow as tf
         kernel, bias, stride, (ph, pw) = self.layers[name]
-        # padding inside the convolution and a BiasAdd: grappler fuses conv + bias + relu into one oneDNN call
+        # padding inside the convolution (no padded copy) and a BiasAdd (fusable with the ReLU); same features
         pad = [[0, 0], [ph, ph], [pw, pw], [0, 0]] if ph or pw else "VALID"
         return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, kernel, stride, pad), bias))
 
