@@ -15,7 +15,7 @@ import argparse
 import time
 
 import numpy as np
-from benchlib import ROOT, matmul_peak_gflops  # noqa: F401  (repo root on sys.path)
+from benchlib import ROOT, _flops, matmul_peak_gflops  # noqa: F401  (repo root on sys.path)
 
 
 def timed(call, images: np.ndarray, iters: int) -> float:
@@ -34,8 +34,7 @@ def conv_gflop_per_image(net, res: int) -> float:
 
     def counting(x, name):
         y = conv(x, name)
-        kh, kw, cin, cout = net.layers[name][0].shape
-        total[0] += 2.0 * kh * kw * cin * cout * y.shape[1] * y.shape[2]
+        total[0] += _flops(net.layers[name][0], y.shape[1] * y.shape[2])     # kernel [kh, kw, I, O]
         return y
     net._conv = counting
     try:

@@ -179,18 +179,23 @@ def fit_linear_direction(w: np.ndarray, scores: np.ndarray, kind: str, holdout: 
     return direction, {**figures, "samples": int(n), "heldout": int(n_val)}
 
 
+def score_faces(runner, clf: AttributeClassifier, ws: np.ndarray, progress=None) -> np.ndarray:
+    """The classifier's scores [N] of the faces of w+ [N, num_ws, w_dim], rendered and scored a batch at a time."""
+    scores = []
+    for s in range(0, len(ws), runner.batch):
+        scores.append(clf.score(runner.synthesize_float(ws[s:s + runner.batch])))
+        if progress is not None:
+            progress.update(len(scores[-1]))
+    return np.concatenate(scores)
+
+
 def learn_direction(runner, clf: AttributeClassifier, n: int = 2000, psi: float = 1.0, seed: int = 0,
                     progress=None, cutoff: int | None = None) -> tuple[np.ndarray, dict, np.ndarray]:
     """Sample n faces (truncated by psi on layers [0, cutoff)), score them with the classifier, fit the
     direction in W. Returns (unit direction [w_dim], figures, sampled w [n, w_dim])."""
     z = np.random.RandomState(seed).randn(n, runner.G.z_dim).astype(np.float32)
     ws = runner.map(z, psi, cutoff)                                        # [n, num_ws, w_dim]
-    scores = []
-    for s in range(0, n, runner.batch):
-        scores.append(clf.score(runner.synthesize_float(ws[s:s + runner.batch])))
-        if progress is not None:
-            progress.update(len(scores[-1]))
-    scores = np.concatenate(scores)
+    scores = score_faces(runner, clf, ws, progress)                        # [n]
     direction, figures = fit_linear_direction(ws[:, 0], scores, clf.target.kind, seed=seed)
     figures["score_mean"], figures["score_std"] = float(scores.mean()), float(scores.std())
     return direction, figures, ws[:, 0]
@@ -205,12 +210,7 @@ def edit_strength(runner, clf: AttributeClassifier, direction: np.ndarray, scale
     share of faces whose score went up. Binary: the share of faces the classifier puts on the other side of
     P = 0.5 at hi than at lo, towards the class (`flipped`, the edit's sense) and away from it (`flipped_back`)."""
     moved = edit_ws(ws, direction, np.asarray([lo, hi], np.float32) * scale).reshape(-1, *ws.shape[1:])
-    scores = []
-    for s in range(0, len(moved), runner.batch):
-        scores.append(clf.score(runner.synthesize_float(moved[s:s + runner.batch])))
-        if progress is not None:
-            progress.update(len(scores[-1]))
-    scores = np.concatenate(scores).reshape(len(ws), 2)                         # [N, (lo, hi)]
+    scores = score_faces(runner, clf, moved, progress).reshape(len(ws), 2)      # [N, (lo, hi)]
     change = scores[:, 1] - scores[:, 0]                                        # [N]
     out = {"lo": float(lo), "hi": float(hi), "faces": int(len(ws)), "mean_change": float(change.mean()),
            "median_change": float(np.median(change)), "share_increased": float(np.mean(change > 0)),
