@@ -49,7 +49,10 @@ flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
 flags.DEFINE_string("export", None, "Convert --network to our .keras format at this path and exit.")
 flags.DEFINE_boolean("overwrite", False, "Replace files this command would write that already exist (images, "
                      "directions, --export, --export_savedmodel); without it such a command stops before any work.")
-flags.DEFINE_boolean("ema_only", False, "--export: keep only G_ema (all that generation needs), not G and D.")
+flags.DEFINE_boolean("ema_only", False, "--export: keep only G_ema (all that generation needs), not G and D "
+                     "(the same as --keep G_ema).")
+flags.DEFINE_list("keep", None, "--export: the networks to keep, of G_ema, G and D (default: all the network has; "
+                  "G_ema is always kept). G_ema,D is what fine-tuning with --resume needs.")
 flags.DEFINE_string("export_savedmodel", None,
                     "Export G_ema as a SavedModel with generate(z, psi) -> uint8, then exit.")
 flags.DEFINE_enum("mode", "seeds", ["seeds", "style-mix", "interpolate", "directions", "learn-direction", "edit",
@@ -93,6 +96,37 @@ flags.DEFINE_integer("steps", 7, "directions/edit: images per strip.", lower_bou
 FLAGS = flags.FLAGS
 
 
+NETWORK_NAMES = ("G_ema", "G", "D")
+
+
+def _check_keep(keep: list[str] | None, ema_only: bool, export: str | None) -> set[str] | None:
+    """The networks --export keeps besides G_ema (None: all the network has); UserError for a bad request."""
+    if (keep or ema_only) and not export:
+        raise UserError(f"{'--ema_only' if ema_only else '--keep'} applies to --export PATH")
+    if ema_only and keep:
+        raise UserError("give --ema_only or --keep, not both")
+    if ema_only:
+        return set()
+    if keep is None:
+        return None
+    unknown = [k for k in keep if k not in NETWORK_NAMES]
+    if unknown or not keep:
+        raise UserError(f"--keep {','.join(keep)}: name networks among {', '.join(NETWORK_NAMES)}")
+    return set(keep) - {"G_ema"}
+
+
+def _kept_networks(bundle, keep: set[str] | None, path) -> dict:
+    """{"G": ..., "D": ...} of the networks to export besides G_ema; UserError if one asked for is not there."""
+    out = {}
+    for name in ("G", "D"):
+        net = getattr(bundle, name)
+        if keep is not None and name in keep and net is None:
+            raise UserError(f"--keep {name}: {path} has no {name}")
+        if net is not None and (keep is None or name in keep):
+            out[name] = net
+    return out
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
@@ -110,8 +144,7 @@ def main(argv: list[str]) -> int:
         check_output_dir(folder, "--directions")
     else:
         folder = directions_folder(FLAGS.network, FLAGS.directions)
-    if FLAGS.ema_only and not FLAGS.export:
-        raise UserError("--ema_only applies to --export PATH")
+    keep = _check_keep(FLAGS.keep, FLAGS.ema_only, FLAGS.export)
     if FLAGS.export:
         check_output_file(FLAGS.export, "--export", ".keras", FLAGS.overwrite)
     if FLAGS.export_savedmodel:
@@ -163,11 +196,9 @@ def main(argv: list[str]) -> int:
     bundle = load_network(path)
     G = bundle.G_ema
     if FLAGS.export:
-        if FLAGS.ema_only:
-            save_bundle(FLAGS.export, G, metadata=bundle.metadata)
-        else:
-            save_bundle(FLAGS.export, G, bundle.G, bundle.D, bundle.metadata)
-        print(f"wrote {FLAGS.export}")
+        kept = _kept_networks(bundle, keep, path)
+        save_bundle(FLAGS.export, G, kept.get("G"), kept.get("D"), bundle.metadata)
+        print(f"wrote {FLAGS.export} ({', '.join(['G_ema', *kept])})")
     if FLAGS.export_savedmodel:
         export_saved_model(G, FLAGS.export_savedmodel)
         print(f"wrote SavedModel {FLAGS.export_savedmodel} (endpoint generate(z, psi) -> uint8 NHWC)")

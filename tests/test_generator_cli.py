@@ -76,3 +76,24 @@ def test_cli_export_converts_to_our_format(tmp_path):
                 "--overwrite")                                               # replaced only when asked
     assert r.returncode == 0, r.stderr
     assert load_network(tmp_path / "net.keras").G_ema.c_dim == 3
+
+
+def test_cli_export_keeps_the_networks_asked_for(tmp_path):
+    """--keep G_ema,D: what fine-tuning needs (the shipped model's bundle); --ema_only: G_ema alone."""
+    src = load_network(NET / "uncond-32")                           # G_ema and D, no G
+    r = run_cli("run_generator.py", "--network", str(NET / "uncond-32"), "--export", str(tmp_path / "gd.keras"),
+                "--keep", "G_ema,D")
+    assert r.returncode == 0 and "(G_ema, D)" in r.stdout, r.stderr
+    out = load_network(tmp_path / "gd.keras")
+    assert out.G is None and out.D is not None
+    for a, b in zip(src.D.weights, out.D.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    r = run_cli("run_generator.py", "--network", str(tmp_path / "gd.keras"), "--export", str(tmp_path / "g.keras"),
+                "--ema_only")
+    assert r.returncode == 0, r.stderr
+    out = load_network(tmp_path / "g.keras")
+    assert out.G is None and out.D is None
+    r = run_cli("run_generator.py", "--network", str(tmp_path / "g.keras"), "--export", str(tmp_path / "x.keras"),
+                "--keep", "D")
+    assert r.returncode == 2 and "--keep D: " in r.stderr and "has no D" in r.stderr, r.stderr
+    assert not (tmp_path / "x.keras").exists()
