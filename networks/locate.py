@@ -21,15 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Shipped:
-    """A generator committed to the repository: G_ema only, its card and its edit directions beside it."""
+    """A network committed to the repository (G_ema, and D for fine-tuning where shipped), its card and its
+    edit directions beside it."""
     name: str
     folder: Path                   # models/<name>/
-    sha256: str                    # of G_ema.keras, recorded when it was committed
+    sha256: str                    # of the network file, recorded when it was committed
     what: str                      # one line for the user
+    filename: str = "G_ema.keras"  # the network file in `folder`
 
     @property
     def file(self) -> Path:
-        return self.folder / "G_ema.keras"
+        return self.folder / self.filename
 
     @property
     def directions(self) -> Path:

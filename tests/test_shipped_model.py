@@ -43,14 +43,14 @@ def test_damaged_or_lfs_pointer_copy_is_refused(tmp_path, monkeypatch):
     folder.mkdir()
     data = bytearray(MODEL.file.read_bytes())
     data[len(data) // 2] ^= 1
-    (folder / "G_ema.keras").write_bytes(bytes(data))
+    (folder / MODEL.filename).write_bytes(bytes(data))
     monkeypatch.setitem(locate.SHIPPED, "utkface-64", dataclasses.replace(MODEL, folder=folder))
     with pytest.raises(UserError, match="damaged or was replaced"):
         locate.shipped_file("utkface-64")
-    (folder / "G_ema.keras").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
+    (folder / MODEL.filename).write_text("version https://git-lfs.github.com/spec/v1\noid sha256:00\n")
     with pytest.raises(UserError, match="git lfs pull"):
         locate.shipped_file("utkface-64")
-    (folder / "G_ema.keras").unlink()
+    (folder / MODEL.filename).unlink()
     with pytest.raises(UserError, match="missing"):
         locate.shipped_file("utkface-64")
 
