@@ -67,6 +67,37 @@ def test_generates_the_recorded_faces():
     assert img.std(axis=(1, 2, 3)).min() > 0.2                       # images, not a flat colour
 
 
+def real_faces(res: int) -> np.ndarray:
+    """The 160 UTKFace faces in data/faces at `res`, resized as dataset_tool/create.py does (Lanczos)."""
+    files = sorted((ROOT / "data" / "faces").glob("*.jpg"))
+    return np.stack([np.asarray(Image.open(f).convert("RGB").resize((res, res), Image.LANCZOS), np.float32)
+                     / 127.5 - 1 for f in files])                                       # [160, res, res, 3]
+
+
+# committed bundles that hold D beside G_ema: the in-training state of issue #29 (continued with --resume FILE)
+BUNDLES_WITH_D = sorted((ROOT / "models" / "in-training").glob("*/G_ema-D-*.keras"))
+
+
+@pytest.mark.parametrize("path", BUNDLES_WITH_D, ids=lambda p: p.name)
+def test_committed_d_scores_real_faces_above_its_own_fakes(path):
+    """The D saved beside G_ema is the one trained with it: real UTKFace faces get clearly higher logits than
+    G_ema's fakes (random noise), as they do for a discriminator in training."""
+    bundle = load_network(path)
+    assert bundle.D is not None and bundle.G_ema.img_resolution == 64
+    reals = real_faces(64)
+    z = np.concatenate([seed_to_z(s, bundle.G_ema.z_dim) for s in range(len(reals))])
+    fakes = np.concatenate([bundle.G_ema(z[i:i + 32], None, noise_mode="random").numpy()
+                            for i in range(0, len(z), 32)])
+    d_real = np.concatenate([bundle.D(reals[i:i + 32]).numpy() for i in range(0, len(reals), 32)])[:, 0]
+    d_fake = np.concatenate([bundle.D(fakes[i:i + 32]).numpy() for i in range(0, len(fakes), 32)])[:, 0]
+    assert d_real.mean() > d_fake.mean() + 1.0                                  # 32 kimg: 2.03 against -0.16
+    assert (d_real > np.median(d_fake)).mean() > 0.75                           # 32 kimg: 92.5 %
+
+
+def test_in_training_bundle_is_there():
+    assert BUNDLES_WITH_D, "models/in-training/*/G_ema-D-*.keras: the state issue #29's training continues from"
+
+
 def test_directions_belong_to_the_model_and_are_refused_by_another():
     G = load_network(MODEL.file).G_ema
     net_id = network_id(MODEL.file.name, G)
