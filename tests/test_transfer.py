@@ -58,7 +58,9 @@ def test_a_run_from_nvidias_network_starts_with_its_weights_at_kimg_0(data32, tm
     architecture is the network's (z/w 64, 2 mapping layers, channel base 1024, max 64) whatever the preset
     (`small`: map 2, cbase 8192, cmax 256) says, and the run stands at kimg 0 with fresh optimizers."""
     bundle = load_network(PARITY)
+    bundle.metadata.update({"kimg": 4.0, "kimg_total": 36.0})   # as a snapshot of a run from a 32-kimg network
     cfg = configured(data32, bundle, str(PARITY))
+    assert cfg.transfer["kimg"] == 36.0
     assert (cfg.res, cfg.zdim, cfg.wdim, cfg.map, cfg.cbase, cfg.cmax) == (32, 64, 64, 2, 1024, 64)
     assert cfg.ada_kimg == 100 and cfg.ema_rampup == 0.0                    # StyleGAN2-ADA's transfer settings
     assert cfg.glr == 0.0025 and cfg.batch == 8                             # the preset's hyperparameters
@@ -70,6 +72,8 @@ def test_a_run_from_nvidias_network_starts_with_its_weights_at_kimg_0(data32, tm
     ws = trainer.G.mapping(ref["z"])                                       # G starts as G_ema (none in an npz)
     assert np.abs(ws.numpy() - ref["ws"]).max() < 1e-4
     assert trainer.state.nimg == 0 and int(trainer.opts["G"].iterations.numpy()) == 0
+    meta = trainer.snapshot_metadata()                      # the kimg count carries on across runs
+    assert (meta["kimg"], meta["kimg_total"]) == (0.0, 36.0)
 
 
 @pytest.mark.parametrize("kw,message", [

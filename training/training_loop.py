@@ -463,6 +463,16 @@ class Trainer:
         nimg = self.state.nimg
         return f"{nimg // 1000:06d}" if nimg % 1000 == 0 else f"{nimg / 1000:010.3f}"
 
+    def snapshot_metadata(self) -> dict:
+        """What a snapshot records: this run's kimg and, for a run from a trained network whose own count is
+        known, `kimg_total` (that network's kimg plus this run's), which a run started from the snapshot reports."""
+        kimg = self.state.nimg / 1000
+        meta = {"kimg": kimg, "resolution": self.cfg.res, "dataset": str(self.cfg.data), "lod": self.current_lod()}
+        base = (self.cfg.transfer or {}).get("kimg", 0.0)
+        if isinstance(base, (int, float)):
+            meta["kimg_total"] = base + kimg
+        return meta
+
     def snapshot(self, logger: Logger) -> None:
         """fakes<kimg>.png, network-snapshot-<kimg>.keras, a checkpoint, and the metrics if any."""
         nimg = self.state.nimg
@@ -475,9 +485,7 @@ class Trainer:
         for G in (self.G, self.G_ema):
             G.lod = lod                          # saved with the network: a snapshot renders as trained
         snap = self.run / f"network-snapshot-{tag}.keras"
-        save_bundle(snap, self.G_ema, self.G, self.D,
-                    metadata={"kimg": nimg / 1000, "resolution": self.cfg.res, "dataset": str(self.cfg.data),
-                              "lod": lod})
+        save_bundle(snap, self.G_ema, self.G, self.D, metadata=self.snapshot_metadata())
         path = self.state.save()
         logger.print(f"snapshot at {nimg / 1000:.3f} kimg: {Path(path).name}, {snap.name}, fakes{tag}.png")
         if self.evaluate is not None:

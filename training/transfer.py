@@ -93,7 +93,7 @@ def apply_network(cfg: TrainConfig, bundle, source: str, file: Path, sha256: str
     if out.ema_rampup is None:
         out.ema_rampup = 0.0                              # StyleGAN2-ADA: no G_ema ramp-up from a network
     meta = bundle.metadata or {}
-    kimg = meta.get("kimg")
+    kimg = meta.get("kimg_total", meta.get("kimg"))         # a snapshot of a run from a network: both counts
     progress = (meta.get("ignored_entries") or {}).get("progress")
     if kimg is None and isinstance(progress, dict) and isinstance(progress.get("cur_nimg"), (int, float)):
         kimg = progress["cur_nimg"] / 1000                # a stylegan2-ada-pytorch snapshot's own count
