@@ -464,8 +464,9 @@ class Trainer:
         return f"{nimg // 1000:06d}" if nimg % 1000 == 0 else f"{nimg / 1000:010.3f}"
 
     def snapshot_metadata(self) -> dict:
-        """What a snapshot records: this run's kimg and, for a run from a trained network whose own count is
-        known, `kimg_total` (that network's kimg plus this run's), which a run started from the snapshot reports."""
+        """What a snapshot records: this run's kimg and `kimg_total`, the kimg the weights have trained in all (for
+        a run from a trained network, its kimg plus this run's; absent when its count is unknown), which a run
+        started from the snapshot reports."""
         kimg = self.state.nimg / 1000
         meta = {"kimg": kimg, "resolution": self.cfg.res, "dataset": str(self.cfg.data), "lod": self.current_lod()}
         base = (self.cfg.transfer or {}).get("kimg", 0.0)
