@@ -15,7 +15,7 @@ import argparse
 import time
 
 import numpy as np
-from benchlib import ROOT, _flops, matmul_peak_gflops  # noqa: F401  (repo root on sys.path)
+from benchlib import ROOT, conv_flops, matmul_peak_gflops  # noqa: F401  (repo root on sys.path)
 
 
 def timed(call, images: np.ndarray, iters: int) -> float:
@@ -34,7 +34,7 @@ def conv_gflop_per_image(net, res: int) -> float:
 
     def counting(x, name):
         y = conv(x, name)
-        total[0] += _flops(net.layers[name][0], y.shape[1] * y.shape[2])     # kernel [kh, kw, I, O]
+        total[0] += conv_flops(net.layers[name][0], y.shape[1] * y.shape[2])     # kernel [kh, kw, I, O]
         return y
     net._conv = counting
     try:

@@ -67,7 +67,7 @@ def matmul_peak_gflops(n: int = 4096, reps: int = 5) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def _flops(weight, pixels: int) -> float:
+def conv_flops(weight, pixels: int) -> float:
     """2 x multiply-adds of a conv ([k, k, I, O]) or dense ([I, O]) weight applied at `pixels` positions."""
     return 2.0 * float(np.prod(weight.shape)) * pixels
 
@@ -82,8 +82,8 @@ def g_gflop_per_image(G) -> float:
             if layer is None:
                 continue
             pixels = (res // 2) ** 2 if name == "conv0" else res ** 2   # a stride-2 transposed conv works at input res
-            total += _flops(layer.weight, pixels)
-    total += sum(_flops(v, 1) for v in G.mapping.weights if len(v.shape) == 2)
+            total += conv_flops(layer.weight, pixels)
+    total += sum(conv_flops(v, 1) for v in G.mapping.weights if len(v.shape) == 2)
     return total / 1e9
 
 
@@ -96,8 +96,8 @@ def d_gflop_per_image(D) -> float:
             layer = getattr(block, name, None)
             if layer is None:
                 continue
-            total += _flops(layer.weight, (res // layer.down) ** 2)
-    total += _flops(D.b4.conv.weight, 4 * 4) + _flops(D.b4.fc.weight, 1) + _flops(D.b4.out.weight, 1)
+            total += conv_flops(layer.weight, (res // layer.down) ** 2)
+    total += conv_flops(D.b4.conv.weight, 4 * 4) + conv_flops(D.b4.fc.weight, 1) + conv_flops(D.b4.out.weight, 1)
     return total / 1e9
 
 

@@ -145,6 +145,8 @@ CASES = [
      "--keep G_ema,E: name networks among G_ema, G, D"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "0", "--keep", "D"],
      "--keep applies to --export PATH"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/k.keras", "--keep", "D", "--ema_only"],
+     "give --ema_only or --keep, not both"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "0", "--outdir", f"{W}/gen"],
      "{w}/gen/seed0000.png already exist(s); pass --overwrite"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "0-3", "--grid", "--outdir", f"{W}/gen"],

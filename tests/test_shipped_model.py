@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import ROOT, TF_LOG_LINE
 from common.errors import UserError
+from common.images import crop_resize, read_image
 from latent.directions import load_direction, network_id
 from latent.seeds import seed_to_z
 from networks import locate
@@ -68,10 +69,10 @@ def test_generates_the_recorded_faces():
 
 
 def real_faces(res: int) -> np.ndarray:
-    """The 160 UTKFace faces in data/faces at `res`, resized as dataset_tool/create.py does (Lanczos)."""
+    """The 160 UTKFace faces in data/faces at `res`, read and resized as dataset_tool/create.py does, in [-1, 1]."""
     files = sorted((ROOT / "data" / "faces").glob("*.jpg"))
-    return np.stack([np.asarray(Image.open(f).convert("RGB").resize((res, res), Image.LANCZOS), np.float32)
-                     / 127.5 - 1 for f in files])                                       # [160, res, res, 3]
+    faces = np.stack([crop_resize(read_image(f), res)[0] for f in files])                # [160, res, res, 3]
+    return faces.astype(np.float32) / 127.5 - 1
 
 
 # committed bundles that hold D beside G_ema: the in-training state of issue #29 (continued with --resume FILE)
