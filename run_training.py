@@ -138,6 +138,14 @@ def main(argv: list[str]) -> int:
     if not FLAGS.data and not resume_run:
         raise UserError(f"--resume {FLAGS.resume} starts a new run from that network: pass --data DATASET too"
                         if FLAGS.resume else "pass --data DATASET (or --resume latest|RUN)")
+    # what the flags name, checked from the file system before TensorFlow starts (seconds sooner)
+    check_output_dir(FLAGS.outdir, "--outdir")
+    if FLAGS.data and not resume_run:
+        from datasets.format import find_level
+        find_level(FLAGS.data, FLAGS.res)
+    if FLAGS.metrics:
+        from metrics.metrics import check_metrics
+        check_metrics(FLAGS.metrics)                       # names and Inception weights, before any work
     start_tensorflow()
     from datasets.reader import open_level
     from training.distribute import make_strategy
@@ -153,7 +161,6 @@ def main(argv: list[str]) -> int:
                       lod_training_kimg=FLAGS.lod_training_kimg, lod_transition_kimg=FLAGS.lod_transition_kimg,
                       aug=FLAGS.aug, p=FLAGS.p, target=FLAGS.target, ada_kimg=FLAGS.ada_kimg, freezed=FLAGS.freezed,
                       dry_run=FLAGS.dry_run)
-    check_output_dir(cfg.outdir, "--outdir")
     strategy = make_strategy(cfg.strategy)
     if FLAGS.resume and not resume_run:                    # a new run from a trained network
         cfg = from_network(cfg, FLAGS.resume)
@@ -162,9 +169,6 @@ def main(argv: list[str]) -> int:
         num_images = dataset_size(layout)
         cfg = resolve(cfg, res, strategy.num_replicas_in_sync, num_images)
         check_dataset(cfg, layout)
-    if cfg.metrics:
-        from metrics.metrics import check_metrics
-        check_metrics(cfg.metrics)                         # names and Inception weights, before any work
     if not resume_run:                                     # once every option is known to be valid
         why = "" if FLAGS.aug else f" (default for {num_images} images; ada under {ADA_MAX_IMAGES})"
         print(f"augmentation: {cfg.aug}{why}", file=sys.stderr)

@@ -89,7 +89,7 @@ def _detector():
         from mtcnn import MTCNN
         _DETECTOR = MTCNN(device="CPU:0")
         for stage in _DETECTOR.stages:              # mtcnn 1.0.0 (pinned) keeps each network in `_model`
-            stage._model = tf.function(stage._model, reduce_retracing=True)
+            stage._model = tf.function(stage._model, reduce_retracing=True, autograph=False)
     return _DETECTOR
 
 

@@ -42,21 +42,23 @@ FLAGS = flags.FLAGS
 
 
 def main(argv: list[str]) -> int:
-    start_tensorflow()
     if FLAGS.info:
         if len(argv) > 1:
             raise UserError("--info takes the dataset folder as its value and no other arguments")
+        start_tensorflow()
         from dataset_tool.verify import check
         check(FLAGS.info, quiet=FLAGS.quiet)
         return 0
     if len(argv) != 3:
         raise UserError("usage: create.py SRC DEST [flags]  (SRC: folder/.zip/.tar of images; --help for flags)")
-    from dataset_tool.build import CreateConfig, create_dataset
+    from dataset_tool.build import CreateConfig, create_dataset, validate
     cfg = CreateConfig(source=argv[1], dest=argv[2], res=FLAGS.res, resize_filter=FLAGS.resize_filter,
                        channels=FLAGS.channels, max_images=FLAGS.max_images, shuffle_seed=FLAGS.shuffle_seed,
                        align=FLAGS.align, faces=FLAGS.faces, labels=FLAGS.labels, label_classes=FLAGS.label_classes,
                        dedupe=FLAGS.dedupe, overwrite=FLAGS.overwrite, shards=FLAGS.shards,
                        encoding=FLAGS.encoding, jobs=FLAGS.jobs, name=FLAGS.name, quiet=FLAGS.quiet)
+    validate(cfg)                                       # flags, source and destination: before TensorFlow starts
+    start_tensorflow()
     create_dataset(cfg)
     return 0
 

@@ -26,19 +26,21 @@ FLAGS = flags.FLAGS
 
 
 def main(argv: list[str]) -> int:
-    start_tensorflow()
     if len(argv) != 3:
         raise UserError("usage: extract.py DATASET OUTDIR [--res N] [--max-images N] [--grid sheet.png]")
-    from PIL import Image
-
     from common.files import atomic_path, check_output_file
-    from common.images import contact_sheet
-    from datasets.reader import open_level, read_records
+    from datasets.format import find_level
     outdir = argv[2]
-    open_level(argv[1], FLAGS.res)                      # the dataset and level exist
+    find_level(argv[1], FLAGS.res)                      # the dataset and level exist: before TensorFlow starts
     check_output_file(outdir, "output folder", overwrite=FLAGS.overwrite, folder=True)
     if FLAGS.grid:
         check_output_file(FLAGS.grid, "--grid", ".png", FLAGS.overwrite)
+    start_tensorflow()
+    from PIL import Image
+
+    from common.images import contact_sheet
+    from datasets.reader import open_level, read_records
+    open_level(argv[1], FLAGS.res)                      # its records are readable
     os.makedirs(outdir, exist_ok=True)
     sheet, n = [], 0
     for i, (img, _) in enumerate(read_records(argv[1], FLAGS.res)):

@@ -91,6 +91,15 @@ class DatasetLayout:
         return self.encodings.get(log2_exact(res), "raw")
 
 
+def find_level(path: str | Path, res: int | None = None) -> tuple[DatasetLayout, int]:
+    """(layout, resolution) of one level of the dataset in `path` (res None: the highest), from its file names
+    alone: a missing folder or level is a UserError before TensorFlow starts."""
+    layout = discover(path)
+    res = res or layout.max_resolution
+    layout.files(res)
+    return layout, res
+
+
 def discover(path: str | Path) -> DatasetLayout:
     """Describe the dataset in `path` (ours or an official StyleGAN TFRecord folder); UserError if none."""
     root = Path(path)

@@ -26,8 +26,7 @@ _FEATURES = {
 
 def open_level(path: str | Path, res: int | None = None) -> tuple[fmt.DatasetLayout, int, tuple[int, int, int]]:
     """(layout, resolution, record shape [C, H, W]) for one level; res None picks the highest level."""
-    layout = fmt.discover(path)
-    res = res or layout.max_resolution
+    layout, res = fmt.find_level(path, res)
     files = layout.files(res)
     try:
         first = next(iter(tf.data.TFRecordDataset([str(files[0])]).take(1)), None)

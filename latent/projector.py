@@ -125,7 +125,7 @@ def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=No
             d += tf.reduce_mean(tf.square(feat - target_feat))
         return d
 
-    @tf.function
+    @tf.function(autograph=False)
     def step(t_step, lr, w_noise_scale):
         with tf.GradientTape() as tape:
             tape.watch(noise)                                             # not trainable for Keras

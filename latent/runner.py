@@ -16,11 +16,12 @@ class LatentRunner:
         from networks.stylegan2 import truncate
         self.G, self.batch, self.noise_mode = G, batch, noise_mode
         self.c1 = class_vector(G.c_dim, class_idx)
-        self._map = tf.function(lambda z, c: G.mapping(z, c), reduce_retracing=True)
+        self._map = tf.function(lambda z, c: G.mapping(z, c), reduce_retracing=True, autograph=False)
         self._truncate = lambda ws, psi, cutoff: truncate(ws, G.mapping.w_avg, psi, cutoff)
         self._synth = tf.function(lambda ws: to_uint8(G.synthesis(ws, noise_mode=noise_mode)),
-                                  reduce_retracing=True)
-        self._synth_float = tf.function(lambda ws: G.synthesis(ws, noise_mode=noise_mode), reduce_retracing=True)
+                                  reduce_retracing=True, autograph=False)
+        self._synth_float = tf.function(lambda ws: G.synthesis(ws, noise_mode=noise_mode),
+                                        reduce_retracing=True, autograph=False)
 
     def _labels(self, n: int) -> np.ndarray | None:
         return None if self.c1 is None else np.repeat(self.c1, n, axis=0)

@@ -64,7 +64,7 @@ def generate_seeds(G, seeds: list[int], psi: float = 1.0, cutoff: int | None = N
     from networks.ops import to_uint8
     c1 = class_vector(G.c_dim, class_idx)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(z, c):
         return to_uint8(G(z, c, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode))
 

@@ -194,7 +194,7 @@ class InceptionFeatures:
                 pad = [int(p) for p in w[name + ".padding"]]
                 pad = pad * 2 if len(pad) == 1 else pad
                 self.layers[name] = (tf.constant(kernel), tf.constant(bias), int(w[name + ".stride"][0]), pad)
-        self._fn = tf.function(self._forward, reduce_retracing=True)
+        self._fn = tf.function(self._forward, reduce_retracing=True, autograph=False)
         self._resize: dict[tuple[int, int], tuple] = {}
 
     # ------------------------------------------------------------------ graph

@@ -153,7 +153,7 @@ def generated_stats(G, num: int, detector: Detector, labels: np.ndarray | None =
     from networks.ops import to_uint8
     rng = np.random.RandomState(seed)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(z, c):
         return to_uint8(G(z, c, noise_mode="random"))
 
@@ -254,7 +254,7 @@ def perceptual_path_length(G, detector, kind: str = "ppl2_wend", num_samples: in
     space, sampling, crop = PPL[kind]
     rng = np.random.RandomState(seed)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def images(a, b, t, c):
         """Both ends of each path step: w space from the endpoints' z (a, b); z space from the z (a, b)
         already interpolated at t and t + epsilon."""

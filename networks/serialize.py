@@ -312,10 +312,10 @@ def export_saved_model(G: Generator, path: str | Path) -> None:
     psi_spec = tf.TensorSpec([], tf.float32, name="psi")
     if G.c_dim:
         c_spec = tf.TensorSpec([None, G.c_dim], tf.float32, name="c")
-        fn = tf.function(lambda z, psi, c: to_uint8(G(z, c, truncation_psi=psi, noise_mode="const")))
+        fn = tf.function(autograph=False)(lambda z, psi, c: to_uint8(G(z, c, truncation_psi=psi, noise_mode="const")))
         archive.add_endpoint("generate", fn, input_signature=[z_spec, psi_spec, c_spec])
     else:
-        fn = tf.function(lambda z, psi: to_uint8(G(z, None, truncation_psi=psi, noise_mode="const")))
+        fn = tf.function(autograph=False)(lambda z, psi: to_uint8(G(z, None, truncation_psi=psi, noise_mode="const")))
         archive.add_endpoint("generate", fn, input_signature=[z_spec, psi_spec])
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")              # complete before it takes the name

@@ -157,26 +157,28 @@ def test_stages_compile_once_each_and_reset_adam(tmp_path):
 
 
 def test_progressive_run_grows_and_resumes_exactly(tmp_path):
-    data = tiny_dataset(tmp_path, 40, res=16)
+    """4x4, the 8x8 fade-in, 8x8: one level switch of the reader, a snapshot mid-fade and a resume from it (the
+    stages of a larger network compile the same way, test_stages_compile_once_each_and_reset_adam)."""
+    data = tiny_dataset(tmp_path, 40, res=8)
     grow = dict(progressive=True, lod_initial_res=4, lod_training_kimg=0.016, lod_transition_kimg=0.016,
-                kimg_per_tick=0.016, batch=8, cbase=128, cmax=8)
+                kimg_per_tick=0.016, batch=8, cbase=64, cmax=8)
     cfg = lambda out, kimg: resolve(TrainConfig(data=str(data), outdir=str(out), cfg="small", map=1,  # noqa: E731
-                                                snap=1, kimg=kimg, **grow), 16, 1)
+                                                snap=1, kimg=kimg, **grow), 8, 1)
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
-    straight = run_training(cfg(tmp_path / "a", 0.104), one)
+    straight = run_training(cfg(tmp_path / "a", 0.056), one)
     log = (straight / "log.txt").read_text()
-    assert "reading the 8x8 level" in log and "reading the 16x16 level" in log
+    assert "reading the 8x8 level" in log and "fading 8x8 in over 4x4" in log
     stats = [json.loads(line) for line in (straight / "stats.jsonl").read_text().splitlines()]
-    assert [s["Progress/lod"] for s in stats][0] == 2.0 and stats[-1]["Progress/lod"] == 0.0
+    assert [s["Progress/lod"] for s in stats][0] == 1.0 and stats[-1]["Progress/lod"] == 0.0
     assert all(np.isfinite(s["Loss/G/loss"]) for s in stats)
-    first = run_training(cfg(tmp_path / "b", 0.056), one)              # stop mid-fade into 16x16
+    first = run_training(cfg(tmp_path / "b", 0.024), one)              # stop mid-fade into 8x8
     mid = load_network(first)                                          # a snapshot renders at its own lod
     assert mid.metadata["lod"] == pytest.approx(0.5) and mid.G_ema.lod == pytest.approx(0.5)
     assert mid.G_ema.get_config()["lod"] == pytest.approx(0.5)                  # saved with the network
-    assert mid.G_ema(np.zeros([1, mid.G_ema.z_dim], np.float32)).shape == (1, 16, 16, 3)
-    again = run_training(TrainConfig(outdir=str(tmp_path / "b"), resume="latest", kimg=0.104), one)
+    assert mid.G_ema(np.zeros([1, mid.G_ema.z_dim], np.float32)).shape == (1, 8, 8, 3)
+    again = run_training(TrainConfig(outdir=str(tmp_path / "b"), resume="latest", kimg=0.056), one)
     a, b = load_network(straight), load_network(again)
-    assert again == first and b.metadata["kimg"] == pytest.approx(0.104)
+    assert again == first and b.metadata["kimg"] == pytest.approx(0.056)
     for net in ("G", "D", "G_ema"):
         for va, vb in zip(getattr(a, net).weights, getattr(b, net).weights):
             np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=0, atol=1e-6, err_msg=f"{net}.{va.path}")

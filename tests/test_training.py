@@ -19,6 +19,7 @@ from networks.stylegan2 import Discriminator, Generator
 from networks.serialize import load_network
 from training.loss_scale import LossScaler
 from training.stats import Logger
+import training.training_loop as training_loop
 from training.training_loop import Trainer, run_training
 
 
@@ -100,9 +101,26 @@ def test_path_length_mean_update():
     np.testing.assert_allclose(stats["Loss/G/reg"].numpy(), 2.0 * stats["Loss/pl_penalty"].numpy(), rtol=1e-6)
 
 
-def test_a_run_trains_with_finite_losses_right_intervals_and_snapshots(data8, tmp_path):
-    cfg = tiny(data8, tmp_path, g_reg_interval=4, d_reg_interval=3)
-    run = run_training(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))
+@pytest.fixture(scope="module")
+def straight(data8, tmp_path_factory):
+    """One tiny run of 0.032 kimg (two ticks, a snapshot each; G reg every 4th, D reg every 3rd iteration) and its
+    Trainer, shared by the tests that read it."""
+    made = []
+
+    class Keep(Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training_loop, "Trainer", Keep)
+        run = run_training(tiny(data8, tmp_path_factory.mktemp("straight"), g_reg_interval=4, d_reg_interval=3),
+                           tf.distribute.OneDeviceStrategy("/cpu:0"))
+    return run, made[0]
+
+
+def test_a_run_trains_with_finite_losses_right_intervals_and_snapshots(straight):
+    run, trainer = straight
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert len(stats) == 2 and stats[-1]["Progress/kimg"] == pytest.approx(0.032)
     for s in stats:
@@ -114,24 +132,18 @@ def test_a_run_trains_with_finite_losses_right_intervals_and_snapshots(data8, tm
     bundle = load_network(run)
     assert bundle.G is not None and bundle.D is not None and bundle.metadata["kimg"] == pytest.approx(0.032)
     assert list(run.glob("events.out.tfevents.*"))
-
-
-def test_phase_counts_follow_intervals(data8, tmp_path):
-    cfg = tiny(data8, tmp_path, g_reg_interval=4, d_reg_interval=3)
-    trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path)
-    trainer.train(Logger(tmp_path), resumed=False)
     assert trainer.phase_runs == {"Gmain": 8, "Greg": 2, "Dmain": 8, "Dreg": 3}    # iterations 0..7
 
 
-def test_resume_continues_exactly(data8, tmp_path):
-    straight = run_training(tiny(data8, tmp_path / "a", kimg=0.032), tf.distribute.OneDeviceStrategy("/cpu:0"))
-    first = run_training(tiny(data8, tmp_path / "b", kimg=0.016), tf.distribute.OneDeviceStrategy("/cpu:0"))
+def test_resume_continues_exactly(data8, straight, tmp_path):
+    first = run_training(tiny(data8, tmp_path / "b", kimg=0.016, g_reg_interval=4, d_reg_interval=3),
+                         tf.distribute.OneDeviceStrategy("/cpu:0"))
     resumed_cfg = TrainConfig(outdir=str(tmp_path / "b"), resume="latest", kimg=0.032)
     again = run_training(resumed_cfg, tf.distribute.OneDeviceStrategy("/cpu:0"))
     assert again == first
     log = (first / "log.txt").read_text()
     assert "resumed" in log and "at 0.016 kimg (iteration 4)" in log
-    a, b = load_network(straight), load_network(again)
+    a, b = load_network(straight[0]), load_network(again)
     assert b.metadata["kimg"] == pytest.approx(0.032)
     for net in ("G", "D", "G_ema"):
         wa, wb = weights(getattr(a, net)), weights(getattr(b, net))

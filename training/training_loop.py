@@ -143,8 +143,8 @@ class Trainer:
         self.phase_runs: dict[str, int] = dict.fromkeys((p.name for p in self.phases), 0)
         # one compiled step per phase and stage (resolution, fading): one stage without growing
         self.steps: dict[tuple[str, int, bool], Callable] = {}
-        self.ema_step = tf.function(self._ema_update)
-        self.ada_step = tf.function(self._ada_update)
+        self.ema_step = tf.function(self._ema_update, autograph=False)
+        self.ada_step = tf.function(self._ada_update, autograph=False)
 
     # --------------------------------------------------------------------------------- compiled steps
     def _step(self, phase, stage: tuple[int, bool]):
@@ -172,7 +172,7 @@ class Trainer:
             finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
             return grads, stats, finite
 
-        return tf.function(gradients, jit_compile=True) if self.cfg.jit == "on" else gradients
+        return tf.function(gradients, jit_compile=True, autograph=False) if self.cfg.jit == "on" else gradients
 
     def _compile_phase(self, phase, fade: bool = False):
         model = self.G if phase.net == "G" else self.D
@@ -195,7 +195,7 @@ class Trainer:
             means = {k: tf.reduce_mean(v) for k, v in stats.items()}
             return means, tf.cast(finite, tf.float32)
 
-        @tf.function
+        @tf.function(autograph=False)
         def step(real, c_real, rnd):
             means, finite = self.strategy.run(replica_fn, args=(real, c_real, rnd))
             reduce = lambda v: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)  # noqa: E731
