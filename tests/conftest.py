@@ -62,3 +62,18 @@ def pytest_configure(config) -> None:
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path
+
+
+# The longest tests (minutes each on 2 cores), started first so that pytest-xdist's two workers share them instead
+# of one finishing alone at the end. (Not those sharing an expensive module-scoped fixture: moved away from their
+# module, the fixture would be made twice.)
+SLOW_FIRST = ("test_demo_reduced_variant", "test_mirrored_two_devices_equals_one_device_with_ada",
+              "test_multiworker_two_local_processes", "test_progressive_run_grows_and_resumes_exactly",
+              "test_trainer_p_follows_d_on_reals_and_resume_keeps_it",
+              "test_stages_compile_once_each_and_reset_adam",
+              "test_float16_training_stays_close_to_float32_for_several_iterations")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: next((rank[n] for n in rank if item.name.startswith(n)), len(rank)))
