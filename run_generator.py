@@ -188,8 +188,9 @@ def main(argv: list[str]) -> int:
                                     cols=cols, method=FLAGS.method, num=FLAGS.num, attribute=FLAGS.attribute or "",
                                     edits=edits, folder=folder)
     modes.check_overwrite(planned, FLAGS.overwrite)    # nothing of the user's replaced unasked
+    from networks.locate import check_network_arg, find_network
+    check_network_arg(FLAGS.network)
     start_tensorflow()                              # before anything imports TensorFlow
-    from networks.locate import find_network
     path = find_network(FLAGS.network)
     from latent.directions import network_id
     from networks.serialize import export_saved_model, load_network, save_bundle

@@ -44,16 +44,17 @@ def main(argv: list[str]) -> int:
     for flag, data in [("--data", FLAGS.data), *(("--also_data", d) for d in FLAGS.also_data)]:
         if not Path(data).exists():
             raise UserError(f"{flag} {data} does not exist")
-    start_tensorflow()
     from common.files import CACHE, check_output_dir
+    from networks.locate import check_network_arg, find_network
+    check_network_arg(FLAGS.network)
+    cache = Path(FLAGS.cache_dir) if FLAGS.cache_dir else CACHE / "metrics"
+    check_output_dir(cache, "--cache_dir" if FLAGS.cache_dir else "the statistics cache")   # before slow work
+    start_tensorflow()
     from metrics.metrics import Detector, compute_metrics, log_row, run_folder
-    from networks.locate import find_network
     from networks.serialize import load_network
     network = find_network(FLAGS.network)             # a path, a URL or a published name (downloaded once)
     bundle = load_network(network)
     detector = Detector(FLAGS.inception)
-    cache = Path(FLAGS.cache_dir) if FLAGS.cache_dir else CACHE / "metrics"
-    check_output_dir(cache, "--cache_dir" if FLAGS.cache_dir else "the statistics cache")   # before slow work
     run_dir = run_folder(network)                     # None: results are only printed
     generated: dict = {}                              # generated images' statistics, shared by the datasets
     for data in [FLAGS.data, *FLAGS.also_data]:

@@ -140,6 +140,9 @@ def main(argv: list[str]) -> int:
                         if FLAGS.resume else "pass --data DATASET (or --resume latest|RUN)")
     # what the flags name, checked from the file system before TensorFlow starts (seconds sooner)
     check_output_dir(FLAGS.outdir, "--outdir")
+    if FLAGS.strategy == "multiworker":
+        from training.config import check_tf_config
+        check_tf_config()
     if FLAGS.data and not resume_run:
         from datasets.format import find_level
         find_level(FLAGS.data, FLAGS.res)

@@ -126,6 +126,16 @@ def find_network(arg: str | None, results: str | Path = "results",
     return path
 
 
+def check_network_arg(arg: str | None) -> None:
+    """UserError when `arg` names a local network file or folder that does not exist: a check of the file system
+    alone, for the commands to make before TensorFlow starts (names and URLs are resolved by find_network)."""
+    if not arg or arg in SHIPPED:
+        return
+    from networks import pretrained
+    if not pretrained.is_remote(arg) and not Path(arg).exists():
+        raise UserError(f"network {arg} does not exist")
+
+
 def framing_file(network: str | None, results: str | Path = "results") -> Path | None:
     """The framing recorded with a network (`framing.json` beside the shipped model, in a run folder or beside a
     network file), or None (then NVIDIA's FFHQ framing applies). Resolves without downloading."""

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 
 import numpy as np
 from dataclasses import dataclass
@@ -176,3 +178,17 @@ def progressive_lod(kimg: float, res: int, initial_res: int = 8, training_kimg: 
     if transition_kimg > 0:
         lod -= max(phase_kimg - training_kimg, 0.0) / transition_kimg
     return float(max(lod, 0.0))
+
+
+def check_tf_config() -> None:
+    """UserError unless TF_CONFIG holds the JSON that --strategy multiworker needs (no TensorFlow call: the
+    command checks it before TensorFlow starts)."""
+    if not os.environ.get("TF_CONFIG"):
+        raise UserError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's task), e.g. "
+                        '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+                        '"index": 0}}')
+    try:
+        json.loads(os.environ["TF_CONFIG"])
+    except json.JSONDecodeError as exc:
+        raise UserError(f"TF_CONFIG is not valid JSON: {exc}") from None
+

@@ -2,25 +2,17 @@
 MultiWorkerMirroredStrategy over the hosts named in TF_CONFIG."""
 from __future__ import annotations
 
-import json
-import os
 
 import tensorflow as tf
 
 from common.errors import UserError
+from training.config import check_tf_config
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """auto: Mirrored over all GPUs (one device on CPU); multiworker: MultiWorkerMirrored from TF_CONFIG."""
     if name == "multiworker":                           # must come before anything initialises the TF context
-        if not os.environ.get("TF_CONFIG"):
-            raise UserError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's task), e.g. "
-                            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
-                            '"index": 0}}')
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except json.JSONDecodeError as exc:
-            raise UserError(f"TF_CONFIG is not valid JSON: {exc}") from None
+        check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "one_device" or (name == "auto" and len(gpus) <= 1):
