@@ -272,12 +272,10 @@ def test_mirrored_two_devices_equals_one_device_with_ada(data8, tmp_path):
     training step under MirroredStrategy: the split batch, per-example loss scaling, globally drawn latents,
     augmentation parameters and path-length noise, r_t averaged over replicas). This is the project's
     mirrored == one-device test; with --aug off the same step simply skips the augmentation."""
-    outs = {}
-    for kind in ("one_device", "mirrored2"):
-        out = tmp_path / f"{kind}.npz"
-        r = run_cli(str(ROOT / "tests" / "helpers" / "train_compare.py"), str(data8), str(out), kind, "ada")
-        assert r.returncode == 0, r.stderr[-3000:]
-        outs[kind] = np.load(out)
+    r = run_cli(str(ROOT / "tests" / "helpers" / "train_compare.py"), str(data8), str(tmp_path), "one_device,mirrored2",
+                "ada", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    outs = {kind: np.load(tmp_path / f"{kind}.npz") for kind in ("one_device", "mirrored2")}
     assert 0 < outs["one_device"]["augment_p"] < 1 and outs["one_device"]["augment_p"] != np.float32(0.2)   # p moved
     for k in outs["one_device"].files:
         np.testing.assert_allclose(outs["mirrored2"][k], outs["one_device"][k], rtol=0, atol=2e-4, err_msg=k)

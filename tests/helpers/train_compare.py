@@ -1,7 +1,8 @@
 """Train a tiny network for a few iterations under a given strategy and save its weights (subprocess helper).
 
-    python tests/helpers/train_compare.py DATASET OUT.npz one_device|mirrored2 [off|ada]
-Two logical CPU devices stand in for two GPUs; they must be configured before TensorFlow starts.
+    python tests/helpers/train_compare.py DATASET OUTDIR one_device,mirrored2 [off|ada]   # OUTDIR/<kind>.npz each
+Two logical CPU devices stand in for two GPUs; they must be configured before TensorFlow starts. Several kinds run
+one after the other in this process (each Trainer seeds Keras and its generator from the run's seed).
 """
 import json
 import os
@@ -29,21 +30,30 @@ class StartAtP(training_loop.AugmentPipe):
 
 training_loop.AugmentPipe = StartAtP
 
-data, out, kind = sys.argv[1:4]
+data, out, kinds = sys.argv[1:4]
 aug = sys.argv[4] if len(sys.argv) > 4 else "off"
-strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if kind == "mirrored2"
-            else tf.distribute.OneDeviceStrategy("/cpu:0"))
-cfg = TrainConfig(data=data, outdir=os.path.dirname(out) + f"/runs-{kind}", cfg="small", batch=8, cbase=64, cmax=16,
-                  map=1, kimg=0.128, kimg_per_tick=0.064, snap=100, noise_mode="random", style_mixing=0.9,
-                  g_reg_interval=2, d_reg_interval=2, aug=aug, ada_kimg=1.0 if aug == "ada" else 500)
-cfg = resolve(cfg, 8, strategy.num_replicas_in_sync)
-cfg.mbstd_group = 1   # minibatch-stddev groups are strided per replica (as NVIDIA's): only size 1 is replica-invariant
-run = run_training(cfg, strategy)
 from networks.serialize import load_network  # noqa: E402
 from networks.convert import export_official_state  # noqa: E402
-bundle = load_network(run)
-extra = {}
-if aug == "ada":
-    extra["augment_p"] = np.float32(json.loads((run / "stats.jsonl").read_text().splitlines()[-1])["Progress/augment"])
-np.savez(out, **extra, **{f"G.{k}": v for k, v in export_official_state(bundle.G).items()},
-         **{f"D.{k}": v for k, v in export_official_state(bundle.D).items()})
+
+
+def train(kind: str, out: str) -> None:
+    strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if kind == "mirrored2"
+                else tf.distribute.OneDeviceStrategy("/cpu:0"))
+    cfg = TrainConfig(data=data, outdir=os.path.dirname(out) + f"/runs-{kind}", cfg="small", batch=8, cbase=64,
+                      cmax=16, map=1, kimg=0.128, kimg_per_tick=0.064, snap=100, noise_mode="random",
+                      style_mixing=0.9, g_reg_interval=2, d_reg_interval=2, aug=aug,
+                      ada_kimg=1.0 if aug == "ada" else 500)
+    cfg = resolve(cfg, 8, strategy.num_replicas_in_sync)
+    cfg.mbstd_group = 1   # minibatch-stddev groups are strided per replica (as NVIDIA's): only size 1 is invariant
+    run = run_training(cfg, strategy)
+    bundle = load_network(run)
+    extra = {}
+    if aug == "ada":
+        extra["augment_p"] = np.float32(json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+                                        ["Progress/augment"])
+    np.savez(out, **extra, **{f"G.{k}": v for k, v in export_official_state(bundle.G).items()},
+             **{f"D.{k}": v for k, v in export_official_state(bundle.D).items()})
+
+
+for kind in kinds.split(","):
+    train(kind, os.path.join(out, f"{kind}.npz"))
