@@ -107,13 +107,6 @@ def from_network(cfg, source: str):
                          layout.resolutions, channels, label_dim(layout))
 
 
-def known_network(name: str) -> bool:
-    """True when `name` can be a network: the shipped model, a published name or URL, or an existing path."""
-    from networks import pretrained
-    from networks.locate import SHIPPED
-    return name in SHIPPED or pretrained.is_remote(name) or os.path.exists(name)
-
-
 def check_dataset(cfg, layout) -> None:
     """What training would otherwise find only once it has started: labels for --cond, and every level a
     progressive run reads."""
@@ -133,6 +126,7 @@ def main(argv: list[str]) -> int:
     from training.config import ADA_MAX_IMAGES, TrainConfig, resolve
     from training.transfer import continues_run
     resume_run = continues_run(FLAGS.resume)
+    from networks.locate import known_network
     if FLAGS.resume and not resume_run and not known_network(FLAGS.resume):
         raise UserError(f"--resume {FLAGS.resume}: no such run folder or network file")
     if not FLAGS.data and not resume_run:

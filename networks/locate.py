@@ -126,13 +126,17 @@ def find_network(arg: str | None, results: str | Path = "results",
     return path
 
 
-def check_network_arg(arg: str | None) -> None:
-    """UserError when `arg` names a local network file or folder that does not exist: a check of the file system
-    alone, for the commands to make before TensorFlow starts (names and URLs are resolved by find_network)."""
-    if not arg or arg in SHIPPED:
-        return
+def known_network(name: str) -> bool:
+    """True when `name` can be a network: the shipped model, a published name or URL, or an existing path (the file
+    system alone: commands ask before TensorFlow starts; find_network resolves names and URLs)."""
     from networks import pretrained
-    if not pretrained.is_remote(arg) and not Path(arg).exists():
+    return name in SHIPPED or pretrained.is_remote(name) or Path(name).exists()
+
+
+def check_network_arg(arg: str | None) -> None:
+    """UserError when `arg` names a local network file or folder that does not exist (None: find_network's
+    default)."""
+    if arg and not known_network(arg):
         raise UserError(f"network {arg} does not exist")
 
 

@@ -191,4 +191,3 @@ def check_tf_config() -> None:
         json.loads(os.environ["TF_CONFIG"])
     except json.JSONDecodeError as exc:
         raise UserError(f"TF_CONFIG is not valid JSON: {exc}") from None
-

@@ -2,7 +2,6 @@
 MultiWorkerMirroredStrategy over the hosts named in TF_CONFIG."""
 from __future__ import annotations
 
-
 import tensorflow as tf
 
 from common.errors import UserError

@@ -195,7 +195,7 @@ class Trainer:
             means = {k: tf.reduce_mean(v) for k, v in stats.items()}
             return means, tf.cast(finite, tf.float32)
 
-        # autograph=False here and in every tf.function of the project: none has tensor-dependent Python control
+        # autograph=False here and in every tf.function of the library: none has tensor-dependent Python control
         # flow, and converting the ~150 functions a training step calls cost seconds at every start.
         @tf.function(autograph=False)
         def step(real, c_real, rnd):
