@@ -9,6 +9,7 @@ file per level) is split by record: every worker reads the whole file and keeps 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -17,6 +18,24 @@ import tensorflow as tf
 
 from datasets import format as fmt
 from common.errors import UserError
+
+PREFETCH = 4    # batches read ahead of the consumer
+
+
+def _parallel() -> int:
+    """Parallel calls of the decoding maps: the cores this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def fixed_pipeline(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """`ds` without tf.data's autotuning thread. In TensorFlow 2.21 deleting an iterator whose pipeline
+    autotunes waits until that thread's next wake-up, which grows to a minute: every run's end, every
+    progressive level switch and every metric pass over the reals stalled for up to 60 s. The maps run
+    on every core instead and the buffers are fixed, which is what a decode-and-flip pipeline needs."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
 
 _FEATURES = {
     "shape": tf.io.FixedLenFeature([3], tf.int64),
@@ -110,7 +129,7 @@ def make_dataset(
         records = tf.data.TFRecordDataset(files)
     else:
         records = names.interleave(tf.data.TFRecordDataset, cycle_length=max(1, min(len(files), 16)),
-                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                                   num_parallel_calls=min(len(files), _parallel()), deterministic=True)
     if ldim and not record_labels:          # official layout: labels in the .labels file, record order
         if len(files) != 1:
             raise UserError(f"{layout.root}: a sharded level needs per-record labels (rebuild with dataset_tool)")
@@ -142,9 +161,8 @@ def make_dataset(
         records = records.skip(offset)                     # inside one epoch, before decoding
     decode = _decode_fn(layout.encoding(res), shape, ldim, record_labels)
     ds = records.map(lambda r, lab: decode(r, lab if not record_labels and ldim else None),
-                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=True)
+                     num_parallel_calls=_parallel(), deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=_parallel(), deterministic=True)
 
     def finish(step: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
         img, lab = batch                                                                  # [N, H, W, C] uint8
@@ -156,7 +174,8 @@ def make_dataset(
         return img, lab
 
     ds = tf.data.Dataset.zip((tf.data.Dataset.counter(start=skip_records // batch_size), ds))
-    return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(finish, num_parallel_calls=_parallel(), deterministic=True).prefetch(PREFETCH)
+    return fixed_pipeline(ds)
 
 
 def _records_per_pipeline(files: list[str], pipelines: int, index: int, split_by_file: bool) -> int:
@@ -179,7 +198,7 @@ def read_records(path: str | Path, res: int | None = None) -> Iterator[tuple[np.
     records = tf.data.Dataset.from_tensor_slices(files).interleave(
         tf.data.TFRecordDataset, cycle_length=len(files), block_length=1, num_parallel_calls=len(files),
         deterministic=True)
-    ds = records.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(64)
+    ds = fixed_pipeline(records.map(decode, num_parallel_calls=_parallel(), deterministic=True).prefetch(64))
     labels = None
     if label_dim(layout) and not _has_record_labels(layout):
         labels = np.load(layout.labels_path).astype(np.float32)

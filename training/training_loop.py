@@ -317,6 +317,10 @@ class Trainer:
         # one host: one global batch in global order, split over the replicas (so N GPUs == 1 GPU)
         ds = make_dataset(cfg.data, res=res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror,
                           skip_records=batches * cfg.batch, as_uint8=True)   # 1 byte a value to the devices
+        if self.replicas == 1:
+            # nothing to split: the batches go to the step as they are. (tf.distribute's wrapper adds a
+            # pipeline of its own that autotunes, whose deletion stalls; see datasets.reader.fixed_pipeline)
+            return iter(ds)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         return iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
