@@ -19,7 +19,7 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import keras
@@ -302,28 +302,36 @@ class Trainer:
             for v in [*opt._momentums, *opt._velocities]:
                 v.assign(tf.zeros_like(v))
 
-    def _open_data(self, res: int, batches: int):
-        """Distributed iterator over one dataset level, `batches` global batches in. Every input pipeline
-        skips the records it fed to those batches (global batch / pipelines each), inside its current epoch."""
+    def _open_data(self, res: int, batches: int) -> Iterator[tuple]:
+        """Batches of one dataset level, `batches` global batches in, as the step takes them: (images, labels),
+        split into per-replica values when there are several replicas. Every input pipeline skips the records
+        it fed to those batches (global batch / pipelines each), inside its current epoch.
+
+        One host reads one global batch in global order and hands each replica its consecutive slice (so N
+        GPUs == 1 GPU); several hosts each read their own shard of the records (by file when the level has a
+        file per worker, else by record) and split their batch over their replicas. The slices are made here
+        rather than by tf.distribute's dataset wrappers: those add an autotuning pipeline per device whose
+        deletion stalls for up to a minute (see datasets.reader.fixed_pipeline), at every run's end and level
+        switch (measured: 55 s in each worker of a two-worker run)."""
         cfg = self.cfg
-        if worker_info(self.strategy)[2] > 1:
-            # several hosts: every worker reads its own shard of the records (by file when the level has a
-            # file per worker, else by record), batches of global / replicas
-            def per_worker(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
-                return make_dataset(cfg.data, res=res, batch_size=ctx.get_per_replica_batch_size(cfg.batch),
-                                    seed=cfg.seed, mirror=cfg.mirror, input_context=ctx, as_uint8=True,
-                                    skip_records=batches * cfg.batch // ctx.num_input_pipelines)
-            return iter(self.strategy.distribute_datasets_from_function(per_worker))
-        # one host: one global batch in global order, split over the replicas (so N GPUs == 1 GPU)
-        ds = make_dataset(cfg.data, res=res, batch_size=cfg.batch, seed=cfg.seed, mirror=cfg.mirror,
-                          skip_records=batches * cfg.batch, as_uint8=True)   # 1 byte a value to the devices
+        _, task, workers = worker_info(self.strategy)
+        context = (tf.distribute.InputContext(num_input_pipelines=workers, input_pipeline_id=task,
+                                              num_replicas_in_sync=self.replicas) if workers > 1 else None)
+        per_pipeline = cfg.batch // workers
+        data = iter(make_dataset(cfg.data, res=res, batch_size=per_pipeline, seed=cfg.seed, mirror=cfg.mirror,
+                                 input_context=context, skip_records=batches * per_pipeline,
+                                 as_uint8=True))                               # 1 byte a value to the devices
         if self.replicas == 1:
-            # nothing to split: the batches go to the step as they are. (tf.distribute's wrapper adds a
-            # pipeline of its own that autotunes, whose deletion stalls; see datasets.reader.fixed_pipeline)
-            return iter(ds)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return iter(self.strategy.experimental_distribute_dataset(ds.with_options(options)))
+            return data
+        local = self.replicas // workers                                       # replicas of this worker
+        per_replica = per_pipeline // local
+
+        def split(batch: tuple[tf.Tensor, tf.Tensor]) -> tuple:
+            def part(ctx: tf.distribute.ValueContext) -> tuple[tf.Tensor, tf.Tensor]:
+                i = ctx.replica_id_in_sync_group % local * per_replica         # this worker's replicas in order
+                return batch[0][i:i + per_replica], batch[1][i:i + per_replica]
+            return self.strategy.experimental_distribute_values_from_function(part)
+        return map(split, data)
 
     def _switch_level(self, data_res: int) -> None:
         self.state.level_res, self.state.level_batches = data_res, 0
