@@ -32,7 +32,28 @@ def cli_main(main: Callable[[list[str]], int | None]) -> None:
             print(f"error: {message}", file=sys.stderr)
             sys.exit(1)
 
-    app.run(wrapped, argv=normalize_flag_names(sys.argv), flags_parser=parse_flags)
+    def finished(argv: list[str]) -> int | None:
+        code = wrapped(argv)
+        leave_without_teardown(code or 0)
+        return code
+
+    app.run(finished, argv=normalize_flag_names(sys.argv), flags_parser=parse_flags)
+
+
+def leave_without_teardown(code: int) -> None:
+    """End a command that finished: the atexit handlers run and the output is flushed as at any exit, then the
+    process leaves without the interpreter's and TensorFlow's teardown (destroying every traced function and
+    thread pool: 0.7 s after a generator run, 2.5 s after a training run, measured on 2 cores). Everything a
+    command writes is closed by then (common.files writes under temporary names and renames). Skipped, for a
+    normal exit, while a non-daemon thread still runs (it would be cut off)."""
+    import atexit
+    import threading
+    if any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        return
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
