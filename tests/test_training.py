@@ -174,6 +174,17 @@ def test_cli_dry_run_and_missing_data(data8, tmp_path):
 
 
 
+def test_every_worker_reads_its_own_input_pipeline_with_or_without_a_chief():
+    """Each task of a TF_CONFIG cluster gets a distinct input pipeline index (its shard of the records): with
+    a chief, the chief is 0 and worker i is i + 1, not i (which would read the chief's shard twice)."""
+    from training.distribute import pipeline_index
+    two = {"worker": ["a:1", "b:1"]}
+    assert [pipeline_index("worker", i, two) for i in range(2)] == [(0, 2), (1, 2)]
+    chief = {"chief": ["c:1"], "worker": ["a:1", "b:1"]}
+    assert [pipeline_index("chief", 0, chief)] + [pipeline_index("worker", i, chief) for i in range(2)] == [
+        (0, 3), (1, 3), (2, 3)]
+
+
 def _free_ports(n: int) -> list[int]:
     import socket
     socks = [socket.socket() for _ in range(n)]

@@ -31,3 +31,19 @@ def worker_info(strategy: tf.distribute.Strategy) -> tuple[bool, int, int]:
     workers = sum(len(v) for k, v in spec.items() if k in ("chief", "worker"))
     chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
     return chief, task_id, workers
+
+
+def input_pipeline(strategy: tf.distribute.Strategy) -> tuple[int, int]:
+    """(index of this worker's input pipeline, number of pipelines): one pipeline per worker (see
+    `pipeline_index`); (0, 1) for a strategy on one host."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return 0, 1
+    return pipeline_index(resolver.task_type, resolver.task_id or 0, resolver.cluster_spec().as_dict())
+
+
+def pipeline_index(task_type: str, task_id: int, spec: dict[str, list[str]]) -> tuple[int, int]:
+    """(input pipeline index, pipelines) of a task of a TF_CONFIG cluster: the chief first when the cluster
+    names one, then the workers by index, so that worker 0 does not read the chief's shard."""
+    workers = sum(len(v) for k, v in spec.items() if k in ("chief", "worker"))
+    return task_id + (len(spec.get("chief", [])) if task_type == "worker" else 0), workers

@@ -35,7 +35,7 @@ from networks.serialize import save_bundle
 from networks.stylegan2 import Discriminator, Generator, lod_fading, lod_resolution
 from training.augment import BGC, AugmentPipe, ada_adjust
 from training.config import ADA_INTERVAL, TrainConfig, progressive_lod
-from training.distribute import make_strategy, worker_info
+from training.distribute import input_pipeline, make_strategy, worker_info
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
 from training.loss_scale import LossScaler
 from training.state import TrainingState
@@ -314,8 +314,8 @@ class Trainer:
         deletion stalls for up to a minute (see datasets.reader.fixed_pipeline), at every run's end and level
         switch (measured: 55 s in each worker of a two-worker run)."""
         cfg = self.cfg
-        _, task, workers = worker_info(self.strategy)
-        context = (tf.distribute.InputContext(num_input_pipelines=workers, input_pipeline_id=task,
+        index, workers = input_pipeline(self.strategy)
+        context = (tf.distribute.InputContext(num_input_pipelines=workers, input_pipeline_id=index,
                                               num_replicas_in_sync=self.replicas) if workers > 1 else None)
         per_pipeline = cfg.batch // workers
         data = iter(make_dataset(cfg.data, res=res, batch_size=per_pipeline, seed=cfg.seed, mirror=cfg.mirror,
