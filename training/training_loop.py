@@ -463,7 +463,7 @@ class Trainer:
             if done:
                 break
         progress.close()
-        logger.print(f"done: {st.nimg / 1000:.1f} kimg")
+        logger.print(f"done: {st.nimg / 1000:g} kimg")
 
     def stage_message(self, stage: tuple[int, bool]) -> str:
         res, fade = stage
