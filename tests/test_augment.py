@@ -14,7 +14,7 @@ from common.errors import UserError
 from conftest import ROOT, run_cli, tiny_dataset
 from networks.convert import export_official_state
 from networks.serialize import load_network
-from training.augment import BGC, SYM6, AugmentPipe, _downsample2x, _upsample2x, ada_adjust
+from training.augment import BGC, GEOMETRIC, SYM6, AugmentPipe, _downsample2x, _upsample2x, ada_adjust
 from networks.stylegan2 import Discriminator, Generator
 from training.config import TrainConfig, resolve
 from training.loss import Phase, StyleGAN2Loss
@@ -135,6 +135,41 @@ def test_p0_is_the_identity_bit_for_bit_and_p1_changes_every_image():
     np.testing.assert_array_equal(pipe(x, seed).numpy(), out)                  # the seed decides everything
     gray = AugmentPipe(p=1.0, **BGC)(x[..., :1], seed)                        # greyscale images work too
     assert gray.shape == (2, 16, 16, 1)
+
+
+def test_only_the_chosen_images_are_transformed_each_as_on_its_own():
+    """In a batch where some images drew no op, those pass bit for bit and each other image comes out as it does
+    alone (the pipeline transforms just the chosen ones); the XLA form (every image transformed, the unchosen
+    discarded) and the gradients agree."""
+    pipe = AugmentPipe(p=1.0, **BGC)
+    x = tf.concat([NOISE, NOISE[::-1]], axis=0)                                     # [4, 16, 16, 3]
+    params = pipe.sample(4, tf.constant([5, 6], tf.int64), (16, 16))
+    none = AugmentPipe.identity_params(4)
+    # image 0: no op; 1: geometric ops only; 2: colour ops only; 3: both
+    drawn = lambda k: np.array([0, 1, 0, 1] if k in GEOMETRIC else [0, 0, 1, 1], bool)   # noqa: E731
+    mixed = {k: tf.where(drawn(k).reshape([4] + [1] * (v.shape.rank - 1)), v, none[k]) for k, v in params.items()}
+    out = pipe.apply(x, mixed).numpy()
+    np.testing.assert_array_equal(out[0], x[0].numpy())
+    for i in (1, 2, 3):
+        alone = pipe.apply(x[i:i + 1], {k: v[i:i + 1] for k, v in mixed.items()}).numpy()[0]
+        np.testing.assert_allclose(out[i], alone, rtol=0, atol=1e-5)
+        assert np.abs(out[i] - x[i].numpy()).max() > 1e-2
+    np.testing.assert_array_equal(pipe.apply(x, none).numpy(), x.numpy())          # none chosen: no work, no error
+
+    compiled = {static: tf.function(pipe.apply, jit_compile=static) for static in (False, True)}  # traced once each
+
+    def grad(static: bool, prm: dict) -> tuple[np.ndarray, np.ndarray]:
+        pipe.static_shapes = static
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = compiled[static](x, prm)
+            loss = tf.reduce_sum(y * tf.cos(y))
+        return y.numpy(), tape.gradient(loss, x).numpy()
+
+    for prm in (mixed, none):
+        (y0, g0), (y1, g1) = grad(False, prm), grad(True, prm)
+        np.testing.assert_allclose(y1, y0, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(g1, g0, rtol=0, atol=1e-5)
 
 
 def test_gradients_flow_to_the_input():

@@ -90,6 +90,7 @@ class AugmentPipe:
         self.p = tf.Variable(float(p), trainable=False, name="augment_p", dtype=tf.float32,
                              aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.filter = np.asarray(SYM6, np.float64) / np.sum(SYM6)      # [12], sums to 1
+        self.static_shapes = False     # True under XLA (--jit on): no data-dependent shapes in apply()
 
     # ------------------------------------------------------------------------------------- parameters
     @staticmethod
@@ -219,13 +220,20 @@ class AugmentPipe:
         come back unchanged (bit for bit). Differentiable with respect to the images."""
         dtype = images.dtype
         x = tf.cast(images, tf.float32)                                                  # [n, H, W, C]
-        geo_id = self._is_identity(params, GEOMETRIC)                                    # [n] bool
-        col_id = self._is_identity(params, COLOUR)
-        x = tf.cond(tf.reduce_all(geo_id), lambda: x,
-                    lambda: tf.where(geo_id[:, None, None, None], x, self._warp(x, self.geometric_matrix(params))))
-        x = tf.cond(tf.reduce_all(col_id), lambda: x,
-                    lambda: tf.where(col_id[:, None, None, None], x, self._recolour(x, self.colour_matrix(params))))
+        x = self._transform_chosen(x, params, GEOMETRIC, lambda xs, ps: self._warp(xs, self.geometric_matrix(ps)))
+        x = self._transform_chosen(x, params, COLOUR, lambda xs, ps: self._recolour(xs, self.colour_matrix(ps)))
         return tf.cast(x, dtype)
+
+    def _transform_chosen(self, x: tf.Tensor, params: dict[str, tf.Tensor], names: dict, fn) -> tf.Tensor:
+        """fn(images, params) on only the images of x [n, H, W, C] whose `names` parameters are not all identity
+        (gathered, transformed, scattered back: none at p = 0, few at a small p); the rest pass unchanged. Under
+        XLA (`static_shapes`) every image is transformed and the unchosen ones are discarded."""
+        keep = self._is_identity(params, names)                                          # [n] bool
+        if self.static_shapes:
+            return tf.where(keep[:, None, None, None], x, fn(x, params))
+        idx = tf.where(tf.logical_not(keep))                                             # [k, 1] int64
+        chosen = fn(tf.gather_nd(x, idx), {k: tf.gather_nd(v, idx) for k, v in params.items()})   # [k, H, W, C]
+        return tf.tensor_scatter_nd_update(x, idx, chosen)
 
     def __call__(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """Augment [n, H, W, C] images with parameters drawn from `seed` [2]."""
@@ -262,7 +270,9 @@ class AugmentPipe:
         hi = tf.reduce_max(cp, axis=0) - [cx, cy] + 2 * half                             # [2] x1, y1
         lo = tf.cast(tf.math.ceil(tf.clip_by_value(lo, 0.0, [w - 1.0, h - 1.0])), tf.int32)
         hi = tf.cast(tf.math.ceil(tf.clip_by_value(hi, 0.0, [w - 1.0, h - 1.0])), tf.int32)
-        x = tf.pad(x, [[0, 0], [lo[1], hi[1]], [lo[0], hi[0]], [0, 0]], mode="REFLECT")  # [n, Hp, Wp, C]
+        if self.static_shapes:                      # XLA: the largest margin there can be, the same values inside it
+            lo = hi = tf.constant([w - 1, h - 1], tf.int32)
+        x = _reflect(_reflect(x, 1, lo[1], hi[1]), 2, lo[0], hi[0])                      # [n, Hp, Wp, C]
         # 2x upsampling: zero insertion, then the filter (gain 2 per axis), true convolution; in two phases
         x = _upsample2x(_upsample2x(x, f, axis=2), f, axis=1)                            # [n, 2Hp, 2Wp, C]
         # output grid: the image plus `half` pixels each side, at twice the resolution
@@ -295,6 +305,14 @@ def _slice(x: tf.Tensor, axis: int, start: int, size) -> tf.Tensor:
     begin, sizes = [0] * x.shape.rank, [-1] * x.shape.rank
     begin[axis], sizes[axis] = start, size
     return tf.slice(x, begin, sizes)
+
+
+def _reflect(x: tf.Tensor, axis: int, before, after) -> tf.Tensor:
+    """x padded along `axis` by reflection without repeating the edge (tf.pad's REFLECT; before, after < the
+    size), as a gather, which unlike MirrorPad also takes an empty batch."""
+    n = tf.shape(x)[axis]
+    i = tf.abs(tf.range(-before, n + after))                                              # reflected at 0
+    return tf.gather(x, (n - 1) - tf.abs((n - 1) - i), axis=axis)                        # ... and at n - 1
 
 
 def _upsample2x(x: tf.Tensor, f: np.ndarray, axis: int) -> tf.Tensor:

@@ -123,6 +123,7 @@ class Trainer:
             self.augment = None
             if cfg.aug in ("ada", "fixed"):
                 self.augment = AugmentPipe(p=cfg.p if cfg.aug == "fixed" else 0.0, **BGC)
+                self.augment.static_shapes = cfg.jit == "on"
                 only_first = tf.VariableAggregation.ONLY_FIRST_REPLICA
                 # ADA: sum and count of the batch means of sign(D(real)) since the last adjustment, last r_t
                 self.ada_acc = tf.Variable([0.0, 0.0], trainable=False, name="ada_acc", aggregation=only_first)
