@@ -27,7 +27,7 @@ class Shipped:
     folder: Path                   # models/<name>/
     sha256: str                    # of the network file, recorded when it was committed
     what: str                      # one line for the user
-    filename: str = "G_ema.keras"  # the network file in `folder`
+    filename: str = "G_ema.keras"  # the network file in `folder` (G_ema, or G_ema and D)
 
     @property
     def file(self) -> Path:
@@ -46,8 +46,9 @@ SHIPPED: dict[str, Shipped] = {
     "utkface-64": Shipped(
         name="utkface-64",
         folder=REPO / "models" / "utkface-64",
-        sha256="bde69effbff47e995a5d09b163788249c78308973609f9a139049ae4090f1783",
-        what="faces 64x64 trained by this project on UTKFace (non-commercial research use only)"),
+        sha256="dc27057738e04bc657dc75bd633a799625e86d3516d70590855b4c8f5cd6b1d1",
+        what="faces 64x64 trained by this project on UTKFace (non-commercial research use only)",
+        filename="G_ema-D.keras"),
 }
 DEFAULT = "utkface-64"
 

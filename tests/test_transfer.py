@@ -13,7 +13,7 @@ from conftest import ROOT, TF_LOG_LINE, run_cli, tiny_dataset
 from common.errors import UserError
 from datasets.format import discover
 from networks.locate import shipped_file
-from networks.serialize import load_network
+from networks.serialize import load_network, save_bundle
 from networks.stylegan2 import official_state
 from training.config import TrainConfig, resolve
 from training.training_loop import Trainer, load_transfer_source
@@ -128,21 +128,26 @@ def test_freeze_d_counts_layers_as_stylegan2_ada():
         freeze_layers(load_network(PARITY).D, 13)
 
 
-def test_the_shipped_model_has_no_d_so_d_starts_random_with_a_warning(tmp_path):
+def test_the_shipped_model_brings_its_d_and_a_g_ema_only_network_warns(tmp_path):
+    """--resume utkface-64: G and G_ema start as its G_ema and D as its D (shipped for fine-tuning), no warning.
+    A G_ema-only export of it (`--ema_only`) says in one warning line that D starts from random weights."""
     bundle = load_network("utkface-64")
-    assert bundle.D is None and bundle.G is None
+    assert bundle.D is not None and bundle.G is None
     data = tiny_dataset(tmp_path, 8, res=64)
     cfg = configured(data, bundle, "utkface-64")
     cfg.transfer["file"] = str(shipped_file("utkface-64"))
     start, notes = load_transfer_source(cfg)
-    assert notes[0].startswith("starting a new run from the network utkface-64 (keras") and \
-        "G (a copy of G_ema: the network has no G) copied; kimg 0, fresh optimizers" in notes[0]
-    assert notes[1] == ("warning: utkface-64 has no discriminator (a G_ema-only network): D starts from random "
-                        "weights")
+    assert notes == [notes[0]] and notes[0].startswith("starting a new run from the network utkface-64 (keras") \
+        and "G (a copy of G_ema: the network has no G) and D copied; kimg 0, fresh optimizers" in notes[0], notes
     trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path, start_from=start)
-    for net in (trainer.G, trainer.G_ema):
-        for a, b in zip(net.weights, bundle.G_ema.weights):
+    for net, src in ((trainer.G, bundle.G_ema), (trainer.G_ema, bundle.G_ema), (trainer.D, bundle.D)):
+        for a, b in zip(net.weights, src.weights, strict=True):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
+    ema_only = save_bundle(tmp_path / "ema-only.keras", bundle.G_ema)
+    cfg = configured(data, load_network(ema_only), str(ema_only))
+    _, notes = load_transfer_source(cfg)
+    assert notes[1] == (f"warning: {ema_only} has no discriminator (a G_ema-only network): D starts from random "
+                        "weights")
 
 
 def test_cli_fine_tunes_an_nvidia_pickle_with_freeze_d_then_continues_the_run(data16, tmp_path):
