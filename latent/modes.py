@@ -296,8 +296,9 @@ def learn_direction(G, render: Render, folder: Path, seeds: list[int], data: str
     from latent.attributes import describe_strength, edit_strength, learn_direction as fit, train_attribute_classifier
     runner = render.prepare(G)
     name = attribute.replace("=", "")
-    print(f"training a {attribute} classifier on {data} ...", flush=True)
-    clf = train_attribute_classifier(data, attribute, res=G.img_resolution, epochs=classifier_epochs)
+    print(f"training the '{attribute}' classifier on {data} ({classifier_epochs} epochs) ...", flush=True)
+    clf = train_attribute_classifier(data, attribute, res=G.img_resolution, epochs=classifier_epochs,
+                                     log=lambda m: print(m, flush=True))
     print(f"classifier on held-out real faces: {clf.heldout}", flush=True)
     progress = Progress(samples, desc="labelling generated faces")
     direction, figures, w = fit(runner, clf, samples, render.psi, progress=progress, cutoff=render.cutoff)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import keras
@@ -199,6 +200,7 @@ def test_cli_learn_direction_then_edit(tmp_path):
                 "--attribute", "gender", "--samples", "120", "--classifier-epochs", "1", "--directions", str(dirs),
                 "--seeds", "0-1", "--outdir", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
+    assert re.search(r"^classifier epoch 1/1: loss \d+\.\d{4} \(\d+ s\)$", r.stdout, re.M), r.stdout   # progress
     d = np.load(dirs / "gender.npy")
     info = json.loads((dirs / "gender.json").read_text())
     assert d.shape == (load_network(NET).G_ema.w_dim,) and abs(np.linalg.norm(d) - 1) < 1e-5
