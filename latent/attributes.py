@@ -133,17 +133,13 @@ def train_attribute_classifier(data: str | Path, attribute: str, res: int = MAX_
     model = build_classifier(res, x.shape[3])
     loss = keras.losses.BinaryCrossentropy(from_logits=True) if target.kind == "binary" else "mse"
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-    started = [time.monotonic()]
-
-    def epoch_done(epoch: int, logs: dict) -> None:
-        if log is not None:
-            log(f"classifier epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.4f} "
-                f"({time.monotonic() - started[0]:.0f} s)")
-        started[0] = time.monotonic()
-
+    started = {}
+    report = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: started.update(time=time.monotonic()),
+        on_epoch_end=lambda epoch, logs: log(f"classifier epoch {epoch + 1}/{epochs}: loss {logs['loss']:.4f} "
+                                             f"({time.monotonic() - started['time']:.0f} s)"))
     model.fit(np.concatenate([x[trn], x[trn, :, ::-1]]), np.concatenate([y[trn], y[trn]]), batch_size=batch,
-              epochs=epochs, shuffle=True, verbose=verbose,
-              callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=epoch_done)])
+              epochs=epochs, shuffle=True, verbose=verbose, callbacks=[report] if log else [])
     clf = AttributeClassifier(model, target, res)
     pred = clf.score(x[val])
     truth = y[val] * (target.scale if target.kind == "scalar" else 1)

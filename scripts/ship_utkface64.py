@@ -30,9 +30,12 @@ PHOTO = ROOT / "data" / "photos" / "eileen-collins.jpg"
 
 
 def run(*args: str) -> None:
-    """One command as a user types it (from the repo root, this interpreter); stops the script if it fails."""
+    """One command as a user types it (from the repo root, this interpreter); a failure (the command has printed
+    its `error:` line) stops the script with the command's exit code."""
     print("$ python " + " ".join(args), flush=True)
-    subprocess.run([sys.executable, *args], cwd=ROOT, check=True)
+    code = subprocess.run([sys.executable, *args], cwd=ROOT).returncode
+    if code:
+        sys.exit(code)
 
 
 def jpeg(src: Path, name: str) -> None:
@@ -72,9 +75,6 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     net = str(BUNDLE.relative_to(ROOT))
     run("run_generator.py", "--network", args.snapshot, "--export", net, "--keep", "G_ema,D", "--overwrite")
-    old = MODEL / "G_ema.keras"
-    if old.exists():
-        old.unlink()                                               # the G_ema-only file it replaces
     dirs = MODEL / "directions"
     shutil.rmtree(dirs, ignore_errors=True)                        # bound to the old network: made again below
     for attr in ("gender", "age"):
