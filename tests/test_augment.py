@@ -171,6 +171,22 @@ def test_only_the_chosen_images_are_transformed_each_as_on_its_own():
         np.testing.assert_allclose(y1, y0, rtol=0, atol=1e-5)
         np.testing.assert_allclose(g1, g0, rtol=0, atol=1e-5)
 
+    # R1 through the augmentation under XLA (--jit on): a gradient of the input gradient w.r.t. D's weights
+    weight = tf.Variable(tf.ones([16, 16, 3]))
+
+    @tf.function(jit_compile=True)
+    def r1_grad(xv: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(xv)
+                logits = tf.reduce_sum(tf.tanh(pipe.apply(xv, mixed) * weight))
+            penalty = tf.reduce_sum(tf.square(inner.gradient(logits, xv)))
+        return outer.gradient(penalty, weight)
+
+    pipe.static_shapes = True
+    g = r1_grad(x).numpy()
+    assert np.isfinite(g).all() and np.abs(g).max() > 0
+
 
 def test_gradients_flow_to_the_input():
     pipe = AugmentPipe(p=1.0, **BGC)

@@ -274,7 +274,8 @@ class AugmentPipe:
             lo = hi = tf.constant([w - 1, h - 1], tf.int32)
         x = _reflect(_reflect(x, 1, lo[1], hi[1]), 2, lo[0], hi[0])                      # [n, Hp, Wp, C]
         # 2x upsampling: zero insertion, then the filter (gain 2 per axis), true convolution; in two phases
-        x = _upsample2x(_upsample2x(x, f, axis=2), f, axis=1)                            # [n, 2Hp, 2Wp, C]
+        xla = self.static_shapes
+        x = _upsample2x(_upsample2x(x, f, axis=2, xla=xla), f, axis=1, xla=xla)          # [n, 2Hp, 2Wp, C]
         # output grid: the image plus `half` pixels each side, at twice the resolution
         ho, wo = (h + 2 * half) * 2, (w + 2 * half) * 2
         uy, ux = tf.meshgrid(tf.range(ho, dtype=tf.float32) - (ho - 1) / 2,
@@ -291,7 +292,7 @@ class AugmentPipe:
         x = _bilinear(x, sx, sy)                                                          # [n, ho, wo, C]
         # 2x downsampling with the filter (correlation), cropping the extra border
         x = x[:, 1:-1, 1:-1, :]                                                           # [n, 2H + 10, 2W + 10, C]
-        return _downsample2x(_downsample2x(x, f, axis=1), f, axis=2)                     # [n, H, W, C]
+        return _downsample2x(_downsample2x(x, f, axis=1, xla=xla), f, axis=2, xla=xla)   # [n, H, W, C]
 
 
 def _shape(x: tf.Tensor) -> list:
@@ -300,8 +301,15 @@ def _shape(x: tf.Tensor) -> list:
     return [d if d is not None else dynamic[i] for i, d in enumerate(x.shape)]
 
 
-def _slice(x: tf.Tensor, axis: int, start: int, size) -> tf.Tensor:
-    """x[..., start:start + size, ...] along `axis` (size may be a tensor)."""
+def _slice(x: tf.Tensor, axis: int, start: int, size, xla: bool = False) -> tf.Tensor:
+    """x[..., start:start + size, ...] along `axis` (size may be a tensor). `xla`: as a strided slice, because
+    under XLA the gradient of tf.slice is an op that has no gradient itself, so R1 through the augmentation (a
+    gradient of a gradient) could not be built with --jit on; elsewhere tf.slice, whose gradients run 3.5x
+    faster on CPU (benchmarks/bench_augment.py)."""
+    if xla:
+        index = [slice(None)] * x.shape.rank
+        index[axis] = slice(start, start + size)
+        return x[tuple(index)]
     begin, sizes = [0] * x.shape.rank, [-1] * x.shape.rank
     begin[axis], sizes[axis] = start, size
     return tf.slice(x, begin, sizes)
@@ -315,7 +323,7 @@ def _reflect(x: tf.Tensor, axis: int, before, after) -> tf.Tensor:
     return tf.gather(x, (n - 1) - tf.abs((n - 1) - i), axis=axis)                        # ... and at n - 1
 
 
-def _upsample2x(x: tf.Tensor, f: np.ndarray, axis: int) -> tf.Tensor:
+def _upsample2x(x: tf.Tensor, f: np.ndarray, axis: int, xla: bool = False) -> tf.Tensor:
     """2x along `axis` (1 rows, 2 columns) of x [n, H, W, C]: zeros inserted after every sample, then a true
     convolution with 2 * f (len(f) = 12, centred: pad 6 before, 5 after), keeping the length 2n. Computed
     polyphase: the even and odd outputs are 6-tap sums of shifted input slices, interleaved; linear in the
@@ -326,23 +334,23 @@ def _upsample2x(x: tf.Tensor, f: np.ndarray, axis: int) -> tf.Tensor:
     pads = [[0, 0]] * 4
     pads[axis] = [3, 3]
     xp = tf.pad(x, pads)                                                                   # x[m + d] = xp[m + d + 3]
-    even = tf.add_n([float(taps[2 * j]) * _slice(xp, axis, j, n) for j in range(6)])       # y[2m]
-    odd = tf.add_n([float(taps[2 * j - 1]) * _slice(xp, axis, j, n) for j in range(1, 7)])  # y[2m + 1]
+    even = tf.add_n([float(taps[2 * j]) * _slice(xp, axis, j, n, xla) for j in range(6)])       # y[2m]
+    odd = tf.add_n([float(taps[2 * j - 1]) * _slice(xp, axis, j, n, xla) for j in range(1, 7)])  # y[2m + 1]
     shape[axis] = 2 * n
     return tf.reshape(tf.stack([even, odd], axis=axis + 1), shape)
 
 
-def _downsample2x(x: tf.Tensor, f: np.ndarray, axis: int) -> tf.Tensor:
+def _downsample2x(x: tf.Tensor, f: np.ndarray, axis: int, xla: bool = False) -> tf.Tensor:
     """Valid correlation of x [n, H, W, C] with f (12 taps) along `axis`, every second output from the first:
     (n - 10) // 2 outputs. Polyphase: the even and odd input samples each meet 6 of the taps."""
     pairs = _shape(x)
     half = pairs[axis] // 2                                                                # (n - 10) // 2 + 5
     pairs[axis:axis + 1] = [half, 2]
-    xr = tf.reshape(_slice(x, axis, 0, 2 * half), pairs)                                  # [..., half, 2, ...]
+    xr = tf.reshape(_slice(x, axis, 0, 2 * half, xla), pairs)                             # [..., half, 2, ...]
     ev, od = tf.unstack(xr, axis=axis + 1)                                                 # x[2i], x[2i + 1]
     out = half - 5
-    return tf.add_n([float(f[2 * j]) * _slice(ev, axis, j, out) + float(f[2 * j + 1]) * _slice(od, axis, j, out)
-                     for j in range(6)])
+    return tf.add_n([float(f[2 * j]) * _slice(ev, axis, j, out, xla)
+                     + float(f[2 * j + 1]) * _slice(od, axis, j, out, xla) for j in range(6)])
 
 
 def _bilinear(x: tf.Tensor, sx: tf.Tensor, sy: tf.Tensor) -> tf.Tensor:
