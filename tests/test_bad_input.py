@@ -232,3 +232,5 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, no_tensorflow, 
     assert {k: after.get(k) for k in before} == before, "a failed command changed or removed files"
     if "damaged" not in message:                     # only a damage found while reading may leave new output
         assert after == before, f"a failed command wrote {sorted(set(after) - set(before))}"
+    for rel in sorted(set(after) - set(before), reverse=True):   # what it wrote goes (files before their folders),
+        (world / rel).rmdir() if after[rel] == "dir" else (world / rel).unlink()   # so the next ISA starts afresh
