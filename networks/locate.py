@@ -46,7 +46,7 @@ SHIPPED: dict[str, Shipped] = {
     "utkface-64": Shipped(
         name="utkface-64",
         folder=REPO / "models" / "utkface-64",
-        sha256="dc27057738e04bc657dc75bd633a799625e86d3516d70590855b4c8f5cd6b1d1",
+        sha256="1bfdb74890a3e882f8c1cbabaeeb618aa32f02880ac45f73c50379286eee0540",
         what="faces 64x64 trained by this project on UTKFace (non-commercial research use only)",
         filename="G_ema-D.keras"),
 }
