@@ -46,7 +46,7 @@ SHIPPED: dict[str, Shipped] = {
     "utkface-64": Shipped(
         name="utkface-64",
         folder=REPO / "models" / "utkface-64",
-        sha256="1bfdb74890a3e882f8c1cbabaeeb618aa32f02880ac45f73c50379286eee0540",
+        sha256="8154c0a431d04d7c01584ff0a6739998e5e73ac2059ca21723fda1186c8c2027",
         what="faces 64x64 trained by this project on UTKFace (non-commercial research use only)",
         filename="G_ema-D.keras"),
 }
