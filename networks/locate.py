@@ -46,7 +46,7 @@ SHIPPED: dict[str, Shipped] = {
     "utkface-64": Shipped(
         name="utkface-64",
         folder=REPO / "models" / "utkface-64",
-        sha256="8154c0a431d04d7c01584ff0a6739998e5e73ac2059ca21723fda1186c8c2027",
+        sha256="2545d2b2a34ab86b8345b7fdbc02b5b5826acfa5e1f301ac94d4efe5c114d79f",
         what="faces 64x64 trained by this project on UTKFace (non-commercial research use only)",
         filename="G_ema-D.keras"),
 }
