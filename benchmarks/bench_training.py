@@ -1,7 +1,7 @@
 """Benchmark: full training iterations (Gmain, Greg/4, Dmain, Dreg/16) on CPU, img/s of real images consumed.
 
     python benchmarks/bench_training.py [--setting ref64|small32|narrow32|utk64|f256] [--iters 48] [--aug-p 0.2]
-        [--jit] [--replicas 2] [--phase-times]
+        [--jit] [--replicas 2] [--phase-times] [--mixed-precision bf16|fp16]
 
 ref64: res 64, channel_base 8192, channel_max 256, batch 16, 2 mapping layers (REFERENCE §4: NVIDIA's
 stylegan2-ada-pytorch does 2.69 img/s on this machine kind; goal 1.3x = 3.5 img/s). small32: the `small`
@@ -11,6 +11,9 @@ at 256, batch 4. Iterations are timed after a warm-up of 16 (tracing).
 process and prints the ratio to the run without augmentation. `--remapping off` turns grappler's remapper
 (op fusions such as Conv2D + BiasAdd + LeakyRelu) off for the process, to measure what it contributes;
 `--phase-times` prints the time of each compiled phase step (mean of 8 calls after warm-up).
+`--mixed-precision bf16|fp16` also times the same setting with the 4 highest resolutions of G and D in that
+dtype (as `run_training.py --mixed-precision`) in the same process and prints the ratio to float32: on CPUs
+with AMX or AVX512_BF16, oneDNN runs bfloat16 convolutions natively.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ SETTINGS = {
 
 
 def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str = "off",
-                  replicas: int = 1) -> tuple[float, object]:
+                  replicas: int = 1, mixed_precision: str = "off") -> tuple[float, object]:
     """img/s of `iters` training iterations after a warm-up of 16 on random data, and the Trainer."""
     import tensorflow as tf
 
@@ -49,7 +52,8 @@ def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str 
         warm, total = 16, 16 + iters
         cfg = TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
                           cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
-                          kimg_per_tick=warm * s["batch"] / 1000, snap=10**6, aug=aug, p=p, jit=jit)
+                          kimg_per_tick=warm * s["batch"] / 1000, snap=10**6, aug=aug, p=p, jit=jit,
+                          mixed_precision=mixed_precision)
         cfg = resolve(cfg, s["res"], replicas)
         run = Path(tmp) / "run"
         run.mkdir()
@@ -63,7 +67,8 @@ def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str 
         rate, imgs = timed_rate(ticks)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    label = ("no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}") + (", XLA" if jit == "on" else "")
+    label = (("no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}") + (", XLA" if jit == "on" else "")
+             + (f", {mixed_precision} in the top 4 resolutions" if mixed_precision != "off" else ""))
     print(f"training {setting} ({s}), {label}: {rate:.2f} img/s over {int(imgs)} images after warm-up "
           f"(wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
     return rate, trainer
@@ -110,6 +115,8 @@ def main() -> None:
     ap.add_argument("--jit", action="store_true", help="also time the same with --jit on (XLA) and print the ratio")
     ap.add_argument("--replicas", type=int, default=1, help="MirroredStrategy over this many logical CPU devices "
                     "(standing in for GPUs: what the per-replica work costs, not a speed-up on 2 cores)")
+    ap.add_argument("--mixed-precision", choices=("bf16", "fp16"), default=None,
+                    help="also time the same with this dtype in the 4 highest resolutions and print the ratio")
     args = ap.parse_args()
     if args.replicas > 1:
         import tensorflow as tf
@@ -137,6 +144,9 @@ def main() -> None:
             print("phase steps with XLA (ms): " + ", ".join(f"{name} {ms:.1f}"
                                                           for name, ms in phase_times(jit_trainer).items()))
         print(f"--jit on (XLA): {jit_rate / rate:.2f} x the img/s without")
+    if args.mixed_precision:
+        mp_rate, _ = time_training(args.setting, args.iters, "off", None, mixed_precision=args.mixed_precision)
+        print(f"--mixed-precision {args.mixed_precision}: {mp_rate / rate:.2f} x the img/s of float32")
     if args.aug_p is not None:
         aug_rate, _ = time_training(args.setting, args.iters, "fixed", args.aug_p)
         print(f"augmentation at p = {args.aug_p}: {aug_rate / rate:.2f} x the img/s without")
