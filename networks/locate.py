@@ -46,7 +46,7 @@ SHIPPED: dict[str, Shipped] = {
     "utkface-64": Shipped(
         name="utkface-64",
         folder=REPO / "models" / "utkface-64",
-        sha256="2545d2b2a34ab86b8345b7fdbc02b5b5826acfa5e1f301ac94d4efe5c114d79f",
+        sha256="8cad024c232c9a66b46f0f28d644a56da3de13761103e9634f2da065c81e895a",
         what="faces 64x64 trained by this project on UTKFace (non-commercial research use only)",
         filename="G_ema-D.keras"),
 }

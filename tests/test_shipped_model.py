@@ -25,9 +25,9 @@ MODEL = locate.SHIPPED["utkface-64"]
 FIXTURE = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32"
 
 # G_ema(seed_to_z(seed), psi 1, constant noise) at [y, x], RGB in [-1, 1], measured when the model was committed
-REFERENCE = {0: ((32, 32), (0.51355, 0.13503, -0.07199)),
-             1: ((20, 40), (0.59939, 0.31245, 0.31735)),
-             2: ((50, 10), (0.70190, 0.39160, 0.19361))}
+REFERENCE = {0: ((32, 32), (0.32858, 0.09346, -0.08342)),
+             1: ((20, 40), (0.75635, 0.26092, 0.08886)),
+             2: ((50, 10), (0.80857, 0.38158, 0.18435))}
 
 
 def test_file_is_small_and_has_the_recorded_sha256():
@@ -92,8 +92,9 @@ def test_committed_d_scores_real_faces_above_its_own_fakes(path):
                             for i in range(0, len(z), 32)])
     d_real = np.concatenate([bundle.D(reals[i:i + 32]).numpy() for i in range(0, len(reals), 32)])[:, 0]
     d_fake = np.concatenate([bundle.D(fakes[i:i + 32]).numpy() for i in range(0, len(fakes), 32)])[:, 0]
-    assert d_real.mean() > d_fake.mean() + 1.0                   # shipped (196 kimg): 0.16 against -1.06
-    assert (d_real > np.median(d_fake)).mean() > 0.75            # shipped: 89.4 %
+    # the gap narrows as G improves (196 kimg: 0.16 against -1.06); an untrained D scores both alike (~50 %)
+    assert d_real.mean() > d_fake.mean() + 0.3                   # shipped (368 kimg): 0.31 against -0.24
+    assert (d_real > np.median(d_fake)).mean() > 0.7             # shipped: 83.1 %
 
 
 def test_directions_belong_to_the_model_and_are_refused_by_another():
