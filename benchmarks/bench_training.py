@@ -67,8 +67,9 @@ def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str 
         rate, imgs = timed_rate(ticks)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    label = (("no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}") + (", XLA" if jit == "on" else "")
-             + (f", {mixed_precision} in the top 4 resolutions" if mixed_precision != "off" else ""))
+    label = ("no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}")
+    label += (", XLA" if jit == "on" else "") + (f", {mixed_precision} in the top 4 resolutions"
+                                                 if mixed_precision != "off" else "")
     print(f"training {setting} ({s}), {label}: {rate:.2f} img/s over {int(imgs)} images after warm-up "
           f"(wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
     return rate, trainer
