@@ -68,7 +68,7 @@ def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     label = ("no augmentation" if aug == "off" else f"ADA pipeline at fixed p = {p}")
-    label += (", XLA" if jit == "on" else "") + (f", {mixed_precision} in the top 4 resolutions"
+    label += (", XLA" if jit == "on" else "") + (f", {mixed_precision} in the top {cfg.fp16_res} resolutions"
                                                  if mixed_precision != "off" else "")
     print(f"training {setting} ({s}), {label}: {rate:.2f} img/s over {int(imgs)} images after warm-up "
           f"(wall {wall:.0f} s incl. tracing); phases {trainer.phase_runs}")
