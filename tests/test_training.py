@@ -435,3 +435,5 @@ def test_bench_training_times_mixed_precision_against_float32():
     assert [a[0] for a in arms] == ["", ", bf16 in the top 4 resolutions"] and all(float(a[1]) > 0 for a in arms)
     ratio = re.search(r"^--mixed-precision bf16: ([\d.]+) x the img/s of float32$", r.stdout, re.M)
     assert ratio and abs(float(ratio.group(1)) - float(arms[1][1]) / float(arms[0][1])) < 0.01
+    starts = re.findall(r"^training 32x32 from .*$", r.stdout, re.M)        # the training loop's own first line
+    assert len(starts) == 2 and "bf16" not in starts[0] and starts[1].endswith("; bf16 in the 4 highest resolutions")

@@ -371,7 +371,9 @@ class Trainer:
                      f"{cfg.batch} on {self.replicas} replica(s); phases "
                      + ", ".join(f"{p.name}/{p.interval}" for p in self.phases)
                      + {"ada": f"; augmentation ada (target {cfg.target}, {cfg.ada_kimg} kimg per unit of p)",
-                        "fixed": f"; augmentation fixed (p {cfg.p})"}.get(cfg.aug or "off", "; no augmentation"))
+                        "fixed": f"; augmentation fixed (p {cfg.p})"}.get(cfg.aug or "off", "; no augmentation")
+                     + (f"; {cfg.mixed_precision} in the {cfg.fp16_res} highest resolutions"
+                        if cfg.mixed_precision != "off" else ""))
         stage = self.stage(st.nimg)
         if cfg.progressive:
             logger.print(self.stage_message(stage))
