@@ -46,7 +46,7 @@ SHIPPED: dict[str, Shipped] = {
     "utkface-64": Shipped(
         name="utkface-64",
         folder=REPO / "models" / "utkface-64",
-        sha256="8cad024c232c9a66b46f0f28d644a56da3de13761103e9634f2da065c81e895a",
+        sha256="630c03c8a37c66a5a9030ae39add1ba6dff6034ae8bb0156083a5d3279e7cd04",
         what="faces 64x64 trained by this project on UTKFace (non-commercial research use only)",
         filename="G_ema-D.keras"),
 }
