@@ -46,7 +46,7 @@ SHIPPED: dict[str, Shipped] = {
     "utkface-64": Shipped(
         name="utkface-64",
         folder=REPO / "models" / "utkface-64",
-        sha256="630c03c8a37c66a5a9030ae39add1ba6dff6034ae8bb0156083a5d3279e7cd04",
+        sha256="dc4bf42914b0675975ade5292eda67e6251ba78ae37b759df06fd15d64dec91b",
         what="faces 64x64 trained by this project on UTKFace (non-commercial research use only)",
         filename="G_ema-D.keras"),
 }
