@@ -46,7 +46,7 @@ SHIPPED: dict[str, Shipped] = {
     "utkface-64": Shipped(
         name="utkface-64",
         folder=REPO / "models" / "utkface-64",
-        sha256="dc4bf42914b0675975ade5292eda67e6251ba78ae37b759df06fd15d64dec91b",
+        sha256="a329dd396e16d18f51051af4ef9f79fe7d9e1ec56f0ad1b13cec83bf0b68a549",
         what="faces 64x64 trained by this project on UTKFace (non-commercial research use only)",
         filename="G_ema-D.keras"),
 }
