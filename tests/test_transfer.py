@@ -41,9 +41,8 @@ def configured(data: Path, bundle, source: str, **kw) -> TrainConfig:
     """What run_training.py builds for `--data data --resume source` (plus flags `kw`), resolved."""
     layout = discover(data)
     cfg = TrainConfig(data=str(data), cfg="small", batch=8, kimg=0.016, kimg_per_tick=0.008, **kw)
-    res = bundle.G_ema.get_config()["img_resolution"]
     cfg = apply_network(cfg, bundle, source, Path(source), "", layout.resolutions, 3, 0)
-    return resolve(cfg, res, 1, 8)
+    return resolve(cfg, cfg.res, 1, 8)
 
 
 def test_resume_tells_a_run_from_a_network(tmp_path):
@@ -77,7 +76,7 @@ def test_a_run_from_nvidias_network_starts_with_its_weights_at_kimg_0(data32, tm
 
 
 @pytest.mark.parametrize("kw,message", [
-    (dict(res=64), "--res 64 contradicts the network"),
+    (dict(res=16), "--res 16 contradicts the network"),
     (dict(cbase=2048), "--cbase 2048 contradicts the network"),
     (dict(map=8), "--map 8 contradicts the network"),
     (dict(cond=True), "--cond: the network"),
@@ -194,6 +193,75 @@ def test_cli_fine_tunes_an_nvidia_pickle_with_freeze_d_then_continues_the_run(da
     after2 = {k: v.numpy() for k, v in official_state(load_network(run).D).items()}
     assert np.array_equal(after2["b16.conv0.weight"], src["b16.conv0.weight"])
     assert not np.array_equal(after2["b16.conv1.weight"], after["b16.conv1.weight"])
+
+
+def test_a_higher_res_grows_nvidias_network_its_blocks_kept_and_the_new_ones_fading_in(tmp_path):
+    """--res 64 from NVIDIA's 32x32 network: a progressive run from lod 1 (32x32) with no training at 32, whose
+    G_ema renders NVIDIA's reference images at 32x32 (brought to 64 by the skip path's upsampling) and whose D
+    gives NVIDIA's logits on 32x32 reals (1e-4); only the 64x64 blocks (and D's unused lower fromRGBs) are new."""
+    from networks.ops import upsample2d, setup_filter
+    data64 = tiny_dataset(tmp_path / "d", 8, res=64)
+    bundle = load_network(PARITY)
+    cfg = configured(data64, bundle, "uncond-32", res=64)
+    assert (cfg.res, cfg.progressive, cfg.lod_initial_res, cfg.lod_training_kimg) == (64, True, 32, 0.0)
+    assert cfg.transfer["grown_from"] == 32 and cfg.lod_transition_kimg == 20
+    trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path, start_from=bundle)
+    assert trainer.lod_at(0) == 1.0 and trainer.stage(0) == (32, False) and trainer.stage(8) == (64, True)
+    assert {k.split(".")[1] if k.startswith("synthesis.") else k.split(".")[0]
+            for k in trainer.new_weights} == {"b64", "b16", "b8", "b4"}
+    assert all(k.startswith("synthesis.b64.") or k.startswith("b64.") or ".fromrgb." in k
+               for k in trainer.new_weights)
+    ref = np.load(PARITY / "reference.npz")
+    ws = np.concatenate([ref["ws"], ref["ws"][:, -2:]], axis=1)            # 2 more ws for the 64x64 block
+    low = trainer.G_ema.synthesis(ws, noise_mode="const", lod=1.0, res=32).numpy()
+    assert np.abs(low - nhwc(ref["img_const"])).max() < 1e-4
+    full = trainer.G_ema.synthesis(ws, noise_mode="const", lod=1.0).numpy()      # what fakes_init.png shows
+    assert full.shape[1:3] == (64, 64)
+    assert np.abs(full - upsample2d(low, setup_filter()).numpy()).max() < 1e-5
+    assert np.abs(trainer.D(nhwc(ref["reals"])).numpy() - ref["d_logits_real"]).max() < 1e-4
+
+
+def test_cli_grows_a_network_then_a_grown_snapshot_fine_tunes(data16, tmp_path):
+    """run_training.py --resume PKL --res 32 on a 32x32 dataset: the log says what grows; the kimg-0 snapshot is
+    the pickle's G_ema (its faces at 16x16 brought to 32); the fade-in ends at 0.008 kimg and the last snapshot
+    renders all 32x32 blocks. That snapshot then starts a fine-tune at 32x32 (its D's lower fromRGBs left out)."""
+    pkl = PICKLES / "ada-pytorch-clamp-16.pkl"
+    data32 = tiny_dataset(tmp_path / "d", 8, res=32)
+    common = ["--data", str(data32), "--outdir", str(tmp_path / "results"), "--batch", "4", "--cfg", "small",
+              "--kimg_per_tick", "0.008", "--snap", "1", "--aug", "off"]
+    proc = run_cli("run_training.py", *common, "--resume", str(pkl), "--res", "32", "--lod_transition_kimg",
+                   "0.008", "--kimg", "0.016", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert not TF_LOG_LINE.search(out)
+    assert ("growing the network from 16x16 to 32x32: G's and D's blocks up to 16x16 come from it; the new ones "
+            "(b32) fade in over 0.008 kimg from kimg 0") in out
+    assert "progressive: 16x16 from 0.000 kimg (lod 1.000)" in out
+    run = next((tmp_path / "results").iterdir())
+    opts = json.loads((run / "training_options.json").read_text())
+    assert (opts["res"], opts["progressive"], opts["lod_initial_res"], opts["transfer"]["grown_from"]) == \
+        (32, True, 16, 16)
+    theirs = load_network(pkl, cache=False)
+    start = load_network(run / "network-snapshot-000000.keras")
+    assert start.G_ema.lod == 1.0 and start.G_ema.get_config()["img_resolution"] == 32
+    z = np.random.RandomState(0).randn(2, theirs.G_ema.z_dim).astype(np.float32)
+    mine = start.G_ema(z, noise_mode="const", lod=1.0)                       # [2, 32, 32, 3]
+    ref = theirs.G_ema(z, noise_mode="const")                                # [2, 16, 16, 3]
+    assert mine.shape[1] == 32
+    assert np.abs(start.G_ema.synthesis(start.G_ema.mapping(z), noise_mode="const", lod=1.0, res=16).numpy()
+                  - ref.numpy()).max() < 1e-4
+    end = load_network(run / "network-snapshot-000000.016.keras")
+    assert end.G_ema.lod == 0.0 and end.D.get_config()["progressive"]
+
+    bundle = load_network(run / "network-snapshot-000000.016.keras")           # a grown network, fine-tuned
+    cfg = configured(data32, bundle, "grown")
+    assert cfg.res == 32 and not cfg.progressive and "grown_from" not in cfg.transfer
+    trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path / "ft", start_from=bundle)
+    assert trainer.new_weights == []
+    img = nhwc(np.random.RandomState(1).rand(2, 3, 32, 32).astype(np.float32) * 2 - 1)
+    assert np.abs(trainer.D(img).numpy() - bundle.D(img).numpy()).max() < 1e-5
+    with pytest.raises(UserError, match=r"a snapshot taken while growing \(level of detail 1"):
+        configured(data32, start, "mid-growth")
 
 
 def test_cli_resume_errors_are_one_line(data16, tmp_path):

@@ -132,8 +132,8 @@ def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = 
         r0 = out.lod_initial_res
         if r0 < 4 or r0 & (r0 - 1) or r0 > out.res:
             raise UserError(f"--lod-initial-res {r0} must be a power of two between 4 and --res {out.res}")
-        if out.lod_training_kimg <= 0 or out.lod_transition_kimg < 0:
-            raise UserError("--lod-training-kimg must be positive and --lod-transition-kimg not negative")
+        if out.lod_training_kimg < 0 or out.lod_transition_kimg < 0:
+            raise UserError("--lod-training-kimg and --lod-transition-kimg must not be negative")
     if out.tf32 not in ("off", "on"):
         raise UserError(f"--tf32 {out.tf32} must be off or on")
     if out.jit not in ("off", "on"):

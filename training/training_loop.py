@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import resource
 import sys
@@ -44,6 +45,17 @@ from training.stats import Logger, StatsCollector
 
 Evaluate = Callable[[Generator, Path, float], Iterable[dict]]   # (G_ema, snapshot file, kimg) -> metric rows
 PRECISION = {"off": None, "fp16": "float16", "bf16": "bfloat16"}
+
+
+class _PerStageSteps(logging.Filter):
+    """Drops TensorFlow's warning that a step function was traced several times: the trainer compiles one step
+    per phase and stage by design (a grown run meets three stages within its first iterations)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_PerStageSteps())
 
 
 def find_resume(cfg: TrainConfig) -> Path | None:
@@ -102,14 +114,15 @@ class Trainer:
                                    mbstd_num_channels=cfg.mbstd_channels, mapping_layers=cfg.dmap,
                                    progressive=cfg.progressive, name="D")
             self.frozen = freeze_layers(self.D, cfg.freezed)         # before the optimizer sees D's weights
+            self.new_weights: list[str] = []                          # weights a grown run adds (start_from)
             if start_from is None:
                 for a, b in zip(self.G_ema.weights, self.G.weights):
                     a.assign(b)
             else:                                                    # transfer learning: the network's weights
-                copy_weights(self.G_ema, start_from.G_ema)
+                self.new_weights = copy_weights(self.G_ema, start_from.G_ema)     # blocks a grown run adds
                 copy_weights(self.G, start_from.G if start_from.G is not None else start_from.G_ema)
                 if start_from.D is not None:
-                    copy_weights(self.D, start_from.D)
+                    self.new_weights += copy_weights(self.D, start_from.D)
             has_reg = {"G": cfg.pl_weight > 0, "D": cfg.loss == "wgan-gp" or cfg.gamma > 0}
             intervals = {"G": cfg.g_reg_interval, "D": 1 if cfg.loss == "wgan-gp" else cfg.d_reg_interval}
             self.phases = make_phases(intervals["G"], intervals["D"], has_reg["G"], has_reg["D"])
@@ -529,6 +542,11 @@ def load_transfer_source(cfg: TrainConfig):
              + ("G" if bundle.G is not None else "G (a copy of G_ema: the network has no G)")
              + (" and D" if bundle.D is not None else "")
              + " copied; kimg 0, fresh optimizers"]
+    if t.get("grown_from"):
+        r0, r = t["grown_from"], cfg.res
+        notes.append(f"growing the network from {r0}x{r0} to {r}x{r}: G's and D's blocks up to {r0}x{r0} come from "
+                     f"it; the new ones (b{r0 * 2}" + (f"..b{r}" if r > 2 * r0 else "") + ") fade in over "
+                     f"{cfg.lod_transition_kimg:g} kimg from kimg {cfg.lod_training_kimg:g}")
     if bundle.D is None:
         notes.append(f"warning: {t['source']} has no discriminator (a G_ema-only network): D starts from random "
                      "weights")

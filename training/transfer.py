@@ -5,11 +5,18 @@ ADA and random state. Anything else `--network` takes (an NVIDIA pickle, URL or 
 `.keras` snapshots or a folder of them, the shipped `utkface-64`) starts a new run at kimg 0 with fresh
 optimizers from the network's G, D and G_ema. The architecture then comes from the network; the preset sets
 only the training hyperparameters. Flags or a dataset that contradict the network are one-line errors.
+
+A `--res` above the network's grows it: the run trains at `--res`, its blocks up to the network's resolution
+(G's and D's) come from the network and the new ones fade in over them, as progressive growing does
+(`lod_initial_res` is the network's resolution, `lod_training_kimg` 0 unless given). At kimg 0 G draws the
+network's faces brought to the new size.
 """
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+
+import re
 
 from common.errors import UserError
 from training.config import TrainConfig
@@ -31,11 +38,12 @@ def architecture(bundle) -> dict:
     out = dict(res=g["img_resolution"], channels=g["img_channels"], c_dim=g["c_dim"], zdim=g["z_dim"],
                wdim=g["w_dim"], map=g["mapping_layers"], cbase=g["channel_base"], cmax=g["channel_max"],
                fp16_res=g.get("mixed_precision_res", 4), conv_clamp=g.get("conv_clamp"))
+    lod = float(g.get("lod") or 0.0)
+    if lod > 0:
+        raise UserError(f"the network is a snapshot taken while growing (level of detail {lod:g}, not yet all "
+                        f"{out['res']}x{out['res']}); start from one taken after its last fade-in")
     if bundle.D is not None:
         d = bundle.D.get_config()
-        if d.get("progressive"):
-            raise UserError("the network's D was trained with progressive growing; start from a network trained "
-                            "at a fixed resolution")
         out.update(mbstd_group=d["mbstd_group_size"], mbstd_channels=d["mbstd_num_channels"],
                    dmap=d["mapping_layers"])
         for key, g_value in (("channel_base", out["cbase"]), ("channel_max", out["cmax"]),
@@ -53,15 +61,23 @@ def apply_network(cfg: TrainConfig, bundle, source: str, file: Path, sha256: str
     (its levels `data_res`, channels at the network's resolution, label size) contradicts the network."""
     arch = architecture(bundle)
     name = f"the network {source}"
-    checks = {"res": "--res", "map": "--map", "cbase": "--cbase", "cmax": "--cmax"}
+    res = arch["res"]
+    if cfg.res is not None and cfg.res < res:
+        raise UserError(f"--res {cfg.res} contradicts {name}, which has res {res}; leave --res out (the "
+                        f"architecture comes from the network), or pass a higher --res to grow it")
+    checks = {"map": "--map", "cbase": "--cbase", "cmax": "--cmax"}
     for key, flag in checks.items():
         given = getattr(cfg, key)
         if given is not None and given != arch[key]:
             raise UserError(f"{flag} {given} contradicts {name}, which has {key} {arch[key]}; leave {flag} out "
                             "(the architecture comes from the network)")
     if cfg.progressive:
-        raise UserError(f"--progressive grows a network from a low resolution; it cannot start from {name}")
-    res = arch["res"]
+        raise UserError(f"--progressive grows a network from a low resolution; it cannot start from {name} "
+                        f"(a --res above its {res} grows it from there)")
+    grow = cfg.res is not None and cfg.res > res
+    if grow and cfg.res not in data_res:
+        raise UserError(f"--res {cfg.res}: the dataset {cfg.data} has no {cfg.res}x{cfg.res} level (it has "
+                        f"{', '.join(str(r) for r in data_res)})")
     if res not in data_res:
         raise UserError(f"{name} makes {res}x{res} images, but the dataset {cfg.data} has no {res}x{res} level "
                         f"(it has {', '.join(str(r) for r in data_res)}); rebuild it with dataset_tool/create.py "
@@ -82,9 +98,13 @@ def apply_network(cfg: TrainConfig, bundle, source: str, file: Path, sha256: str
     if cfg.mixed_precision != "off":
         fp16_res = fp16_res or 4                          # a float32 network: StyleGAN2-ADA's 4 resolutions
         clamp = FP16_CLAMP if clamp is None else clamp    # and its clamp, which keeps float16 finite
-    out = dataclasses.replace(cfg, res=res, map=arch["map"], cbase=arch["cbase"], cmax=arch["cmax"],
-                              zdim=arch["zdim"], wdim=arch["wdim"], cond=bool(arch["c_dim"]), fp16_res=fp16_res,
-                              conv_clamp=clamp)
+    out = dataclasses.replace(cfg, res=cfg.res if grow else res, map=arch["map"], cbase=arch["cbase"],
+                              cmax=arch["cmax"], zdim=arch["zdim"], wdim=arch["wdim"], cond=bool(arch["c_dim"]),
+                              fp16_res=fp16_res, conv_clamp=clamp)
+    if grow:                                   # the new blocks fade in over the network's, at once by default
+        out.progressive, out.lod_initial_res = True, res
+        if out.lod_training_kimg is None:
+            out.lod_training_kimg = 0.0
     for key in ("mbstd_group", "mbstd_channels", "dmap"):
         if key in arch:
             setattr(out, key, arch[key])
@@ -99,22 +119,44 @@ def apply_network(cfg: TrainConfig, bundle, source: str, file: Path, sha256: str
         kimg = progress["cur_nimg"] / 1000                # a stylegan2-ada-pytorch snapshot's own count
     out.transfer = {"source": source, "file": str(file), "sha256": sha256, "format": meta.get("format", "keras"),
                     "kimg": kimg, "networks": [k for k in ("G", "D", "G_ema") if getattr(bundle, k) is not None]}
+    if grow:
+        out.transfer["grown_from"] = res
     return out
 
 
-def copy_weights(dst, src) -> None:
-    """Copy every weight of `src` into `dst` by its official name; both must have the same names and shapes."""
+def _block_res(name: str) -> int | None:
+    """The resolution of the block an official weight name is in ('synthesis.b64.conv0.weight' -> 64)."""
+    m = re.search(r"(?:^|\.)b(\d+)\.", name)
+    return int(m[1]) if m else None
+
+
+def _fromrgb(name: str) -> bool:
+    return ".fromrgb." in f".{name}"
+
+
+def copy_weights(dst, src) -> list[str]:
+    """Copy every weight of `src` into `dst` by its official name, with the same shapes. Returns the names of
+    `dst`'s weights that `src` has not, which keep their initial values: the blocks above `src`'s resolution
+    when `dst` is grown from it, and the fromRGB layers of a progressive D below its top. `src`'s fromRGB layers
+    below its top (a D that was grown, unused at full resolution) are left out when `dst` has none."""
     from networks.stylegan2 import official_state
     a, b = official_state(dst), official_state(src)
-    if set(a) != set(b):
-        missing = sorted(set(a) ^ set(b))
-        raise UserError(f"the network's {src.name} does not fit the one built for training: {len(missing)} "
-                        f"weight(s) differ, e.g. {missing[0]}")
+    top = src.get_config()["img_resolution"]
+    new = [k for k in a if k not in b]
+    left = [k for k in b if k not in a]
+    bad = [k for k in new if not ((_block_res(k) or 0) > top or _fromrgb(k))]
+    bad += [k for k in left if not (_fromrgb(k) and (_block_res(k) or 0) < top)]
+    if bad:
+        raise UserError(f"the network's {src.name} does not fit the one built for training: {len(bad)} "
+                        f"weight(s) differ, e.g. {sorted(bad)[0]}")
     for key, var in a.items():
+        if key not in b:
+            continue
         if tuple(var.shape) != tuple(b[key].shape):
             raise UserError(f"the network's {key} has shape {tuple(b[key].shape)}; training built "
                             f"{tuple(var.shape)}")
         var.assign(b[key])
+    return new
 
 
 def freeze_layers(D, n: int) -> list[str]:
