@@ -63,7 +63,12 @@ flags.DEFINE_boolean("align", True, "project: align the --target photo's face fi
                      "it is, centre square, for crops already aligned as the network's data).")
 flags.DEFINE_string("framing", None, "project: where the face goes: ffhq, a framing.json, or a dataset / folder of "
                     "aligned faces to measure it on (default: recorded with the network, else ffhq).")
-flags.DEFINE_integer("num_steps", 1000, "project: optimisation steps.", lower_bound=1)
+flags.DEFINE_integer("num_steps", None, "project: optimisation steps of the projection into W (default 300 with "
+                     "--tune, where it finds the pivot; 1000 with --notune).", lower_bound=1)
+flags.DEFINE_boolean("tune", True, "project: pivotal tuning (PTI) after the projection: a copy of the network is "
+                     "tuned to draw the photo (tuned.keras beside projected_w.npz), so the reconstruction is the "
+                     "person and edits keep them. --notune: the plain projection into W, with the network as it is.")
+flags.DEFINE_integer("tune_steps", 200, "project: pivotal tuning steps.", lower_bound=1)
 flags.DEFINE_boolean("w_plus", False, "project: optimise one w per layer (W+) instead of a single w.")
 flags.DEFINE_enum("distance", "pixel", ["pixel", "inception"], "project: image distance (pixel MSE, or plus "
                   "FID-Inception feature distance; the official LPIPS/VGG16 weights are not available offline).")
@@ -173,7 +178,9 @@ def main(argv: list[str]) -> int:
         seeds, edits = modes.check_edit(FLAGS.seeds, projected, FLAGS.edit or [], folder)
         run = lambda G, r: modes.edit(G, r, folder, seeds, edits, projected)  # noqa: E731
     else:
-        modes.check_project(FLAGS.target, FLAGS.num_steps, FLAGS.distance)
+        num_steps = FLAGS.num_steps or (300 if FLAGS.tune else 1000)
+        tune_steps = FLAGS.tune_steps if FLAGS.tune else 0
+        modes.check_project(FLAGS.target, num_steps, FLAGS.distance, tune_steps)
 
         def run(G, r):
             detector = None
@@ -181,12 +188,12 @@ def main(argv: list[str]) -> int:
                 from metrics.metrics import Detector
                 detector = Detector()
             framing, note = modes.target_framing(FLAGS.network, FLAGS.framing) if FLAGS.align else (None, "")
-            modes.project(G, r, FLAGS.target, FLAGS.num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps,
-                          framing, note)
+            modes.project(G, r, FLAGS.target, num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps,
+                          framing, note, tune_steps)
 
     planned = modes.planned_outputs(mode, render, seeds=seeds, projected=projected, grid=FLAGS.grid, rows=rows,
                                     cols=cols, method=FLAGS.method, num=FLAGS.num, attribute=FLAGS.attribute or "",
-                                    edits=edits, folder=folder)
+                                    edits=edits, folder=folder, tuning=mode == "project" and FLAGS.tune)
     modes.check_overwrite(planned, FLAGS.overwrite)    # nothing of the user's replaced unasked
     from networks.locate import check_network_arg, find_network
     check_network_arg(FLAGS.network)
@@ -207,7 +214,7 @@ def main(argv: list[str]) -> int:
         return 0
     net_id = network_id(path.name, G)               # of the network's own weights, before projected noise maps
     if projected is not None:
-        projected.apply_to(G)
+        G = modes.projection_generator(G, net_id, projected)
     run(G, dataclasses.replace(render, net_id=net_id))
     return 0
 

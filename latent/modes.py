@@ -66,7 +66,8 @@ class Render:
 def planned_outputs(mode: str, render: Render, seeds: list[int] | None = None,
                     projected: ProjectedLatents | None = None, grid: bool = False, rows: list[int] = (),
                     cols: list[int] = (), method: str = "", num: int = 0, attribute: str = "",
-                    edits: list[tuple[str, int | None, float, float]] = (), folder: Path | None = None) -> list[Path]:
+                    edits: list[tuple[str, int | None, float, float]] = (), folder: Path | None = None,
+                    tuning: bool = False) -> list[Path]:
     """Every file a mode will write (the names its functions below use), known before any work."""
     out, seeds = render.outdir, list(seeds or [])
     numbered = list(range(len(projected.w))) if projected is not None else seeds
@@ -91,8 +92,22 @@ def planned_outputs(mode: str, render: Render, seeds: list[int] | None = None,
         return [p for name, comp, _, _ in edits
                 for p in strips(f"edit-{name if comp is None else f'{name}{comp:02d}'}", numbered)]
     if mode == "project":
-        return [out / "projected_w.npz", out / "target.png", out / "proj.png", out / "proj.mp4", out / "aligned.png"]
+        return [out / "projected_w.npz", out / "target.png", out / "proj.png", out / "proj.mp4", out / "aligned.png",
+                *([out / "tuned.keras", out / "proj-w.png"] if tuning else [])]
     raise ValueError(f"unknown mode {mode}")
+
+
+def projection_generator(G, net_id: str, projected: ProjectedLatents):
+    """The generator that draws `projected`: the tuned copy beside it (pivotal tuning) when it has one, which must
+    come from G (directions are G's), else G itself; with the projection's noise maps installed."""
+    if projected.tuned is not None:
+        from networks.serialize import load_network
+        if projected.network and projected.network.split(":")[-1] != net_id.split(":")[-1]:
+            raise UserError(f"--projected-w {projected.path} was projected into and tuned from the network "
+                            f"{projected.network}, not {net_id}: pass that network as --network")
+        G = load_network(projected.tuned).G_ema
+    projected.apply_to(G)
+    return G
 
 
 def check_overwrite(paths: list[Path], overwrite: bool) -> None:
@@ -384,7 +399,7 @@ def target_framing(network: str | None, framing: str | None) -> tuple:
     return FFHQ, "NVIDIA's FFHQ framing (none is recorded with this network)"
 
 
-def check_project(target: str | None, num_steps: int, distance: str) -> None:
+def check_project(target: str | None, num_steps: int, distance: str, tune_steps: int = 0) -> None:
     if not target:
         raise UserError("--mode project needs --target photo.jpg (a photo with a face, or --noalign: an aligned "
                         "crop)")
@@ -392,6 +407,8 @@ def check_project(target: str | None, num_steps: int, distance: str) -> None:
         raise UserError(f"--target {target} does not exist")
     if num_steps < 1:
         raise UserError("--num-steps must be at least 1")
+    if tune_steps < 0:
+        raise UserError("--tune_steps must not be negative")
     if distance not in ("pixel", "inception"):
         raise UserError(f"--distance {distance} must be pixel or inception")
     from common.images import read_image
@@ -421,17 +438,21 @@ def aligned_target(target: str, res: int, channels: int, framing, note: str, out
 
 
 def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool = False, distance: str = "pixel",
-            detector=None, fps: float = 30.0, framing=None, framing_note: str = "") -> Path:
+            detector=None, fps: float = 30.0, framing=None, framing_note: str = "", tune_steps: int = 0) -> Path:
     """Find the latent of a face image: projected_w.npz, proj.png, target.png and proj.mp4 (target | progress).
     With `framing` (a dataset_tool.align.Framing) the photo's largest face is aligned to it first (aligned.png);
     without, the photo is used as it is (centre square). `detector` (the FID Inception, for distance
-    'inception') is passed in by the caller."""
-    from latent.projector import ProjectConfig, load_target, project as run_projection, save_projection
+    'inception') is passed in by the caller. With `tune_steps` the projection is the pivot of pivotal tuning:
+    a copy of G tuned to draw the photo at it is written as tuned.keras (and proj-w.png is the pivot's image
+    before tuning); every command that reads the projected_w.npz draws with it."""
+    from latent.projector import ProjectConfig, apply_noise, load_target, project as run_projection, save_projection
+    from latent.tuning import TuneConfig, psnr, ssim, tune
     render.prepare(G)
     if framing is not None:
         image = aligned_target(target, G.img_resolution, G.img_channels, framing, framing_note, render.outdir)
     else:
         image = load_target(target, G.img_resolution, G.img_channels)
+    start = time.perf_counter()
     cfg = ProjectConfig(steps=num_steps, w_plus=w_plus, distance=distance)
     progress = Progress(cfg.steps, desc="projecting", unit="step")
     times: list[float] = []                                    # when each step ended (the first one traces)
@@ -439,16 +460,40 @@ def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool 
     progress.close()
     per_step = (times[-1] - times[0]) / (len(times) - 1) * 1000 if len(times) > 1 else float("nan")
     out = render.outdir
-    save_projection(out / "projected_w.npz", result, cfg)
+    frames = list(result.frames)
+    lines = [f"projection into {'W+' if cfg.w_plus else 'W'}: {cfg.steps} steps at {per_step:.0f} ms/step after "
+             f"the first, distance {result.distance}; PSNR {psnr(result.image, image):.1f} dB, SSIM "
+             f"{ssim(result.image, image):.3f}"]
+    final = result.image
+    if tune_steps:
+        apply_noise(G, result.noise)                   # the pivot's noise maps, kept by the tuned copy
+        progress = Progress(tune_steps, desc="tuning", unit="step")
+        tuning = tune(G, result.w, image, TuneConfig(steps=tune_steps), progress)
+        progress.close()
+        final = tuning.image
+        frames += tuning.frames
+        save_bundle_tuned(out / "tuned.keras", tuning.G, render.net_id, target, cfg.steps, tune_steps)
+        save_png(out / "proj-w.png", result.image, render.meta(distance=result.distance, steps=cfg.steps))
+        lines.append(f"pivotal tuning: {tune_steps} steps in {tuning.seconds:.1f} s; PSNR {psnr(final, image):.1f} "
+                     f"dB, SSIM {ssim(final, image):.3f}; tuned.keras "
+                     f"{(out / 'tuned.keras').stat().st_size / 2 ** 20:.1f} MB")
+    save_projection(out / "projected_w.npz", result, cfg, network=render.net_id,
+                    tuned="tuned.keras" if tune_steps else "")
     save_png(out / "target.png", image, {"target": target})
-    save_png(out / "proj.png", result.image, render.meta(distance=result.distance, steps=cfg.steps))
-    frames = np.stack([np.concatenate([image, f], axis=1) for f in result.frames])      # target | progress
-    if frames.shape[3] == 1:
-        frames = np.repeat(frames, 3, axis=3)
-    write_video(out / "proj.mp4", frames, fps)
-    mse = float(np.mean((result.image.astype(np.float64) - image.astype(np.float64)) ** 2))
-    psnr = 10 * np.log10(255 ** 2 / max(mse, 1e-12))
-    print(f"wrote {out}/projected_w.npz, proj.png, target.png, proj.mp4 ({'W+' if cfg.w_plus else 'W'}, "
-          f"{cfg.steps} steps at {per_step:.0f} ms/step after the first, distance {result.distance}; PSNR of the "
-          f"projection {psnr:.1f} dB)")
+    save_png(out / "proj.png", final, render.meta(distance=result.distance, steps=cfg.steps, tune_steps=tune_steps))
+    video = np.stack([np.concatenate([image, f], axis=1) for f in frames])      # target | progress
+    if video.shape[3] == 1:
+        video = np.repeat(video, 3, axis=3)
+    write_video(out / "proj.mp4", video, fps)
+    for line in lines:
+        print(line)
+    print(f"wrote {out}/projected_w.npz, proj.png, target.png, proj.mp4"
+          + (", tuned.keras, proj-w.png" if tune_steps else "") + f" in {time.perf_counter() - start:.0f} s")
     return out / "projected_w.npz"
+
+
+def save_bundle_tuned(path: Path, G, net_id: str, target: str, pivot_steps: int, tune_steps: int) -> Path:
+    """The tuned generator in our .keras format (G_ema only), recording the network it was tuned from."""
+    from networks.serialize import save_bundle
+    return save_bundle(path, G, metadata={"tuned_from": net_id, "target": str(target), "pivot_steps": pivot_steps,
+                                          "tune_steps": tune_steps, "method": "pivotal tuning (PTI)"})

@@ -11,7 +11,9 @@ FID Inception pool_3 features (normalised by their count). The distance used is 
 
 The result file `projected_w.npz` (`save_projection` / `load_projected`): `w` [N, num_ws, w_dim], the
 optimised noise maps `noise00`, `noise01`, ... (so the latent reproduces the projected face exactly),
-`distance`, `steps` and `w_plus`.
+`distance`, `steps` and `w_plus`. After pivotal tuning (latent/tuning.py) also `network` (the id of the network
+projected into, whose directions edit it) and `tuned`: the file name of the tuned generator beside it
+(`tuned.keras`), which every command that reads the projection then draws it with.
 """
 from __future__ import annotations
 
@@ -189,6 +191,8 @@ class ProjectedLatents:
     path: str
     w: np.ndarray
     noise: list = field(default_factory=list)
+    network: str = ""                    # the id of the network it was projected into ('' in older files)
+    tuned: Path | None = None            # the tuned generator beside it (pivotal tuning), if any
 
     def apply_to(self, G) -> None:
         """Check that the latents fit G and install their noise maps (so they reproduce the projection)."""
@@ -199,10 +203,13 @@ class ProjectedLatents:
             apply_noise(G, self.noise)
 
 
-def save_projection(path: str | Path, result: Projection, cfg: ProjectConfig) -> Path:
-    """projected_w.npz: `w` [1, num_ws, w_dim], `distance`, `steps`, `w_plus` and `noiseNN` maps (atomically)."""
+def save_projection(path: str | Path, result: Projection, cfg: ProjectConfig, network: str = "",
+                    tuned: str = "") -> Path:
+    """projected_w.npz: `w` [1, num_ws, w_dim], `distance`, `steps`, `w_plus` and `noiseNN` maps, and with
+    pivotal tuning the network's id and the tuned generator's file name beside it (atomically)."""
+    extra = dict(network=network, tuned=tuned) if tuned else {}
     with atomic_path(path) as tmp:
-        np.savez(tmp, **projection_arrays(result.w, result.noise, result.distance, cfg.steps, cfg.w_plus))
+        np.savez(tmp, **projection_arrays(result.w, result.noise, result.distance, cfg.steps, cfg.w_plus), **extra)
     return Path(path)
 
 
@@ -220,11 +227,22 @@ def load_projected(path: str | Path) -> ProjectedLatents:
         with np.load(path, allow_pickle=False) as z:
             w = z["w"].astype(np.float32)
             noise = [z[k] for k in sorted(z.files) if k.startswith("noise")]
+            network = str(z["network"]) if "network" in z.files else ""
+            tuned_name = str(z["tuned"]) if "tuned" in z.files else ""
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise UserError(f"--projected-w {path}: not a projected_w.npz with an array 'w' ({exc})") from None
     if w.ndim != 3:
         raise UserError(f"--projected-w: 'w' should be [N, num_ws, w_dim], got {w.shape}")
-    return ProjectedLatents(str(path), w, noise)
+    tuned = None
+    if tuned_name:
+        if Path(tuned_name).name != tuned_name or not tuned_name.endswith(".keras"):
+            raise UserError(f"--projected-w {path}: its tuned network {tuned_name!r} must be a .keras file name "
+                            "beside it")
+        tuned = Path(path).parent / tuned_name
+        if not tuned.is_file():
+            raise UserError(f"--projected-w {path} was made with pivotal tuning, but its tuned network {tuned} is "
+                            "missing; keep the projection's folder together, or project the photo again")
+    return ProjectedLatents(str(path), w, noise, network, tuned)
 
 
 def load_target(path: str | Path, res: int, channels: int) -> np.ndarray:

@@ -251,7 +251,7 @@ def test_projection_recovers_a_generated_face_and_feeds_other_modes(tmp_path):
     target = runner.synthesize(runner.seeds([5]))[0]
     Image.fromarray(target).save(tmp_path / "face.png")
     project = ("run_generator.py", "--network", str(NET), "--mode", "project", "--target", str(tmp_path / "face.png"),
-               "--num-steps", "100", "--outdir", str(tmp_path))
+               "--num-steps", "100", "--notune", "--outdir", str(tmp_path))
     r = run_cli(*project)                       # aligned by default: a 32x32 random network's face is no face
     assert r.returncode == 2 and "no face found; pass --noalign to project the photo as it is" in r.stderr, r.stderr
     r = run_cli(*project, "--noalign")
@@ -295,3 +295,75 @@ def test_projection_target_is_read_as_create_py_reads_photos(tmp_path):
     assert (load_target(tmp_path / "clear.png", 16, 3) == 255).all()
     with pytest.raises(UserError, match="--target .*nowhere.png does not exist"):
         load_target(tmp_path / "nowhere.png", 16, 3)
+
+
+def _face32(path) -> np.ndarray:
+    """A real face (data/faces) at 32x32: not an image the 32x32 test network can draw from any w."""
+    face = Image.open(sorted((ROOT / "data" / "faces").iterdir())[0]).convert("RGB").resize((32, 32), Image.LANCZOS)
+    face.save(path)
+    return np.asarray(face)
+
+
+def test_pivotal_tuning_draws_the_photo_leaves_the_network_and_keeps_far_faces(tmp_path):
+    """tune(): the tuned copy draws the target far closer than the pivot did; the network passed in is unchanged;
+    the locality regulariser keeps faces away from the pivot nearer to the untuned network's than without it."""
+    from latent.projector import ProjectConfig, apply_noise, project
+    from latent.tuning import TuneConfig, psnr, tune
+    G = load_network(NET).G_ema
+    target = _face32(tmp_path / "face.png")
+    pivot = project(G, target, ProjectConfig(steps=40))
+    apply_noise(G, pivot.noise)
+    before = [v.numpy().copy() for v in G.weights]
+    tuned = tune(G, pivot.w, target, TuneConfig(steps=60, locality_every=1))
+    assert psnr(tuned.image, target) > psnr(pivot.image, target) + 6, (psnr(tuned.image, target),
+                                                                        psnr(pivot.image, target))
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, G.weights))
+    free = tune(G, pivot.w, target, TuneConfig(steps=60, locality_every=0))
+    ws = LatentRunner(G).seeds(list(range(8)))                             # faces far from the pivot
+    ref = LatentRunner(G).synthesize_float(ws)
+    drift = lambda g: float(np.mean((LatentRunner(g).synthesize_float(ws) - ref) ** 2))  # noqa: E731
+    assert drift(tuned.G) < 0.7 * drift(free.G), (drift(tuned.G), drift(free.G))
+
+
+def test_cli_projection_is_tuned_by_default_and_every_mode_draws_the_tuned_person(tmp_path):
+    """--mode project (default: pivotal tuning) writes tuned.keras beside projected_w.npz and reports both PSNRs;
+    --projected-w then draws with the tuned network: projected00.png and the middle of an edit strip equal
+    proj.png; another --network is refused in one line; a missing tuned.keras is one line."""
+    _face32(tmp_path / "face.png")
+    out = tmp_path / "p"
+    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "project", "--target", str(tmp_path / "face.png"),
+                "--noalign", "--num-steps", "40", "--tune-steps", "60", "--outdir", str(out))
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"projection into W: 40 steps.*PSNR ([\d.]+) dB, SSIM [\d.]+\npivotal tuning: 60 steps in [\d.]+ s; "
+                  r"PSNR ([\d.]+) dB, SSIM [\d.]+; tuned.keras [\d.]+ MB", r.stdout)
+    assert m and float(m[2]) > float(m[1]) + 6, r.stdout
+    for name in ("tuned.keras", "proj-w.png", "proj.png", "projected_w.npz", "proj.mp4"):
+        assert (out / name).is_file(), name
+    tuned = load_network(out / "tuned.keras")
+    assert tuned.metadata["tuned_from"].startswith("uncond-32:") and tuned.metadata["tune_steps"] == 60
+    z = np.load(out / "projected_w.npz")
+    assert str(z["tuned"]) == "tuned.keras" and str(z["network"]) == tuned.metadata["tuned_from"]
+    proj = np.asarray(Image.open(out / "proj.png"))
+    assert not np.array_equal(proj, np.asarray(Image.open(out / "proj-w.png")))
+    r = run_cli("run_generator.py", "--network", str(NET), "--mode", "directions", "--num", "1", "--seeds", "0",
+                "--directions", str(tmp_path / "dirs"), "--outdir", str(tmp_path / "d"))
+    assert r.returncode == 0, r.stderr
+    r = run_cli("run_generator.py", "--network", str(NET), "--projected-w", str(out / "projected_w.npz"),
+                "--edit", "sefa:0=-2..2", "--steps", "5", "--directions", str(tmp_path / "dirs"), "--outdir", str(out))
+    assert r.returncode == 0, r.stderr
+    strip = np.asarray(Image.open(out / "edit-sefa00-seed0000.png"))            # [32, 5 * 32, 3]
+    np.testing.assert_array_equal(strip[:, 64:96], proj)
+    assert not np.array_equal(strip[:, :32], proj)
+    r = run_cli("run_generator.py", "--network", str(NET), "--projected-w", str(out / "projected_w.npz"),
+                "--outdir", str(tmp_path / "again"))
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "again" / "projected00.png")), proj)
+    other = ROOT / "tests" / "fixtures" / "nvidia-pickles" / "ada-pytorch-32.pkl"
+    r = run_cli("run_generator.py", "--network", str(other), "--projected-w", str(out / "projected_w.npz"),
+                "--outdir", str(tmp_path / "x"))
+    assert r.returncode == 2 and r.stderr.count("error:") == 1 and "was projected into and tuned from the network " \
+        "uncond-32:" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    (out / "tuned.keras").rename(tmp_path / "elsewhere.keras")
+    r = run_cli("run_generator.py", "--network", str(NET), "--projected-w", str(out / "projected_w.npz"),
+                "--outdir", str(tmp_path / "x"))
+    assert r.returncode == 2 and "its tuned network" in r.stderr and "is missing" in r.stderr, r.stderr
