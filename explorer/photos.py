@@ -1,5 +1,6 @@
 """Uploaded photos in the explorer: each is decoded, its largest face aligned to the network's framing, then
-projected into the network by one worker thread (on its own copy of the generator, so renders go on meanwhile).
+projected into the network and the network tuned to it (pivotal tuning, latent/tuning.py) by one worker thread
+(on its own copy of the generator, so renders go on meanwhile). The photo's views draw with its tuned weights.
 
 A photo lives only in this process's memory, under a random token that only its uploader learns; there is no
 way to list photos. At most MAX_PHOTOS are held (the least recently used finished one makes room) and at most
@@ -21,7 +22,9 @@ from PIL import Image
 MAX_UPLOAD = 20 << 20             # bytes of one uploaded photo
 MAX_PIXELS = 40_000_000           # pixels of one uploaded photo (a 40-megapixel camera is above every phone's)
 STEPS_RANGE = (10, 1000)          # projection steps a client may ask for
-DEFAULT_STEPS = 300               # the page's default (run_generator.py --num-steps defaults to 1000)
+DEFAULT_STEPS = 300               # the page's default (as run_generator.py --mode project with tuning)
+TUNE_STEPS_RANGE = (0, 1000)      # pivotal tuning steps a client may ask for (0: the plain projection)
+DEFAULT_TUNE_STEPS = 200          # as run_generator.py --tune_steps
 MAX_PHOTOS = 16                   # photos held in memory, finished or not
 MAX_WAITING = 4                   # photos waiting for the projection worker
 
@@ -47,21 +50,25 @@ class Photo:
     faces: int                              # faces found in the photo (the largest is used)
     eye_distance: float                     # px between the eyes in the photo
     steps: int
-    state: str = "queued"                   # queued | projecting | done | failed
-    step: int = 0                           # steps done
+    tune_steps: int = DEFAULT_TUNE_STEPS    # pivotal tuning steps after the projection
+    state: str = "queued"                   # queued | projecting | tuning | done | failed
+    step: int = 0                           # steps done, projection and tuning together
     distance: float | None = None           # the projector's image distance at the last step
     ms_per_step: float | None = None
     frame: np.ndarray | None = None         # uint8 [R, R, C]: the projection's latest image
     frame_step: int = -1                    # the step `frame` was taken at
     w: np.ndarray | None = None             # float32 [num_ws, w_dim] when done
     noise: list = field(default_factory=list)   # the optimised noise maps when done
+    tuned: list | None = None               # the tuned synthesis weights (G.synthesis.trainable_weights order)
+    psnr: dict = field(default_factory=dict)     # dB against the aligned face: {"w": ..., "tuned": ...}
     error: str = ""
     version: int = 0                        # increases with every change (the event stream waits on it)
     used: float = field(default_factory=time.monotonic)
 
     def status(self) -> dict:
         """What the page is told about the photo (no pixels, no token)."""
-        return {"state": self.state, "step": self.step, "steps": self.steps, "distance": self.distance,
+        return {"state": self.state, "step": self.step, "steps": self.steps, "tune_steps": self.tune_steps,
+                "psnr": {k: round(v, 2) for k, v in self.psnr.items()}, "distance": self.distance,
                 "ms_per_step": None if self.ms_per_step is None else round(self.ms_per_step, 1),
                 "frame_step": self.frame_step, "faces": self.faces, "eye_distance": round(self.eye_distance, 1),
                 "error": self.error, "version": self.version}
@@ -105,13 +112,14 @@ class Photos:
         self.worker: threading.Thread | None = None
 
     # ----------------------------------------------------------------------------------------- uploading
-    def add(self, data: bytes, steps: int = DEFAULT_STEPS) -> Photo:
-        """Align the largest face of an uploaded photo and queue its projection; UploadError says why not."""
+    def add(self, data: bytes, steps: int = DEFAULT_STEPS, tune_steps: int = DEFAULT_TUNE_STEPS) -> Photo:
+        """Align the largest face of an uploaded photo and queue its projection and tuning; UploadError says why
+        not."""
         from common.images import BadImage
         from dataset_tool.align import align_faces, detect_faces
-        lo, hi = STEPS_RANGE
-        if not lo <= steps <= hi:
-            raise UploadError(400, f"steps {steps} is out of range {lo}..{hi}")
+        for name, value, (lo, hi) in (("steps", steps, STEPS_RANGE), ("tune_steps", tune_steps, TUNE_STEPS_RANGE)):
+            if not lo <= value <= hi:
+                raise UploadError(400, f"{name} {value} is out of range {lo}..{hi}")
         self._make_room(evict=False)                    # refuse early when full, but free nothing yet
         photo = decode_upload(data, 3)
         with self.align_lock:
@@ -122,7 +130,7 @@ class Photos:
                 raise UploadError(422, str(exc).replace(" (--align)", "") + " in the photo") from None
         if self.channels == 1:
             crop = np.asarray(Image.fromarray(crop).convert("L"))[:, :, None]
-        item = Photo(secrets.token_urlsafe(16), crop, len(found), face.eye_distance, steps)
+        item = Photo(secrets.token_urlsafe(16), crop, len(found), face.eye_distance, steps, tune_steps)
         with self.cond:
             self._make_room()
             self.photos[item.token] = item
@@ -198,26 +206,39 @@ class Photos:
                 self._update(photo, state="failed", error=f"projection failed: {str(exc)[:200]}")
 
     def _project(self, G, photo: Photo) -> None:
-        from latent.projector import ProjectConfig, project
+        from latent.projector import ProjectConfig, apply_noise, project
+        from latent.tuning import TuneConfig, psnr, tune
         self._update(photo, state="projecting")
-        started = []                                    # when the first step (which traces the step) ended
+        started = []                                    # when the first step of each phase (which traces) ended
 
-        def on_step(step: int, distance: float, frame: np.ndarray | None) -> None:
-            if self.closing:
-                raise Cancelled
-            now = time.perf_counter()
-            started.append(now) if not started else None
-            changes = {"step": step + 1, "distance": distance}
-            if step:
-                changes["ms_per_step"] = (now - started[0]) * 1000 / step
-            if frame is not None:
-                changes.update(frame=frame, frame_step=step + 1)
-            self._update(photo, **changes)
+        def progress(offset: int):
+            def on_step(step: int, distance: float, frame: np.ndarray | None) -> None:
+                if self.closing:
+                    raise Cancelled
+                now = time.perf_counter()
+                started.append((offset, now)) if not started or started[-1][0] != offset else None
+                changes = {"step": offset + step + 1, "distance": distance}
+                if step:
+                    changes["ms_per_step"] = (now - started[-1][1]) * 1000 / step
+                if frame is not None:
+                    changes.update(frame=frame, frame_step=offset + step + 1)
+                self._update(photo, **changes)
+            return on_step
 
-        result = project(G, photo.aligned, ProjectConfig(steps=photo.steps), on_step=on_step)
-        # noise before w: a render that sees w (read without the lock) must also see its noise maps
-        self._update(photo, noise=result.noise, frame=result.image, frame_step=photo.steps,
-                     w=result.w.astype(np.float32), state="done")
+        result = project(G, photo.aligned, ProjectConfig(steps=photo.steps), on_step=progress(0))
+        scores = {"w": psnr(result.image, photo.aligned)}
+        tuned = None
+        if photo.tune_steps:
+            self._update(photo, state="tuning", frame=result.image, frame_step=photo.steps)
+            apply_noise(G, result.noise)
+            tuning = tune(G, result.w, photo.aligned, TuneConfig(steps=photo.tune_steps),
+                          on_step=progress(photo.steps))
+            tuned = [v.numpy() for v in tuning.G.synthesis.trainable_weights]
+            result.image = tuning.image
+            scores["tuned"] = psnr(tuning.image, photo.aligned)
+        # noise and weights before w: a render that sees w (read without the lock) must also see them
+        self._update(photo, noise=result.noise, tuned=tuned, psnr=scores, frame=result.image,
+                     frame_step=photo.steps + photo.tune_steps, w=result.w.astype(np.float32), state="done")
 
     def close(self) -> None:
         """Stop the worker (a projection in progress stops at its next step)."""

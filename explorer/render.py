@@ -87,6 +87,7 @@ class Renderer:
         self.w_cache: dict[tuple, np.ndarray] = {}                      # (seeds, psi) -> w+, used under the lock
         self.renders = 0
         self.own_noise: list[np.ndarray] | None = None                  # the network's noise maps (photos)
+        self.own_weights: list[np.ndarray] | None = None                # its synthesis weights (tuned photos)
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -149,21 +150,56 @@ class Renderer:
         photo = self.photo(state)
         with self.lock:
             w = self.ws(state, runner, photo)
-            if photo is not None and photo.noise:
-                from latent.projector import apply_noise, noise_variables
-                if self.own_noise is None:
-                    self.own_noise = [v.numpy() for v in noise_variables(self.G)]
-                apply_noise(self.G, photo.noise)
+            self._install(photo)
             try:
                 if state.edits and state.b is None and not state.mixing:
                     img = runner.synthesize(np.concatenate([w, w]))[0]   # --edit X..X --steps 2: a batch of two
                 else:
                     img = runner.synthesize(w)[0]
             finally:
-                if photo is not None and photo.noise:
-                    apply_noise(self.G, self.own_noise)
+                self._restore(photo)
             self.renders += 1
         return img
+
+    def _install(self, photo: Photo | None) -> None:
+        """Draw with the photo's noise maps and tuned weights (under the lock), as run_generator.py --projected-w
+        draws with its tuned.keras."""
+        from latent.projector import apply_noise, noise_variables
+        if photo is None:
+            return
+        if photo.noise:
+            if self.own_noise is None:
+                self.own_noise = [v.numpy() for v in noise_variables(self.G)]
+            apply_noise(self.G, photo.noise)
+        if photo.tuned is not None:
+            if self.own_weights is None:
+                self.own_weights = [v.numpy() for v in self.G.synthesis.trainable_weights]
+            for v, value in zip(self.G.synthesis.trainable_weights, photo.tuned):
+                v.assign(value)
+
+    def _restore(self, photo: Photo | None) -> None:
+        from latent.projector import apply_noise
+        if photo is not None and photo.noise:
+            apply_noise(self.G, self.own_noise)
+        if photo is not None and photo.tuned is not None:
+            for v, value in zip(self.G.synthesis.trainable_weights, self.own_weights):
+                v.assign(value)
+
+    def tuned_network(self, photo: Photo) -> bytes:
+        """The photo's tuned generator as a .keras file (what run_generator.py --mode project writes as
+        tuned.keras)."""
+        import tempfile
+        from pathlib import Path
+
+        from latent.modes import save_bundle_tuned
+        with self.lock, tempfile.TemporaryDirectory() as tmp:
+            self._install(photo)
+            try:
+                path = save_bundle_tuned(Path(tmp) / "tuned.keras", self.G, self.net_id, "explorer upload",
+                                         photo.steps, photo.tune_steps)
+            finally:
+                self._restore(photo)
+            return path.read_bytes()
 
     def warm(self) -> None:
         """Trace the generator for every batch shape a view can need (one face, an edit pair, a walk's two keys)."""

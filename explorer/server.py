@@ -7,13 +7,14 @@ state; renders are serialised by the Renderer's lock.
     GET /api/render.png?...  the image of a view (X-Render-Ms: milliseconds of rendering, 0 when cached);
                              &download=1 adds Content-Disposition: attachment
     GET /api/command?...     JSON {command, output, exact, note}: the run_generator.py line for the view
-    POST /api/photo?steps=N  an uploaded photo (the body: the image file): its largest face is aligned to the
+    POST /api/photo?steps=N&tune_steps=M  an uploaded photo (the body: the image file): its largest face is aligned to the
                              network's framing and queued for projection; 202 {photo: token, ...status}.
                              413 too large, 415 not an image, 422 no usable face, 503 no room
     GET /api/photo/events?photo=T     the projection's progress as server-sent events (one JSON per change)
     GET /api/photo/status?photo=T     the same, once
     GET /api/photo/aligned.png?photo=T, /api/photo/frame.png?photo=T (the projection's latest image),
-        /api/photo/projected_w.npz?photo=T (for run_generator.py --projected-w)
+        /api/photo/projected_w.npz?photo=T and /api/photo/tuned.keras?photo=T (its tuned network; both in one
+        folder for run_generator.py --projected-w)
 A view with photo=T starts from that photo's projected latent (render.png, command).
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from PIL import Image
 
-from explorer.photos import DEFAULT_STEPS, MAX_UPLOAD, STEPS_RANGE, UploadError
+from explorer.photos import DEFAULT_STEPS, DEFAULT_TUNE_STEPS, MAX_UPLOAD, STEPS_RANGE, TUNE_STEPS_RANGE, UploadError
 from explorer.render import Renderer
 from explorer.state import FRAMES, PHOTO_TOKEN, PSI_RANGE, SEED_MAX, STRENGTH_MAX, BadRequest, parse_state
 from latent.projector import projection_arrays
@@ -196,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.fail(HTTPStatus.LENGTH_REQUIRED, "send the photo with a Content-Length")
         length = int(length)
         try:
-            steps = self.upload_steps(length)
+            steps, tune_steps = self.upload_steps(length)
         except (UploadError, BadRequest):
             if length <= DRAIN:
                 self.drain(length)
@@ -205,13 +206,14 @@ class Handler(BaseHTTPRequestHandler):
         data = self.rfile.read(length)
         if len(data) != length:
             return self.fail(HTTPStatus.BAD_REQUEST, "the upload ended early")
-        photo = self.server.renderer.photos.add(data, steps)
+        photo = self.server.renderer.photos.add(data, steps, tune_steps)
         body = {"photo": photo.token, **photo.status()}
         self.send_bytes(HTTPStatus.ACCEPTED, (json.dumps(body) + "\n").encode(), "application/json",
                         {"Cache-Control": "no-store"})
 
-    def upload_steps(self, length: int) -> int:
-        """The projection steps an upload asks for, after every check that needs no body (UploadError if not)."""
+    def upload_steps(self, length: int) -> tuple[int, int]:
+        """The projection and tuning steps an upload asks for, after every check that needs no body (UploadError
+        if not)."""
         if len(self.path) > MAX_URL:
             raise UploadError(HTTPStatus.REQUEST_URI_TOO_LONG, f"request target longer than {MAX_URL} bytes")
         if self.server.loopback_only and host_name(self.headers.get("Host") or "") not in LOOPBACK:
@@ -227,11 +229,13 @@ class Handler(BaseHTTPRequestHandler):
                                                                    f"{MAX_UPLOAD >> 20} MiB are accepted")
         params = self.params(urlsplit(self.path).query)
         steps = params.pop("steps", str(DEFAULT_STEPS))
+        tune_steps = params.pop("tune_steps", str(DEFAULT_TUNE_STEPS))
         if params:
             raise BadRequest(f"unknown parameter {next(iter(params))[:40]!r}")
-        if not (steps.isascii() and steps.isdigit()) or len(steps) > 6:
-            raise BadRequest(f"steps must be a whole number {STEPS_RANGE[0]}..{STEPS_RANGE[1]}")
-        return int(steps)
+        for name, value, (lo, hi) in (("steps", steps, STEPS_RANGE), ("tune_steps", tune_steps, TUNE_STEPS_RANGE)):
+            if not (value.isascii() and value.isdigit()) or len(value) > 6:
+                raise BadRequest(f"{name} must be a whole number {lo}..{hi}")
+        return int(steps), int(tune_steps)
 
     def drain(self, length: int) -> None:
         while length > 0:
@@ -267,9 +271,15 @@ class Handler(BaseHTTPRequestHandler):
             if photo.w is None:
                 raise BadRequest(f"the photo is not projected yet ({photo.state})", 409)
             buf = io.BytesIO()
-            np.savez(buf, **projection_arrays(photo.w, photo.noise, "pixel", photo.steps, False))
+            extra = dict(network=self.server.renderer.net_id, tuned="tuned.keras") if photo.tuned is not None else {}
+            np.savez(buf, **projection_arrays(photo.w, photo.noise, "pixel", photo.steps, False), **extra)
             return self.send_bytes(200, buf.getvalue(), "application/octet-stream",
                                    {**private, "Content-Disposition": 'attachment; filename="projected_w.npz"'})
+        if path == "/api/photo/tuned.keras":
+            if photo.w is None or photo.tuned is None:
+                raise BadRequest(f"the photo has no tuned network ({photo.state})", 409)
+            return self.send_bytes(200, self.server.renderer.tuned_network(photo), "application/octet-stream",
+                                   {**private, "Content-Disposition": 'attachment; filename="tuned.keras"'})
         return self.fail(HTTPStatus.NOT_FOUND, "not found")
 
     def events(self, photo) -> None:
@@ -327,6 +337,7 @@ class ExplorerServer(ThreadingHTTPServer):
                                                    "strength_max": STRENGTH_MAX, "frames": FRAMES}}
         photos = renderer.photos
         self.info["photos"] = ({"available": True, "max_bytes": MAX_UPLOAD, "steps": [*STEPS_RANGE, DEFAULT_STEPS],
+                                "tune_steps": [*TUNE_STEPS_RANGE, DEFAULT_TUNE_STEPS],
                                 "framing": photos.framing_note} if photos is not None else
                                {"available": False, "why_not": renderer.no_photos_reason})
         if ":" in host:

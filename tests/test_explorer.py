@@ -258,8 +258,10 @@ def raw_photo(i: int, angle: float = 15.0) -> bytes:
     return jpeg(place(face(i), angle, 1.6, at=(520, 330), canvas=(900, 700)))
 
 
-def upload(server, data: bytes, steps: int = 20, ctype: str = "image/jpeg", headers: dict | None = None):
-    return request(server, f"/api/photo?steps={steps}", "POST", {"Content-Type": ctype, **(headers or {})}, data)
+def upload(server, data: bytes, steps: int = 20, ctype: str = "image/jpeg", headers: dict | None = None,
+           tune_steps: int = 20):
+    return request(server, f"/api/photo?steps={steps}&tune_steps={tune_steps}", "POST",
+                   {"Content-Type": ctype, **(headers or {})}, data)
 
 
 def events(server, token: str) -> list[dict]:
@@ -276,28 +278,35 @@ def events(server, token: str) -> list[dict]:
 
 
 def test_a_photo_is_aligned_projected_with_progress_and_edited(served, tmp_path):
-    """Upload a raw photo: the aligned crop is the aligner's, progress arrives step by step, the photo's view is
-    pixel-identical to run_generator.py --projected-w with the downloaded projected_w.npz (plain and edited),
-    and the seeds' views are untouched by the photo's noise maps."""
+    """Upload a raw photo: the aligned crop is the aligner's, progress arrives step by step through the projection
+    and the tuning, the tuned reconstruction is closer to the photo, the photo's view is pixel-identical to
+    run_generator.py --projected-w with the downloaded projected_w.npz and tuned.keras (plain and edited), and
+    the seeds' views are untouched by the photo's noise maps and tuned weights."""
     data = raw_photo(5)
     served.renderer.cache.clear()
     seed_view = pixels(request(served, "/api/render.png?seed=2")[2])
     status, _, body = upload(served, data)
     reply = json.loads(body)
-    assert status == 202 and reply["faces"] == 1 and reply["steps"] == 20, reply
+    assert status == 202 and reply["faces"] == 1 and reply["steps"] == 20 and reply["tune_steps"] == 20, reply
     token = reply["photo"]
     want = align_faces(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), 32, "largest", FFHQ)[0][0]
     assert np.array_equal(pixels(request(served, f"/api/photo/aligned.png?photo={token}")[2]), want)
     stream = events(served, token)
     steps = [e["step"] for e in stream if e["state"] == "projecting"]
-    assert stream[-1]["state"] == "done" and stream[-1]["step"] == 20, stream[-1]
+    tuning = [e["step"] for e in stream if e["state"] == "tuning"]
+    assert stream[-1]["state"] == "done" and stream[-1]["step"] == 40, stream[-1]
     assert len(steps) >= 10 and steps == sorted(steps) and steps[-1] == 20       # streamed, not only the end
+    assert len(tuning) >= 10 and tuning == sorted(tuning) and tuning[-1] == 40
+    assert stream[-1]["psnr"]["tuned"] > stream[-1]["psnr"]["w"] + 1, stream[-1]["psnr"]
     distances = [e["distance"] for e in stream if e["distance"] is not None]
     assert stream[-1]["ms_per_step"] > 0 and distances[-1] < distances[0]
     frame = pixels(request(served, f"/api/photo/frame.png?photo={token}")[2])
     status, headers, npz = request(served, f"/api/photo/projected_w.npz?photo={token}")
     assert status == 200 and headers["Content-Disposition"] == 'attachment; filename="projected_w.npz"'
     (tmp_path / "projected_w.npz").write_bytes(npz)
+    status, headers, keras_file = request(served, f"/api/photo/tuned.keras?photo={token}")
+    assert status == 200 and headers["Content-Disposition"] == 'attachment; filename="tuned.keras"'
+    (tmp_path / "tuned.keras").write_bytes(keras_file)
     for query in (f"seed=0&photo={token}", f"seed=0&photo={token}&e.age=2.5"):
         status, _, png = request(served, "/api/render.png?" + query)
         assert status == 200 and "photo" not in Image.open(io.BytesIO(png)).text     # the token stays private
@@ -495,6 +504,8 @@ def test_browser_uploads_a_photo_and_edits_it(served, tmp_path):
         browser.wait("window.explorer && window.explorer.renders >= 1 && !window.explorer.busy")
         seed_image = browser.js(IMAGE_SUM)
         browser.js("document.getElementById('photo-steps').value = '10'")
+        browser.js("const o = document.createElement('option'); o.value = '20'; "
+                   "document.getElementById('photo-tune').append(o); document.getElementById('photo-tune').value = '20'")
         choose(blank)
         browser.wait("window.explorer.photoError !== ''")
         assert "no face found" in browser.js("window.explorer.photoError")
@@ -505,8 +516,9 @@ def test_browser_uploads_a_photo_and_edits_it(served, tmp_path):
         browser.wait("window.explorer.photo && window.explorer.photo.state === 'projecting'")
         browser.wait("window.explorer.photo.state === 'done' && location.search.includes('photo=')", timeout=240)
         browser.wait("!window.explorer.busy && window.explorer.lastQuery.includes('photo=')")
-        assert browser.js("document.getElementById('photo-progress').value") == 10
-        assert "ms/step" in browser.js("document.getElementById('photo-status').textContent")
+        assert browser.js("document.getElementById('photo-progress').value") == 30
+        assert "and tuned in 20 (PSNR" in browser.js("document.getElementById('photo-status').textContent")
+        assert not browser.js("document.getElementById('photo-tuned').hidden")
         assert browser.js("document.getElementById('photo-frame').naturalWidth") == 32
         projected = browser.js(IMAGE_SUM)
         assert projected != seed_image and browser.js("window.explorer.error") == ""

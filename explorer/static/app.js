@@ -152,7 +152,11 @@ function syncControls() {
   $("t").value = state.t; $("t-v").value = state.t;
   $("psi").disabled = state.photo !== null;           // a projected latent is not truncated (as run_generator.py)
   $("photo-actions").hidden = state.photo === null;
-  if (state.photo) $("photo-npz").href = "/api/photo/projected_w.npz?photo=" + state.photo;
+  if (state.photo) {
+    $("photo-npz").href = "/api/photo/projected_w.npz?photo=" + state.photo;
+    $("photo-tuned").href = "/api/photo/tuned.keras?photo=" + state.photo;
+    $("photo-tuned").hidden = !(hook.photo && hook.photo.token === state.photo && hook.photo.tune_steps > 0);
+  }
 }
 
 function seedValue(text) { return text === "" ? null : Math.max(0, Math.min(info.limits.seed_max, Math.floor(Number(text)))); }
@@ -200,7 +204,8 @@ function build() {
 
 // ---------------------------------------------------------------------------------------------- your photo
 // Upload -> the server aligns the face (or answers 4xx with why not) -> progress streamed as server-sent
-// events, with the projection's image every few steps -> the view switches to the photo's latent.
+// events, with the reconstruction's image every few steps (the projection, then the network tuned to the
+// photo) -> the view switches to the photo's latent, drawn by its tuned network.
 let events = null;
 
 function photoStatus(text, error) {
@@ -217,13 +222,18 @@ function buildPhotoPanel() {
   const p = info.photos;
   if (!p || !p.available) {
     $("drop").textContent = "Photo uploads are not available: " + ((p && p.why_not) || "this server has none");
-    $("photo-steps").disabled = true;
+    $("photo-steps").disabled = true; $("photo-tune").disabled = true;
     return;
   }
   const [lo, hi, def] = p.steps;
   for (const n of [lo, 100, def, hi].filter((v, i, a) => v >= lo && v <= hi && a.indexOf(v) === i).sort((a, b) => a - b)) {
     const o = document.createElement("option"); o.value = n; o.textContent = n; o.selected = n === def;
     $("photo-steps").append(o);
+  }
+  const [tlo, thi, tdef] = p.tune_steps;
+  for (const n of [tlo, 100, tdef, 400].filter((v, i, a) => v >= tlo && v <= thi && a.indexOf(v) === i).sort((a, b) => a - b)) {
+    const o = document.createElement("option"); o.value = n; o.textContent = n === 0 ? "0 (off)" : n; o.selected = n === tdef;
+    $("photo-tune").append(o);
   }
   $("photo-framing").textContent = "aligned to " + p.framing;
   $("photo-file").addEventListener("change", () => {
@@ -251,7 +261,7 @@ async function sendPhoto(file) {
   hook.photo = { state: "uploading" };
   let r, body;
   try {
-    r = await fetch("/api/photo?steps=" + $("photo-steps").value,
+    r = await fetch("/api/photo?steps=" + $("photo-steps").value + "&tune_steps=" + $("photo-tune").value,
                     { method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" } });
     body = await r.json();
   } catch (e) {
@@ -276,7 +286,7 @@ function follow(token, fresh) {
     if (events !== es) { es.close(); return; }
     const s = JSON.parse(ev.data);
     hook.photo = { ...s, token };
-    $("photo-progress").max = s.steps; $("photo-progress").value = s.step;
+    $("photo-progress").max = s.steps + s.tune_steps; $("photo-progress").value = s.step;
     if (s.frame_step > lastFrame && s.frame_step > 0) {
       lastFrame = s.frame_step;
       $("photo-frame").src = `/api/photo/frame.png?photo=${token}&v=${s.frame_step}`;
@@ -287,12 +297,17 @@ function follow(token, fresh) {
       const speed = s.ms_per_step ? `, ${s.ms_per_step} ms/step` : "";
       const dist = s.distance === null ? "" : `, distance ${s.distance.toFixed(4)}`;
       photoStatus(`projecting: step ${s.step} of ${s.steps}${speed}${dist}`, false);
+    } else if (s.state === "tuning") {
+      const speed = s.ms_per_step ? `, ${s.ms_per_step} ms/step` : "";
+      photoStatus(`tuning the network to the photo: step ${s.step - s.steps} of ${s.tune_steps}${speed}`, false);
     } else if (s.state === "failed") {
       es.close(); events = null; photoStatus(s.error, true);
     } else if (s.state === "done") {
       es.close(); events = null;
-      photoStatus(`projected in ${s.steps} steps (${s.ms_per_step} ms/step, distance ${s.distance.toFixed(4)}): ` +
-                  "the sliders now edit this face", false);
+      const fidelity = s.psnr.tuned !== undefined ? `PSNR ${s.psnr.w} dB projected, ${s.psnr.tuned} dB tuned`
+                                                   : `PSNR ${s.psnr.w} dB`;
+      photoStatus(`projected in ${s.steps} steps` + (s.tune_steps ? ` and tuned in ${s.tune_steps}` : "") +
+                  ` (${fidelity}): the sliders now edit this face`, false);
       if (fresh || !state.photo) { state.photo = token; state.b = null; state.mix = null; state.styles = []; }
       syncControls(); markGrid(); render();
     }
