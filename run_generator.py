@@ -64,11 +64,14 @@ flags.DEFINE_boolean("align", True, "project: align the --target photo's face fi
 flags.DEFINE_string("framing", None, "project: where the face goes: ffhq, a framing.json, or a dataset / folder of "
                     "aligned faces to measure it on (default: recorded with the network, else ffhq).")
 flags.DEFINE_integer("num_steps", None, "project: optimisation steps of the projection into W (default 300 with "
-                     "--tune, where it finds the pivot; 1000 with --notune).", lower_bound=1)
+                     "--tune, where it finds the pivot; 1000 with --notune).", lower_bound=1,
+                     upper_bound=100000)
 flags.DEFINE_boolean("tune", True, "project: pivotal tuning (PTI) after the projection: a copy of the network is "
                      "tuned to draw the photo (tuned.keras beside projected_w.npz), so the reconstruction is the "
                      "person and edits keep them. --notune: the plain projection into W, with the network as it is.")
-flags.DEFINE_integer("tune_steps", 200, "project: pivotal tuning steps.", lower_bound=1)
+flags.DEFINE_integer("tune_steps", 200, "project: pivotal tuning steps.", lower_bound=1, upper_bound=100000)
+flags.DEFINE_boolean("encoder", True, "project: start from the w the network's encoder (encoder.keras beside it, "
+                     "shipped with utkface-64) guesses for the photo; --noencoder: start at w_avg.")
 flags.DEFINE_boolean("w_plus", False, "project: optimise one w per layer (W+) instead of a single w.")
 flags.DEFINE_enum("distance", "pixel", ["pixel", "inception"], "project: image distance (pixel MSE, or plus "
                   "FID-Inception feature distance; the official LPIPS/VGG16 weights are not available offline).")
@@ -143,7 +146,7 @@ def main(argv: list[str]) -> int:
                           steps=FLAGS.steps)
     render.check()
     projected = load_projected(FLAGS.projected_w) if FLAGS.projected_w else None
-    from networks.locate import directions_folder
+    from networks.locate import directions_folder, encoder_file
     if mode in ("directions", "learn-direction"):               # written: never into the shipped model's folder
         folder = Path(FLAGS.directions or "directions")
         check_output_dir(folder, "--directions")
@@ -188,8 +191,13 @@ def main(argv: list[str]) -> int:
                 from metrics.metrics import Detector
                 detector = Detector()
             framing, note = modes.target_framing(FLAGS.network, FLAGS.framing) if FLAGS.align else (None, "")
+            encoder = None
+            found = encoder_file(FLAGS.network) if FLAGS.encoder and not FLAGS.w_plus else None
+            if found is not None:
+                from latent.encoder import load_encoder
+                encoder = load_encoder(found, r.net_id, G.w_dim, G.num_ws)
             modes.project(G, r, FLAGS.target, num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps,
-                          framing, note, tune_steps)
+                          framing, note, tune_steps, encoder)
 
     planned = modes.planned_outputs(mode, render, seeds=seeds, projected=projected, grid=FLAGS.grid, rows=rows,
                                     cols=cols, method=FLAGS.method, num=FLAGS.num, attribute=FLAGS.attribute or "",

@@ -438,13 +438,15 @@ def aligned_target(target: str, res: int, channels: int, framing, note: str, out
 
 
 def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool = False, distance: str = "pixel",
-            detector=None, fps: float = 30.0, framing=None, framing_note: str = "", tune_steps: int = 0) -> Path:
+            detector=None, fps: float = 30.0, framing=None, framing_note: str = "", tune_steps: int = 0,
+            encoder=None) -> Path:
     """Find the latent of a face image: projected_w.npz, proj.png, target.png and proj.mp4 (target | progress).
     With `framing` (a dataset_tool.align.Framing) the photo's largest face is aligned to it first (aligned.png);
     without, the photo is used as it is (centre square). `detector` (the FID Inception, for distance
     'inception') is passed in by the caller. With `tune_steps` the projection is the pivot of pivotal tuning:
     a copy of G tuned to draw the photo at it is written as tuned.keras (and proj-w.png is the pivot's image
-    before tuning); every command that reads the projected_w.npz draws with it."""
+    before tuning); every command that reads the projected_w.npz draws with it. `encoder` (latent/encoder.py)
+    gives the projection's starting w instead of w_avg."""
     from latent.projector import ProjectConfig, apply_noise, load_target, project as run_projection, save_projection
     from latent.tuning import TuneConfig, psnr, ssim, tune
     render.prepare(G)
@@ -453,15 +455,22 @@ def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool 
     else:
         image = load_target(target, G.img_resolution, G.img_channels)
     start = time.perf_counter()
+    lines, w_start = [], None
+    if encoder is not None:
+        w_start = encoder.w(image[None])[0]                    # [num_ws, w_dim]
+        guess = LatentRunner(G).synthesize(w_start[None])[0]
+        lines.append(f"encoder: the starting w in {time.perf_counter() - start:.2f} s; PSNR {psnr(guess, image):.1f} "
+                     f"dB, SSIM {ssim(guess, image):.3f}")
     cfg = ProjectConfig(steps=num_steps, w_plus=w_plus, distance=distance)
     progress = Progress(cfg.steps, desc="projecting", unit="step")
     times: list[float] = []                                    # when each step ended (the first one traces)
-    result = run_projection(G, image, cfg, detector, progress, on_step=lambda *_: times.append(time.perf_counter()))
+    result = run_projection(G, image, cfg, detector, progress, on_step=lambda *_: times.append(time.perf_counter()),
+                            w_start=w_start)
     progress.close()
     per_step = (times[-1] - times[0]) / (len(times) - 1) * 1000 if len(times) > 1 else float("nan")
     out = render.outdir
     frames = list(result.frames)
-    lines = [f"projection into {'W+' if cfg.w_plus else 'W'}: {cfg.steps} steps at {per_step:.0f} ms/step after "
+    lines += [f"projection into {'W+' if cfg.w_plus else 'W'}: {cfg.steps} steps at {per_step:.0f} ms/step after "
              f"the first, distance {result.distance}; PSNR {psnr(result.image, image):.1f} dB, SSIM "
              f"{ssim(result.image, image):.3f}"]
     final = result.image

@@ -83,8 +83,10 @@ def _noise_penalty(tf, maps):
 
 
 def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=None, progress=None,
-            on_step: Callable[[int, float, np.ndarray | None], None] | None = None) -> Projection:
-    """Find w (or w+) whose image matches `target` (uint8 [R, R, C] at the network's resolution).
+            on_step: Callable[[int, float, np.ndarray | None], None] | None = None,
+            w_start: np.ndarray | None = None) -> Projection:
+    """Find w (or w+) whose image matches `target` (uint8 [R, R, C] at the network's resolution), starting from
+    `w_start` ([num_ws, w_dim], e.g. an encoder's guess) or else from w_avg.
     `on_step(step, distance, frame)` is called after every step (frame: the current image every
     `cfg.record_every` steps and at the last, else None); an exception it raises stops the projection."""
     import tensorflow as tf
@@ -103,7 +105,8 @@ def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=No
     w_std = float(np.sqrt(np.sum((w_samples - w_avg) ** 2) / cfg.w_avg_samples))
 
     layers = G.num_ws if cfg.w_plus else 1
-    w_opt = tf.Variable(np.repeat(w_avg[:, None], layers, axis=1))       # [1, layers, w_dim]
+    start = w_avg[:, None] if w_start is None else np.asarray(w_start, np.float32)[None, :1]
+    w_opt = tf.Variable(np.repeat(start, layers, axis=1))                # [1, layers, w_dim]
     noise = [v.value for v in noise_variables(G)]                        # the backing tf.Variables
     for v in noise:
         v.assign(tf.random.stateless_normal(v.shape, [cfg.seed, 1]))

@@ -157,6 +157,22 @@ def framing_file(network: str | None, results: str | Path = "results") -> Path |
     return None
 
 
+def encoder_file(network: str | None, results: str | Path = "results") -> Path | None:
+    """The encoder trained for a network (`encoder.keras` beside the shipped model, in a run folder or beside a
+    network file; latent/encoder.py), or None: projections then start at w_avg."""
+    if network is None:
+        shipped = None if newest_snapshot(results) else SHIPPED[DEFAULT]
+        return shipped.folder / "encoder.keras" if shipped and (shipped.folder / "encoder.keras").is_file() else None
+    shipped = SHIPPED.get(network) or shipped_model(network)
+    if shipped:
+        return shipped.folder / "encoder.keras" if (shipped.folder / "encoder.keras").is_file() else None
+    path = Path(network)
+    for folder in (path, path.parent):
+        if folder.is_dir() and (folder / "encoder.keras").is_file():
+            return folder / "encoder.keras"
+    return None
+
+
 def directions_folder(network: str | None, folder: str | None, results: str | Path = "results") -> Path:
     """Where edit directions are read: `folder` when given; the shipped model's own directions when the
     network is (or defaults to) the shipped model; else `directions/`. Resolves without downloading."""

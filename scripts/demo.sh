@@ -9,8 +9,8 @@ PY=${1:-.venv/bin/python}
 cd "$(dirname "$0")/.."
 OUT=${DEMO_OUT:-demo}
 QUICK=${DEMO_QUICK:-0}
-SEEDS=0-99; FRAMES=20; PROJ_STEPS=300; TRAIN_KIMG=1; KPT=0.25
-if [ "$QUICK" = 1 ]; then SEEDS=0-15; FRAMES=4; PROJ_STEPS=20; TRAIN_KIMG=0.064; KPT=0.032; fi
+SEEDS=0-99; FRAMES=20; PROJ_STEPS=300; TUNE_STEPS=200; TRAIN_KIMG=1; KPT=0.25
+if [ "$QUICK" = 1 ]; then SEEDS=0-15; FRAMES=4; PROJ_STEPS=20; TUNE_STEPS=20; TRAIN_KIMG=0.064; KPT=0.032; fi
 NET=utkface-64          # the shipped model (models/utkface-64/G_ema-D.keras, see its MODEL_CARD.md)
 SHIP=$OUT/utkface-64
 mkdir -p "$OUT"
@@ -24,9 +24,10 @@ $PY run_generator.py --overwrite --network $NET --mode interpolate --seeds 0-5 -
 echo "== 4. age and gender edits (directions learned from the UTKFace labels, shipped with the model)"
 $PY run_generator.py --overwrite --network $NET --seeds 0-5 --edit age=-3..3 --edit gender=-3..3 --outdir "$SHIP"
 echo "== 5. your own photo: a raw photo (data/photos, public domain) aligned to the model's framing, projected"
-echo "   into its latent space, then made older and younger"
+echo "   into its latent space, the network tuned to it (pivotal tuning: the same person back), then made older"
+echo "   and younger"
 $PY run_generator.py --overwrite --network $NET --mode project --target data/photos/eileen-collins.jpg \
-    --num_steps $PROJ_STEPS --outdir "$SHIP/projection"
+    --num_steps $PROJ_STEPS --tune_steps $TUNE_STEPS --outdir "$SHIP/projection"
 $PY run_generator.py --overwrite --network $NET --projected-w "$SHIP/projection/projected_w.npz" --edit age=-3..3 \
     --outdir "$SHIP/projection"
 echo "   (the shipped model's part took $((SECONDS - T0)) s)"
@@ -45,6 +46,6 @@ echo "== 9. images from your run's newest snapshot -> $OUT/generated/"
 $PY run_generator.py --overwrite --network "$OUT/runs/00000-faces-tfrecords-small-32" --seeds 0-15 --grid --outdir "$OUT/generated"
 echo
 echo "The shipped model: $SHIP/grid.png, stylemix.png, interpolate.mp4, edit-age.png, edit-gender.png and"
-echo "projection/ (aligned.png, proj.png, edit-age.png). Your run: $OUT/faces-sheet.png, $OUT/runs/00000-*/fakes*.png,"
+echo "projection/ (aligned.png, proj-w.png, proj.png, edit-age.png). Your run: $OUT/faces-sheet.png, $OUT/runs/00000-*/fakes*.png,"
 echo "$OUT/generated/grid.png. Faces like the shipped model's need hours of training: see README."
 echo "demo finished in $((SECONDS - T0)) s"

@@ -367,3 +367,36 @@ def test_cli_projection_is_tuned_by_default_and_every_mode_draws_the_tuned_perso
     r = run_cli("run_generator.py", "--network", str(NET), "--projected-w", str(out / "projected_w.npz"),
                 "--outdir", str(tmp_path / "x"))
     assert r.returncode == 2 and "its tuned network" in r.stderr and "is missing" in r.stderr, r.stderr
+
+
+def test_an_encoder_guesses_w_better_than_w_avg_and_the_projection_starts_there(tmp_path):
+    """train_encoder on the 32x32 network's own faces and a few real ones: its guess of held-out generated faces'
+    w is nearer than w_avg; it saves and loads with its network's id, refuses another network's, and
+    run_generator.py --mode project uses the encoder.keras beside the network (one line says what it gave)."""
+    import shutil
+    from latent.directions import network_id
+    from latent.encoder import load_encoder, train_encoder
+    G = load_network(NET).G_ema
+    net_id = network_id(NET.name, G)
+    reals = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32), Image.LANCZOS))
+                      for f in sorted((ROOT / "data" / "faces").iterdir())[:64]])
+    enc = train_encoder(G, net_id, samples=2000, epochs=4, reals=reals, real_epochs=1, log=lambda m: None)
+    runner = LatentRunner(G)
+    ws = runner.seeds(list(range(900000, 900016)))                          # not among the training samples
+    guess = enc.w(runner.synthesize(ws))
+    assert guess.shape == ws.shape
+    err = np.mean((guess - ws) ** 2)
+    base = np.mean((enc.w_avg[None, None] - ws) ** 2)
+    assert err < 0.75 * base, (err, base)
+    net = tmp_path / "net"
+    shutil.copytree(NET, net)
+    enc.save(net / "encoder.keras")
+    again = load_encoder(net / "encoder.keras", net_id, G.w_dim, G.num_ws)
+    np.testing.assert_allclose(again.w(runner.synthesize(ws[:2])), guess[:2], atol=1e-5)
+    with pytest.raises(UserError, match="was trained for network uncond-32:"):
+        load_encoder(net / "encoder.keras", "other:0badf00d", G.w_dim, G.num_ws)
+    _face32(tmp_path / "face.png")
+    r = run_cli("run_generator.py", "--network", str(net), "--mode", "project", "--target", str(tmp_path / "face.png"),
+                "--noalign", "--num-steps", "20", "--notune", "--outdir", str(tmp_path / "p"))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"encoder: the starting w in [\d.]+ s; PSNR [\d.]+ dB", r.stdout), r.stdout
