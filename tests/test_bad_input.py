@@ -57,6 +57,15 @@ def world(tmp_path_factory) -> Path:
     (w / "dirs").mkdir()
     (w / "dirs" / "age.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
     (w / "proj.npz").write_bytes(b"PK\x03\x04 truncated zip")
+    import numpy as np
+    from latent.directions import network_id
+    G = bundle.G_ema
+    latent = dict(w=np.zeros([1, G.num_ws, G.w_dim], np.float32), network=network_id("net.keras", G))
+    np.savez(w / "escape.npz", tuned="../net.keras", **latent)               # a tuned network outside its folder
+    for name in ("lost", "tunedbad"):                                         # missing, and not a network
+        (w / name).mkdir()
+        np.savez(w / name / "projected_w.npz", tuned="tuned.keras", **latent)
+    (w / "tunedbad" / "tuned.keras").write_bytes(b"PK\x03\x04 not a network")
     run = w / "runs" / "00000-ds-small-8"
     (run / "checkpoints").mkdir(parents=True)
     cfg = resolve(TrainConfig(data=str(w / "ds"), outdir=str(w / "runs"), cfg="small", batch=4, cbase=64, cmax=8,
@@ -105,6 +114,14 @@ CASES = [
     (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age=-1..1", "--directions",
       f"{W}/dirs", "--outdir", f"{W}/o"], "age.npy"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/proj.npz"], "proj.npz"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/escape.npz", "--outdir", f"{W}/o"],
+     "its tuned network '../net.keras' must be a .keras file name beside it"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/lost/projected_w.npz", "--outdir",
+      f"{W}/o"], "was made with pivotal tuning, but its tuned network {w}/lost/tuned.keras is missing"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/tunedbad/projected_w.npz",
+      "--outdir", f"{W}/o"], "{w}/tunedbad/tuned.keras is damaged"),
+    (["run_generator.py", "--mode", "project", "--target", f"{W}/afile", "--tune_steps", "0"],
+     "flag --tune_steps=0: 0 is not"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/afile",
       "--outdir", f"{W}/o"], "cannot read the image"),
     # run_metrics.py
@@ -186,6 +203,7 @@ NEEDS_TF = {
     ("run_training.py", "--freezed 9: D has 4 layers that can be frozen (0 to 4)"),
     ("run_training.py", "makes 32x32 images, but the dataset"),
     ("run_generator.py", "damaged"), ("run_generator.py", "bad.pkl"), ("run_generator.py", "age.npy"),
+    ("run_generator.py", "{w}/tunedbad/tuned.keras is damaged"),
     ("run_metrics.py", "Inception weights {w}/afile cannot be read: File is not a zip file"),
 }
 assert NEEDS_TF <= {(a[0], m) for a, m in CASES}
