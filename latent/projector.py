@@ -222,29 +222,68 @@ def projection_arrays(w: np.ndarray, noise: list, distance: str, steps: int, w_p
                 **{f"noise{i:02d}": n for i, n in enumerate(noise)})
 
 
+MAX_LATENTS = 10000          # w rows one projected_w.npz may hold (the explorer and the CLI write one)
+MAX_WS, MAX_W_DIM, MAX_NOISE_SIDE = 64, 4096, 4096
+
+
+def _npz_headers(path: str | Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """(shape, dtype) of every array in an .npz, read from the .npy headers without decompressing the data."""
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(f))
+            out[info.filename[:-4]] = (tuple(shape), np.dtype(dtype))
+    return out
+
+
 def load_projected(path: str | Path) -> ProjectedLatents:
-    """Read a projected_w.npz; a one-line error for a missing or malformed file."""
+    """Read a projected_w.npz; a one-line error for a missing or malformed file. Shapes and types are checked
+    from the headers before any array is decompressed; w must be finite."""
+    what = f"--projected-w {path}"
     if not Path(path).is_file():
-        raise UserError(f"--projected-w {path} does not exist")
+        raise UserError(f"{what} does not exist")
+    with open(path, "rb") as f:
+        if f.read(6) == b"\x93NUMPY":
+            raise UserError(f"{what} is a single .npy array, not a projected_w.npz (run_generator.py --mode project "
+                            "writes one)")
+    try:
+        headers = _npz_headers(path)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{what}: not a projected_w.npz with an array 'w' ({exc})") from None
+    if "w" not in headers:
+        raise UserError(f"{what}: not a projected_w.npz (it has no array 'w')")
+    shape, dtype = headers["w"]
+    if len(shape) != 3 or not 1 <= shape[0] <= MAX_LATENTS or not 1 <= shape[1] <= MAX_WS \
+            or not 1 <= shape[2] <= MAX_W_DIM or dtype.kind != "f":
+        raise UserError(f"{what}: 'w' should be real numbers [N, num_ws, w_dim] with 1 <= N <= {MAX_LATENTS}, "
+                        f"got {dtype} {list(shape)}")
+    for key, (shape, dtype) in headers.items():
+        if key.startswith("noise") and (len(shape) != 2 or max(shape, default=0) > MAX_NOISE_SIDE
+                                        or dtype.kind != "f"):
+            raise UserError(f"{what}: noise map {key!r} should be a real [res, res] array, got {dtype} {list(shape)}")
     try:
         with np.load(path, allow_pickle=False) as z:
             w = z["w"].astype(np.float32)
-            noise = [z[k] for k in sorted(z.files) if k.startswith("noise")]
+            noise = [z[k].astype(np.float32) for k in sorted(z.files) if k.startswith("noise")]
             network = str(z["network"]) if "network" in z.files else ""
             tuned_name = str(z["tuned"]) if "tuned" in z.files else ""
     except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"--projected-w {path}: not a projected_w.npz with an array 'w' ({exc})") from None
-    if w.ndim != 3:
-        raise UserError(f"--projected-w: 'w' should be [N, num_ws, w_dim], got {w.shape}")
+        raise UserError(f"{what}: not a projected_w.npz with an array 'w' ({exc})") from None
+    if not np.isfinite(w).all() or not all(np.isfinite(n).all() for n in noise):
+        raise UserError(f"{what}: 'w' or a noise map holds NaN or infinite values; project the photo again")
     tuned = None
     if tuned_name:
         if Path(tuned_name).name != tuned_name or not tuned_name.endswith(".keras"):
-            raise UserError(f"--projected-w {path}: its tuned network {tuned_name!r} must be a .keras file name "
-                            "beside it")
+            raise UserError(f"{what}: its tuned network {tuned_name!r} must be a .keras file name beside it")
         tuned = Path(path).parent / tuned_name
         if not tuned.is_file():
-            raise UserError(f"--projected-w {path} was made with pivotal tuning, but its tuned network {tuned} is "
-                            "missing; keep the projection's folder together, or project the photo again")
+            raise UserError(f"{what} was made with pivotal tuning, but its tuned network {tuned} is missing; keep "
+                            "the projection's folder together, or project the photo again")
     return ProjectedLatents(str(path), w, noise, network, tuned)
 
 

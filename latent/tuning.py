@@ -5,7 +5,10 @@ the person.
 
 Each step: the pixel distance (mean squared error in [-1, 1]) between G_tuned(w_pivot) and the photo; every
 `locality_every` steps, plus `locality_weight` times the same distance between G_tuned(w_r) and G(w_r), with
-w_r = w_pivot + alpha (w_z - w_pivot) / |w_z - w_pivot| for a random w_z = mapping(z). Adam on the synthesis
+w_r = w_pivot + alpha (w_z - w_pivot) / |w_z - w_pivot| for a random w_z = mapping(z) (PTI's regulariser,
+`locality="pti"`). `locality="edit"` keeps instead what a move from the pivot changes: the distance between
+G_tuned(w_r) - G_tuned(w_pivot) and G(w_r) - G(w_pivot), with w_r at a uniform distance up to alpha, the
+range of edits. Adam on the synthesis
 weights (the mapping network is not used by an edit of a fixed w, and is left as it was). LPIPS, which PTI
 also uses, has no offline weights here; the pixel distance is what the tuning minimises.
 """
@@ -27,6 +30,8 @@ class TuneConfig:
     locality_every: int = 2             # the locality regulariser every N steps (PTI: 1); 0 turns it off
     locality_alpha: float = 30.0        # distance of w_r from the pivot along a random direction (PTI: 30)
     locality_weight: float = 0.1        # weight of the locality term (PTI: 0.1)
+    locality: str = "pti"               # pti: G_tuned(w_r) near G(w_r); edit: the change w_r - w_pivot makes kept
+                                        # (w_r at a uniform distance up to locality_alpha)
     seed: int = 0
     record_every: int = 10              # keep a progress frame every this many steps
 
@@ -77,11 +82,16 @@ def tune(G, w: np.ndarray, target: np.ndarray, cfg: TuneConfig | None = None, pr
     target_f = tf.constant(target[None].astype(np.float32) / 127.5 - 1.0)   # [1, R, R, C]
     rng = tf.random.Generator.from_seed(cfg.seed)
 
+    if cfg.locality not in ("pti", "edit"):
+        raise UserError(f"locality {cfg.locality!r} must be pti or edit")
+    base = G.synthesis(pivot, noise_mode="const")                          # the untuned network's pivot image
+
     def w_ball():
-        """w_r: alpha from the pivot towards a random w (PTI's locality ball sample)."""
+        """w_r: towards a random w from the pivot, alpha away (PTI's ball sample), or up to alpha ('edit')."""
         wz = G.mapping(rng.normal([1, G.z_dim]), None)                   # [1, num_ws, w_dim]
         d = wz - pivot
-        return pivot + cfg.locality_alpha * d / (tf.norm(d[:, 0]) + 1e-8)
+        length = cfg.locality_alpha * (rng.uniform([]) if cfg.locality == "edit" else 1.0)
+        return pivot + length * d / (tf.norm(d[:, 0]) + 1e-8)
 
     @tf.function(autograph=False)
     def step(with_locality):
@@ -90,7 +100,10 @@ def tune(G, w: np.ndarray, target: np.ndarray, cfg: TuneConfig | None = None, pr
         with tf.GradientTape() as tape:
             img = tuned.synthesis(pivot, noise_mode="const")              # [1, R, R, C]
             dist = tf.reduce_mean(tf.square(img - target_f))
-            loc = tf.reduce_mean(tf.square(tuned.synthesis(wr, noise_mode="const") - ref))
+            moved = tuned.synthesis(wr, noise_mode="const")
+            if cfg.locality == "edit":                                    # the edit's change, not the image
+                moved, ref = moved - img, ref - base
+            loc = tf.reduce_mean(tf.square(moved - ref))
             loss = dist + cfg.locality_weight * loc * with_locality
         grads = tape.gradient(loss, params)
         opt.apply_gradients([(g if g is not None else tf.zeros_like(p), p) for g, p in zip(grads, params)])

@@ -66,6 +66,11 @@ def world(tmp_path_factory) -> Path:
         (w / name).mkdir()
         np.savez(w / name / "projected_w.npz", tuned="tuned.keras", **latent)
     (w / "tunedbad" / "tuned.keras").write_bytes(b"PK\x03\x04 not a network")
+    np.save(w / "plain.npy", latent["w"])
+    np.savez(w / "empty.npz", w=np.zeros([0, G.num_ws, G.w_dim], np.float32))
+    np.savez(w / "complex.npz", w=np.zeros([1, G.num_ws, G.w_dim], np.complex64))
+    np.savez(w / "nan.npz", w=np.full([1, G.num_ws, G.w_dim], np.nan, np.float32))
+    np.savez_compressed(w / "bomb.npz", w=np.zeros([25000, 20, 512], np.float16))    # 500 MB inflated, 0.5 MB here
     run = w / "runs" / "00000-ds-small-8"
     (run / "checkpoints").mkdir(parents=True)
     cfg = resolve(TrainConfig(data=str(w / "ds"), outdir=str(w / "runs"), cfg="small", batch=4, cbase=64, cmax=8,
@@ -120,6 +125,13 @@ CASES = [
       f"{W}/o"], "was made with pivotal tuning, but its tuned network {w}/lost/tuned.keras is missing"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/tunedbad/projected_w.npz",
       "--outdir", f"{W}/o"], "{w}/tunedbad/tuned.keras is damaged"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/plain.npy"],
+     "is a single .npy array, not a projected_w.npz"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/empty.npz"], "1 <= N <= 10000"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/complex.npz"], "got complex64"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/nan.npz"], "holds NaN or infinite"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/bomb.npz"],
+     "got float16 [25000, 20, 512]"),
     (["run_generator.py", "--mode", "project", "--target", f"{W}/afile", "--tune_steps", "0"],
      "flag --tune_steps=0: 0 is not"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/afile",
