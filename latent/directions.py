@@ -72,12 +72,19 @@ def edit_ws(ws: np.ndarray, direction: np.ndarray, strengths: np.ndarray) -> np.
     return ws[:, None] + strengths[None, :, None, None] * direction[None, None, None, :]
 
 
+MAX_STRENGTH = 100.0        # |edit strength| in standard deviations of w (faces leave the data long before)
+
+
 def parse_edit(spec: str) -> tuple[str, int | None, float, float]:
     """'age=-3..3' or 'sefa:0=-5..5' -> (name, component or None, lo, hi)."""
     m = re.fullmatch(r"\s*([A-Za-z_][\w-]*)(?::(\d+))?\s*=\s*(-?\d+(?:\.\d*)?)\s*\.\.\s*(-?\d+(?:\.\d*)?)\s*", spec)
     if not m:
         raise UserError(f"bad --edit '{spec}': use NAME=LO..HI, e.g. age=-3..3 or sefa:0=-5..5")
-    return m[1], None if m[2] is None else int(m[2]), float(m[3]), float(m[4])
+    lo, hi = float(m[3]), float(m[4])
+    if not (abs(lo) <= MAX_STRENGTH and abs(hi) <= MAX_STRENGTH):
+        raise UserError(f"--edit {m[1]}: strengths go from -{MAX_STRENGTH:g} to {MAX_STRENGTH:g} standard deviations "
+                        "of w (-3..3 is a strong edit)")
+    return m[1], None if m[2] is None else int(m[2]), lo, hi
 
 
 # ------------------------------------------------------------------------------------------ the file format

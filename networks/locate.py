@@ -112,6 +112,9 @@ def find_network(arg: str | None, results: str | Path = "results",
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     if arg in SHIPPED:
         return shipped_file(arg)
+    shipped = shipped_model(arg) if arg else None
+    if shipped is not None:                        # its folder (models/utkface-64) or file: that model, checked
+        return shipped_file(shipped.name)
     if arg:
         from networks import pretrained
         if pretrained.is_remote(arg):

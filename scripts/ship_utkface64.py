@@ -44,12 +44,13 @@ def jpeg(src: Path, name: str) -> None:
 
 
 def photo_strip(proj: Path, out: Path, tile: int = 128, gap: int = 2) -> None:
-    """docs/utkface64-photo-age.jpg: the photo, its aligned crop, the projection and the age strip (-3..3), each
+    """docs/utkface64-photo-age.jpg: the photo, its aligned crop, the projection into W before tuning
+    (proj-w.png), the tuned reconstruction and the age strip (-3..3), each
     tile `tile` pixels high, `gap` white pixels apart."""
     photo = Image.open(PHOTO).convert("RGB")
     photo = photo.resize((round(photo.width * tile / photo.height), tile), Image.LANCZOS)
     tiles = [photo] + [Image.open(proj / n).convert("RGB").resize((tile, tile), Image.NEAREST)
-                       for n in ("aligned.png", "proj.png")]
+                       for n in ("aligned.png", "proj-w.png", "proj.png") if (proj / n).is_file()]
     strip = Image.open(proj / "edit-age.png").convert("RGB")                  # one row of 64-pixel steps
     steps = strip.width // strip.height
     tiles += [strip.crop((i * strip.height, 0, (i + 1) * strip.height, strip.height)).resize((tile, tile),

@@ -132,6 +132,8 @@ CASES = [
     (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/nan.npz"], "holds NaN or infinite"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--projected-w", f"{W}/bomb.npz"],
      "got float16 [25000, 20, 512]"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age=-" + "9" * 400 + "..3",
+      "--directions", f"{W}/dirs"], "strengths go from -100 to 100"),
     (["run_generator.py", "--mode", "project", "--target", f"{W}/afile", "--tune_steps", "0"],
      "flag --tune_steps=0: 0 is not"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/afile",

@@ -152,3 +152,14 @@ def test_demo_reduced_variant(tmp_path):
     assert (tmp_path / "demo" / "generated" / "grid.png").is_file()
     assert "demo finished" in proc.stdout
     assert not TF_LOG_LINE.search(proc.stdout + proc.stderr), TF_LOG_LINE.findall(proc.stdout + proc.stderr)
+
+
+def test_the_shipped_models_folder_names_that_model():
+    """--network models/utkface-64 (its folder, as a user points at it) is the shipped model: its checked file,
+    its directions, framing and encoder."""
+    from networks.locate import SHIPPED, directions_folder, encoder_file, find_network, framing_file
+    model = SHIPPED["utkface-64"]
+    for arg in ("models/utkface-64", str(model.folder), str(model.file)):
+        assert find_network(arg) == model.file
+        assert directions_folder(arg, None) == model.directions and framing_file(arg) == model.framing
+        assert encoder_file(arg) in (None, model.folder / "encoder.keras")
