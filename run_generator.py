@@ -100,7 +100,7 @@ flags.DEFINE_integer("classifier_epochs", 5, "learn-direction: epochs of attribu
                      lower_bound=1)
 flags.DEFINE_multi_string("edit", None, "NAME=LO..HI: move along directions/NAME.npy from LO to HI standard "
                           "deviations of w (repeatable; sefa:0=-5..5 picks one component).")
-flags.DEFINE_integer("steps", 7, "directions/edit: images per strip.", lower_bound=2)
+flags.DEFINE_integer("steps", 7, "directions/edit: images per strip.", lower_bound=2, upper_bound=1000)
 FLAGS = flags.FLAGS
 
 

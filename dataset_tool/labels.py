@@ -34,6 +34,9 @@ class LabelField:
         return self.classes or 1
 
 
+MAX_CLASSES = 4096          # classes of one one-hot label field (ImageNet has 1,000)
+
+
 class Labeler:
     """Maps a source file name to its float32 label row."""
 
@@ -42,8 +45,9 @@ class Labeler:
         class_counts = dict(UTKFACE_CLASSES) if spec == "utkface" else {}
         for item in filter(None, (s.strip() for s in classes.split(","))):
             key, _, n = item.partition("=")
-            if not n.isdigit() or int(n) < 2:
-                raise UserError(f"--label-classes entry '{item}' should look like name=N with N >= 2")
+            if not n.isdigit() or not 2 <= int(n) <= MAX_CLASSES:
+                raise UserError(f"--label-classes entry '{item}' should look like name=N with 2 <= N <= "
+                                f"{MAX_CLASSES} (a one-hot label row holds N floats per record)")
             class_counts[key] = int(n)
         self._pattern: re.Pattern | None = None
         self._table: dict[str, list[str]] = {}

@@ -24,6 +24,9 @@ from latent.runner import LatentRunner, sample_w
 from latent.seeds import class_vector, generate_seeds, parse_seeds, seed_to_z
 from latent.walk import walk
 
+MAX_DIRECTIONS = 512        # --mode directions --num: previews (at most w_dim directions exist)
+MAX_MIX_IMAGES = 4096       # --mode style-mix: rows x cols in one figure (64 x 64)
+
 # learn-direction measures its edit on seeds 100000, 100001, ...: faces whose z the boundary was not fitted on
 # (it samples z from one RandomState(0) stream; seed s is RandomState(s)'s first draw)
 STRENGTH_SEEDS = 100000
@@ -163,7 +166,11 @@ def seeds(G, render: Render, seeds: list[int] | None, grid: bool = False,
 def check_style_mix(rows: str | None, cols: str | None) -> tuple[list[int], list[int]]:
     if not rows or not cols:
         raise UserError("--mode style-mix needs --rows and --cols (e.g. --rows 85,100,75 --cols 55,821,1789)")
-    return parse_seeds(rows), parse_seeds(cols)
+    out = parse_seeds(rows), parse_seeds(cols)
+    if len(out[0]) * len(out[1]) > MAX_MIX_IMAGES:
+        raise UserError(f"--rows and --cols make {len(out[0])} x {len(out[1])} mixes; at most {MAX_MIX_IMAGES:,} "
+                        "fit one figure")
+    return out
 
 
 def style_mix(G, render: Render, rows: list[int], cols: list[int], styles: str = "coarse") -> Path:
@@ -263,8 +270,9 @@ def _save_strips(outdir: Path, name: str, seeds: list[int], imgs: np.ndarray, me
 def check_directions(seeds: str | None, method: str, num: int) -> list[int]:
     if method not in ("sefa", "ganspace"):
         raise UserError(f"--method {method} must be sefa or ganspace")
-    if num < 1:
-        raise UserError(f"--num {num} must be at least 1")
+    if not 1 <= num <= MAX_DIRECTIONS:
+        raise UserError(f"--num {num}: preview 1 to {MAX_DIRECTIONS} directions (a network has at most w_dim, "
+                        f"{MAX_DIRECTIONS} for every published one)")
     return _seeds_or_none(seeds) or [0, 1, 2]
 
 

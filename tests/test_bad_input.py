@@ -134,6 +134,12 @@ CASES = [
      "got float16 [25000, 20, 512]"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age=-" + "9" * 400 + "..3",
       "--directions", f"{W}/dirs"], "strengths go from -100 to 100"),
+    (["run_generator.py", "--mode", "style-mix", "--rows", "0-2999", "--cols", "0-2999"],
+     "make 3000 x 3000 mixes; at most 4,096"),
+    (["run_generator.py", "--mode", "directions", "--num", "100000000"], "--num 100000000: preview 1 to 512"),
+    (["run_generator.py", "--seeds", "1", "--edit", "age=-3..3", "--steps", "100000"], "flag --steps=100000"),
+    (["dataset_tool/create.py", f"{W}/src", f"{W}/out", "--labels", "utkface", "--label_classes", "race=300000000"],
+     "2 <= N <= 4096"),
     (["run_generator.py", "--mode", "project", "--target", f"{W}/afile", "--tune_steps", "0"],
      "flag --tune_steps=0: 0 is not"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/afile",
@@ -218,6 +224,7 @@ NEEDS_TF = {
     ("run_training.py", "makes 32x32 images, but the dataset"),
     ("run_generator.py", "damaged"), ("run_generator.py", "bad.pkl"), ("run_generator.py", "age.npy"),
     ("run_generator.py", "{w}/tunedbad/tuned.keras is damaged"),
+    ("dataset_tool/create.py", "2 <= N <= 4096"),
     ("run_metrics.py", "Inception weights {w}/afile cannot be read: File is not a zip file"),
 }
 assert NEEDS_TF <= {(a[0], m) for a, m in CASES}
