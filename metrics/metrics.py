@@ -40,6 +40,9 @@ class MetricSpec:
     variant: str = ""              # ppl: the official variant (ppl2_wend, ppl_zfull, ...)
 
 
+MAX_KIMAGES = 1000           # thousands of images one metric may generate (fid50k is the standard)
+
+
 def parse_metrics(text: str) -> list[MetricSpec]:
     """'fid50k_full,kid50k_full' -> specs; errors name the bad entry."""
     out = []
@@ -47,6 +50,9 @@ def parse_metrics(text: str) -> list[MetricSpec]:
         if name in NOT_YET:
             raise UserError(f"metric {name} is not implemented (it needs Inception's classifier head, which the "
                             "available weights do not include)")
+        counts = [int(n) for n in re.findall(r"(\d+)k", name)]
+        if any(not 1 <= n <= MAX_KIMAGES for n in counts):
+            raise UserError(f"metric {name}: its count must be 1k to {MAX_KIMAGES}k images")
         ppl = re.fullmatch(r"(ppl2?_[zw](?:full|end))(?:_(\d+)k)?", name)
         if ppl and ppl[1] in PPL:
             out.append(MetricSpec(name, "ppl", int(ppl[2] or 50) * 1000, 0, variant=ppl[1]))

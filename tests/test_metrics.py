@@ -118,7 +118,8 @@ def test_parse_metrics():
     assert [(s.kind, s.num_gen, s.num_real) for s in specs] == [("fid", 50000, None), ("kid", 50000, None),
                                                                ("fid", 10000, 10000), ("fid", 2000, 2000)]
     for bad, msg in (("fid", "unknown metric"), ("is50k", "not implemented"), ("", "no metrics"),
-                     ("fid0k", "unknown metric")):
+                     ("fid0k", "count must be 1k to 1000k"), ("fid5000k", "count must be"),
+                     ("ppl_zend_0k", "count must be"), ("pr0k3", "count must be")):
         with pytest.raises(UserError, match=msg):
             parse_metrics(bad)
 
