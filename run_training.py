@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -73,6 +74,7 @@ flags.DEFINE_integer("freezed", 0, "Freeze-D: do not train D's first N layers, c
                      "(fromrgb, conv0, conv1, skip of each block), as StyleGAN2-ADA's --freezed.")
 flags.DEFINE_boolean("dry_run", False, "Print the resolved options and exit.")
 FLAGS = flags.FLAGS
+CONTINUE_FLAGS = {"resume", "kimg", "outdir", "dry_run"}    # what --resume RUN may be given with
 
 
 def snapshot_metrics(cfg):
@@ -129,6 +131,13 @@ def main(argv: list[str]) -> int:
     from networks.locate import known_network
     if FLAGS.resume and not resume_run and not known_network(FLAGS.resume):
         raise UserError(f"--resume {FLAGS.resume}: no such run folder or network file")
+    if resume_run:                             # a run continues with its own options: say what would be ignored
+        ignored = [f"--{f.name}" for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])
+                   if f.present and f.name not in CONTINUE_FLAGS]
+        if ignored:
+            raise UserError(f"--resume {FLAGS.resume} continues that run with the options in its "
+                            f"training_options.json; only --kimg (and --outdir, where 'latest' looks) may be given, "
+                            f"not {', '.join(ignored)}")
     if not FLAGS.data and not resume_run:
         raise UserError(f"--resume {FLAGS.resume} starts a new run from that network: pass --data DATASET too"
                         if FLAGS.resume else "pass --data DATASET (or --resume latest|RUN)")
@@ -170,6 +179,10 @@ def main(argv: list[str]) -> int:
         why = "" if FLAGS.aug else f" (default for {num_images} images; ada under {ADA_MAX_IMAGES})"
         print(f"augmentation: {cfg.aug}{why}", file=sys.stderr)
     if cfg.dry_run:
+        if resume_run:                                     # the options the run goes on with
+            from training.config import read_run_options
+            from training.training_loop import find_resume
+            cfg = dataclasses.replace(read_run_options(find_resume(cfg)), resume=cfg.resume, kimg=cfg.kimg)
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
     run = run_training(cfg, strategy, metrics=snapshot_metrics)

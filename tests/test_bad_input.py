@@ -79,6 +79,11 @@ def world(tmp_path_factory) -> Path:
     (run / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-16"\n'
                                                    'all_model_checkpoint_paths: "ckpt-8"\n'
                                                    'all_model_checkpoint_paths: "ckpt-16"\n')
+    for name, text in (("list", "[1, 2]"), ("cut", json.dumps(cfg.to_dict())[:100])):   # options not a run's
+        bad = w / "runs3" / f"00000-{name}"
+        (bad / "checkpoints").mkdir(parents=True)
+        (bad / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-8"\n')
+        (bad / "training_options.json").write_text(text)
     for n in (8, 16):
         (run / "checkpoints" / f"ckpt-{n}.index").write_bytes(b"\x00" * 40)
         (run / "checkpoints" / f"ckpt-{n}.data-00000-of-00001").write_bytes(b"\x00" * 100)
@@ -144,6 +149,12 @@ CASES = [
      "metric ppl_zend_0k: its count must be 1k to 1000k images"),
     (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/runs2", "--metrics", "ppl_zend_0k"],
      "metric ppl_zend_0k: its count must be"),
+    (["run_training.py", "--resume", f"{W}/runs/00000-ds-small-8", "--data", f"{W}/ds", "--res", "64", "--batch",
+      "8", "--kimg", "1"], "only --kimg (and --outdir, where 'latest' looks) may be given, not --data, --res, --batch"),
+    (["run_training.py", "--resume", "latest", "--outdir", f"{W}/stuff", "--dry_run"], "--resume latest: no run"),
+    (["run_training.py", "--resume", f"{W}/runs3/00000-list", "--dry_run"],
+     "does not hold this project's training options"),
+    (["run_training.py", "--resume", f"{W}/runs3/00000-cut"], "is not valid JSON"),
     (["run_generator.py", "--mode", "project", "--target", f"{W}/afile", "--tune_steps", "0"],
      "flag --tune_steps=0: 0 is not"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/afile",
@@ -229,6 +240,8 @@ NEEDS_TF = {
     ("run_generator.py", "damaged"), ("run_generator.py", "bad.pkl"), ("run_generator.py", "age.npy"),
     ("run_generator.py", "{w}/tunedbad/tuned.keras is damaged"),
     ("dataset_tool/create.py", "2 <= N <= 4096"),
+    ("run_training.py", "--resume latest: no run"), ("run_training.py", "does not hold this project's training options"),
+    ("run_training.py", "is not valid JSON"),
     ("run_metrics.py", "Inception weights {w}/afile cannot be read: File is not a zip file"),
 }
 assert NEEDS_TF <= {(a[0], m) for a, m in CASES}

@@ -191,3 +191,27 @@ def check_tf_config() -> None:
         json.loads(os.environ["TF_CONFIG"])
     except json.JSONDecodeError as exc:
         raise UserError(f"TF_CONFIG is not valid JSON: {exc}") from None
+
+
+def read_run_options(run) -> TrainConfig:
+    """The options a run folder was started with (its training_options.json) as a TrainConfig; UserError in one
+    line for a missing, cut-short or foreign file."""
+    from pathlib import Path
+    path = Path(run) / "training_options.json"
+    try:
+        saved = json.loads(path.read_text())
+    except OSError as exc:
+        raise UserError(f"{path} cannot be read ({exc.strerror or exc}): a run folder keeps the options it was "
+                        "started with there; start a new run from its newest snapshot with --resume SNAPSHOT") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); was it cut short? Start a new run from the run's newest "
+                        "snapshot with --resume SNAPSHOT") from None
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if not isinstance(saved, dict) or not saved.get("data") or set(saved) - fields:
+        extra = sorted(set(saved) - fields) if isinstance(saved, dict) else []
+        raise UserError(f"{path} does not hold this project's training options"
+                        + (f" (unknown: {', '.join(extra[:3])})" if extra else ""))
+    try:
+        return TrainConfig(**saved)
+    except TypeError as exc:
+        raise UserError(f"{path}: {exc}") from None

@@ -35,7 +35,7 @@ from networks.ops import to_uint8
 from networks.serialize import save_bundle
 from networks.stylegan2 import Discriminator, Generator, lod_fading, lod_resolution
 from training.augment import BGC, AugmentPipe, ada_adjust
-from training.config import ADA_INTERVAL, TrainConfig, progressive_lod
+from training.config import ADA_INTERVAL, TrainConfig, progressive_lod, read_run_options
 from training.distribute import input_pipeline, make_strategy, worker_info
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
 from training.loss_scale import LossScaler
@@ -565,8 +565,8 @@ def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     # A resumed run is found and restored from the chief's run folder by every worker (read only).
     resume_dir = find_resume(cfg)
     if resume_dir is not None:
-        saved = json.loads((resume_dir / "training_options.json").read_text())
-        cfg = dataclasses.replace(TrainConfig(**{**saved, "resume": cfg.resume}), kimg=cfg.kimg)  # only kimg may change
+        saved = read_run_options(resume_dir)
+        cfg = dataclasses.replace(saved, resume=cfg.resume, kimg=cfg.kimg)        # only kimg may change
     if cfg.metrics and metrics is None:
         raise UserError(f"the run's options name metrics ({cfg.metrics}) but no evaluator was passed: "
                         "run_training(..., metrics=...) (run_training.py passes metrics.snapshot_evaluator)")
