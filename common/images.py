@@ -4,6 +4,7 @@ clips, each written atomically. numpy and Pillow only (it runs in dataset worker
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ from common.files import atomic_path
 
 # ---------------------------------------------------------------------------------------------------- reading
 MAX_IMAGE_BYTES = 256 << 20   # one image file: a 100-megapixel photo is well below this
+MAX_PIXELS = 100_000_000      # one image, checked from its header before decoding (every command, the explorer)
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS   # Pillow refuses at twice this; between, the gate below refuses in one line
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)   # (Pillow's warning, not ours)
 RESIZE_FILTERS = {
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,
@@ -30,6 +34,15 @@ def open_image(data: bytes) -> Image.Image:
     """Fully decode `data` (so truncation is detected here) and apply its EXIF orientation."""
     try:
         img = Image.open(io.BytesIO(data))
+        w, h = img.size                                                   # from the header: nothing decoded yet
+    except Image.DecompressionBombError as exc:
+        raise BadImage(f"{str(exc).split(' pixels')[0].split('(')[-1]} pixels; at most {MAX_PIXELS / 1e6:.0f} "
+                       "megapixels are read") from None
+    except Exception as exc:  # Pillow raises many types for bad files
+        raise BadImage(f"cannot decode: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    if w * h > MAX_PIXELS:
+        raise BadImage(f"{w}x{h} is {w * h / 1e6:.0f} megapixels; at most {MAX_PIXELS / 1e6:.0f} are read")
+    try:
         img.load()
     except Exception as exc:  # Pillow raises many types for bad files
         raise BadImage(f"cannot decode: {type(exc).__name__}: {exc}".splitlines()[0]) from None

@@ -19,8 +19,9 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from common.images import MAX_PIXELS          # pixels of one photo, as every command reads them
+
 MAX_UPLOAD = 20 << 20             # bytes of one uploaded photo
-MAX_PIXELS = 40_000_000           # pixels of one uploaded photo (a 40-megapixel camera is above every phone's)
 STEPS_RANGE = (10, 1000)          # projection steps a client may ask for
 DEFAULT_STEPS = 300               # the page's default (as run_generator.py --mode project with tuning)
 TUNE_STEPS_RANGE = (0, 1000)      # pivotal tuning steps a client may ask for (0: the plain projection)

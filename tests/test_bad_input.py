@@ -66,6 +66,8 @@ def world(tmp_path_factory) -> Path:
         (w / name).mkdir()
         np.savez(w / name / "projected_w.npz", tuned="tuned.keras", **latent)
     (w / "tunedbad" / "tuned.keras").write_bytes(b"PK\x03\x04 not a network")
+    from PIL import Image
+    Image.new("1", (12000, 12000)).save(w / "huge.png")                     # 144 megapixels in a small file
     np.save(w / "plain.npy", latent["w"])
     np.savez(w / "empty.npz", w=np.zeros([0, G.num_ws, G.w_dim], np.float32))
     np.savez(w / "complex.npz", w=np.zeros([1, G.num_ws, G.w_dim], np.complex64))
@@ -155,6 +157,8 @@ CASES = [
     (["run_training.py", "--resume", f"{W}/runs3/00000-list", "--dry_run"],
      "does not hold this project's training options"),
     (["run_training.py", "--resume", f"{W}/runs3/00000-cut"], "is not valid JSON"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/huge.png",
+      "--outdir", f"{W}/o"], "12000x12000 is 144 megapixels; at most 100 are read"),
     (["run_generator.py", "--mode", "project", "--target", f"{W}/afile", "--tune_steps", "0"],
      "flag --tune_steps=0: 0 is not"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/afile",

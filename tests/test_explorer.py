@@ -333,13 +333,13 @@ def test_bad_uploads_get_4xx_with_a_message(served):
     blank = io.BytesIO()
     Image.new("RGB", (640, 480), (90, 100, 110)).save(blank, format="PNG")
     tiny = jpeg(place(face(1), 0, 0.12, canvas=(900, 700)))                      # eyes a few px apart
-    wide, bomb = io.BytesIO(), io.BytesIO()                                       # 48 and 400 megapixels, small files
-    Image.new("1", (8000, 6000)).save(wide, format="PNG")
+    wide, bomb = io.BytesIO(), io.BytesIO()                                       # 120 and 400 megapixels, small files
+    Image.new("1", (12000, 10000)).save(wide, format="PNG")
     Image.new("1", (20000, 20000)).save(bomb, format="PNG")
     for data, status, message in [
             (b"", 400, "empty"), (b"GIF89a not really" * 10, 415, "not an image"),
             (blank.getvalue(), 422, "no face found in the photo"), (tiny, 422, "in the photo"),
-            (b"\0" * (MAX_UPLOAD + 1), 413, "at most 20 MiB"), (wide.getvalue(), 413, "48 megapixels"),
+            (b"\0" * (MAX_UPLOAD + 1), 413, "at most 20 MiB"), (wide.getvalue(), 413, "120 megapixels"),
             (bomb.getvalue(), 413, "too many pixels")]:
         got, headers, body = upload(served, data)
         assert got == status and message in json.loads(body)["error"], (status, body)
