@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     if not 0 <= FLAGS.sefa <= 64:
         raise UserError(f"--sefa {FLAGS.sefa} must be 0..64")
     from explorer.server import host_warning
-    from networks.locate import directions_folder, find_network
+    from networks.locate import directions_folder, encoder_file, find_network
     path = find_network(FLAGS.network)
     folder = directions_folder(FLAGS.network, FLAGS.directions)
     start_tensorflow()
@@ -66,8 +66,13 @@ def main(argv: list[str]) -> int:
         from explorer.photos import Photos
         from latent.modes import target_framing
         framing, note = target_framing(FLAGS.network, FLAGS.framing)
+        encoder = None
+        found_encoder = encoder_file(FLAGS.network)
+        if found_encoder is not None:                     # the projection starts from its guess
+            from latent.encoder import load_encoder
+            encoder = load_encoder(found_encoder, net_id, G.w_dim, G.num_ws)
         photos = Photos(lambda: load_network(path).G_ema, G.img_resolution, G.img_channels, framing, note,
-                        log=lambda m: print(m, file=sys.stderr, flush=True))
+                        log=lambda m: print(m, file=sys.stderr, flush=True), encoder=encoder)
     renderer = Renderer(G, str(path), net_id, found, str(folder), FLAGS["class"].value, photos=photos)
     renderer.no_photos_reason = why_not
     renderer.warm()                                     # trace the generator before the first visitor

@@ -101,8 +101,9 @@ class Photos:
     """The uploads of one explorer: `add` aligns and queues a photo, a worker thread projects it."""
 
     def __init__(self, make_generator: Callable[[], object], resolution: int, channels: int, framing,
-                 framing_note: str, log: Callable[[str], None] = print) -> None:
+                 framing_note: str, log: Callable[[str], None] = print, encoder=None) -> None:
         self.make_generator = make_generator            # a fresh copy of the network, loaded on first use
+        self.encoder = encoder                          # latent.encoder.Encoder: the projection's start (or None)
         self.resolution, self.channels = resolution, channels
         self.framing, self.framing_note, self.log = framing, framing_note, log
         self.photos: dict[str, Photo] = {}
@@ -226,7 +227,12 @@ class Photos:
                 self._update(photo, **changes)
             return on_step
 
-        result = project(G, photo.aligned, ProjectConfig(steps=photo.steps), on_step=progress(0))
+        w_start = None
+        if self.encoder is not None:                    # a first reconstruction in a fraction of a second
+            from latent.runner import LatentRunner
+            w_start = self.encoder.w(photo.aligned[None])[0]
+            self._update(photo, frame=LatentRunner(G).synthesize(w_start[None])[0], frame_step=0)
+        result = project(G, photo.aligned, ProjectConfig(steps=photo.steps), on_step=progress(0), w_start=w_start)
         scores = {"w": psnr(result.image, photo.aligned)}
         tuned = None
         if photo.tune_steps:

@@ -56,9 +56,12 @@ class Encoder:
 
     def save(self, path: str | Path) -> Path:
         """encoder.keras and encoder.json beside it (each atomically)."""
+        import keras
         path = Path(path)
+        bare = keras.models.clone_model(self.model)                       # not compiled: no optimizer state saved
+        bare.set_weights(self.model.get_weights())
         with atomic_path(path) as tmp:
-            self.model.save(tmp)
+            bare.save(tmp)
         info = {"network": self.network, "w_avg": self.w_avg.tolist(), "w_std": self.w_std, "num_ws": self.num_ws,
                 **self.figures}
         with atomic_write(path.with_suffix(".json")) as f:

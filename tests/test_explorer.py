@@ -535,3 +535,31 @@ def test_browser_uploads_a_photo_and_edits_it(served, tmp_path):
             browser.screenshot(Path(os.environ["EXPLORER_PHOTO_SCREENSHOT"]))
     finally:
         browser.close()
+
+
+def test_an_encoder_shows_a_first_reconstruction_before_the_projection_steps():
+    """With the network's encoder, the worker's first frame is the encoder's guess (frame_step 0, before any
+    projection step), and the projection starts from it."""
+    from latent.encoder import train_encoder
+    G = load_network(NET).G_ema
+    enc = train_encoder(G, network_id(NET.name, G), samples=256, epochs=1, log=lambda m: None)
+    seen = []
+
+    class Recording(Photos):
+        def _update(self, photo, **changes):
+            seen.append((changes.get("frame_step"), changes.get("step")))
+            super()._update(photo, **changes)
+
+    photos = Recording(lambda: load_network(NET).G_ema, G.img_resolution, G.img_channels, FFHQ, "", encoder=enc)
+    try:
+        photo = photos.add(raw_photo(5), steps=10, tune_steps=0)
+        version = -1
+        while photo.state not in ("done", "failed"):
+            version = photos.wait(photo, version, 120)["version"]
+        assert photo.state == "done", photo.error
+    finally:
+        photos.close()
+    frames = [f for f, _ in seen if f is not None]
+    assert frames[0] == 0 and frames[-1] == 10, frames
+    first_step = next(i for i, (_, s) in enumerate(seen) if s is not None)
+    assert seen.index((0, None)) < first_step

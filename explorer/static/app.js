@@ -287,7 +287,7 @@ function follow(token, fresh) {
     const s = JSON.parse(ev.data);
     hook.photo = { ...s, token };
     $("photo-progress").max = s.steps + s.tune_steps; $("photo-progress").value = s.step;
-    if (s.frame_step > lastFrame && s.frame_step > 0) {
+    if (s.frame_step > lastFrame) {                    // 0: the encoder's guess, before the first step
       lastFrame = s.frame_step;
       $("photo-frame").src = `/api/photo/frame.png?photo=${token}&v=${s.frame_step}`;
     }
