@@ -7,8 +7,8 @@ edits of the tuned reconstructions move the project's age and gender classifiers
 Each photo is aligned to the network's framing as `run_generator.py --mode project` does, projected into W
 (the pivot), then tuned (latent/tuning.py). Printed per photo: PSNR and SSIM of the pivot and of the tuned
 reconstruction against the aligned photo, and the seconds each took; each --variant (tuning settings that differ
-from the defaults) is tuned from the same pivot. A photo whose face is not found is reported and skipped. With --data (a labelled UTKFace dataset),
-age and gender classifiers are trained on its faces and the network's shipped directions are applied from -3 to
+from the defaults) is tuned from the same pivot. A photo whose face is not found is reported and skipped. With
+--data (a labelled UTKFace dataset), age and gender classifiers are trained on its faces and the network's shipped directions are applied from -3 to
 +3 std: to the reconstructions (tuned generator), to the pivots (untuned generator) and to random faces (seeds
 100000 on); the mean change of predicted age and the share of gender predictions flipped are compared.
 """
@@ -34,6 +34,7 @@ def main() -> None:
                     help="NAME:key=value,... TuneConfig fields that differ from the defaults (repeatable)")
     ap.add_argument("--classifiers", default=None, help="folder to keep the trained classifiers in and reuse")
     ap.add_argument("--distance", default="pixel")
+    ap.add_argument("--encoder", action="store_true", help="start the projection from the network's encoder")
     ap.add_argument("--random-faces", type=int, default=100)
     ap.add_argument("--classifier-images", type=int, default=8000)
     ap.add_argument("--classifier-epochs", type=int, default=3)
@@ -61,6 +62,11 @@ def main() -> None:
     net_id = dirs.network_id(path.name, G)
     framing = load_framing(framing_file(args.network))
     own_noise = [v.numpy() for v in noise_variables(G)]
+    encoder = None
+    if args.encoder:
+        from latent.encoder import load_encoder
+        from networks.locate import encoder_file
+        encoder = load_encoder(encoder_file(args.network), net_id, G.w_dim, G.num_ws)
     variants = {"default": TuneConfig()}
     for spec in args.variant:
         name, _, fields = spec.partition(":")
@@ -113,7 +119,8 @@ def main() -> None:
             print(f"{Path(photo).name}: skipped ({exc})")
             continue
         t = time.perf_counter()
-        res = project(G, target, ProjectConfig(steps=args.pivot_steps, distance=args.distance))
+        w_start = encoder.w(target[None])[0] if encoder is not None else None
+        res = project(G, target, ProjectConfig(steps=args.pivot_steps, distance=args.distance), w_start=w_start)
         t_pivot = time.perf_counter() - t
         apply_noise(G, res.noise)
         row = {"photo": Path(photo).name, "psnr_w": psnr(res.image, target), "ssim_w": ssim(res.image, target),

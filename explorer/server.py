@@ -7,8 +7,9 @@ state; renders are serialised by the Renderer's lock.
     GET /api/render.png?...  the image of a view (X-Render-Ms: milliseconds of rendering, 0 when cached);
                              &download=1 adds Content-Disposition: attachment
     GET /api/command?...     JSON {command, output, exact, note}: the run_generator.py line for the view
-    POST /api/photo?steps=N&tune_steps=M  an uploaded photo (the body: the image file): its largest face is aligned to the
-                             network's framing and queued for projection; 202 {photo: token, ...status}.
+    POST /api/photo?steps=N&tune_steps=M  an uploaded photo (the body: the image file): its largest face is
+                             aligned to the network's framing and queued for projection and tuning; 202
+                             {photo: token, ...status}.
                              413 too large, 415 not an image, 422 no usable face, 503 no room
     GET /api/photo/events?photo=T     the projection's progress as server-sent events (one JSON per change)
     GET /api/photo/status?photo=T     the same, once

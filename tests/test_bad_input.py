@@ -244,7 +244,8 @@ NEEDS_TF = {
     ("run_generator.py", "damaged"), ("run_generator.py", "bad.pkl"), ("run_generator.py", "age.npy"),
     ("run_generator.py", "{w}/tunedbad/tuned.keras is damaged"),
     ("dataset_tool/create.py", "2 <= N <= 4096"),
-    ("run_training.py", "--resume latest: no run"), ("run_training.py", "does not hold this project's training options"),
+    ("run_training.py", "--resume latest: no run"),
+    ("run_training.py", "does not hold this project's training options"),
     ("run_training.py", "is not valid JSON"),
     ("run_metrics.py", "Inception weights {w}/afile cannot be read: File is not a zip file"),
 }

@@ -505,7 +505,8 @@ def test_browser_uploads_a_photo_and_edits_it(served, tmp_path):
         seed_image = browser.js(IMAGE_SUM)
         browser.js("document.getElementById('photo-steps').value = '10'")
         browser.js("const o = document.createElement('option'); o.value = '20'; "
-                   "document.getElementById('photo-tune').append(o); document.getElementById('photo-tune').value = '20'")
+                   "document.getElementById('photo-tune').append(o); "
+                   "document.getElementById('photo-tune').value = '20'")
         choose(blank)
         browser.wait("window.explorer.photoError !== ''")
         assert "no face found" in browser.js("window.explorer.photoError")
