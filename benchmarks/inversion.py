@@ -7,10 +7,12 @@ edits of the tuned reconstructions move the project's age and gender classifiers
 Each photo is aligned to the network's framing as `run_generator.py --mode project` does, projected into W
 (the pivot), then tuned (latent/tuning.py). Printed per photo: PSNR and SSIM of the pivot and of the tuned
 reconstruction against the aligned photo, and the seconds each took; each --variant (tuning settings that differ
-from the defaults) is tuned from the same pivot. A photo whose face is not found is reported and skipped. With
---data (a labelled UTKFace dataset), age and gender classifiers are trained on its faces (--classifiers keeps
-them) and the network's shipped directions are applied from -3 to +3 std: to the reconstructions (tuned generator), to the pivots (untuned generator) and to random faces (seeds
-100000 on); the mean change of predicted age and the share of gender predictions flipped are compared.
+from the defaults) is tuned from the same pivot. A photo whose face is not found is reported and skipped.
+
+With --data (a labelled UTKFace dataset), age and gender classifiers are trained on its faces (--classifiers
+keeps them) and the network's shipped directions are applied from -3 to +3 std: to the reconstructions (tuned
+generator), to the pivots (untuned generator) and to random faces (seeds 100000 on); the mean change of
+predicted age and the share of gender predictions flipped are compared.
 """
 from __future__ import annotations
 
