@@ -131,13 +131,16 @@ def main(argv: list[str]) -> int:
     from networks.locate import known_network
     if FLAGS.resume and not resume_run and not known_network(FLAGS.resume):
         raise UserError(f"--resume {FLAGS.resume}: no such run folder or network file")
-    if resume_run:                             # a run continues with its own options: say what would be ignored
-        ignored = [f"--{f.name}" for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])
-                   if f.present and f.name not in CONTINUE_FLAGS]
-        if ignored:
-            raise UserError(f"--resume {FLAGS.resume} continues that run with the options in its "
-                            f"training_options.json; only --kimg (and --outdir, where 'latest' looks) may be given, "
-                            f"not {', '.join(ignored)}")
+    if resume_run:                             # a run continues with its own options: a flag may only repeat them
+        from training.config import read_run_options
+        from training.transfer import conflicting_flags, find_resume
+        run = find_resume(TrainConfig(outdir=FLAGS.outdir, resume=FLAGS.resume))
+        given = {f.name: f.value for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])
+                 if f.present and f.name not in CONTINUE_FLAGS}
+        conflicts = conflicting_flags(given, read_run_options(run))
+        if conflicts:
+            raise UserError(f"--resume {FLAGS.resume} continues {run} with the options in its training_options.json; "
+                            f"only --kimg may change, not {'; '.join(conflicts)}")
     if not FLAGS.data and not resume_run:
         raise UserError(f"--resume {FLAGS.resume} starts a new run from that network: pass --data DATASET too"
                         if FLAGS.resume else "pass --data DATASET (or --resume latest|RUN)")
@@ -181,7 +184,7 @@ def main(argv: list[str]) -> int:
     if cfg.dry_run:
         if resume_run:                                     # the options the run goes on with
             from training.config import read_run_options
-            from training.training_loop import find_resume
+            from training.transfer import find_resume
             cfg = dataclasses.replace(read_run_options(find_resume(cfg)), resume=cfg.resume, kimg=cfg.kimg)
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0

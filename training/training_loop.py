@@ -40,7 +40,7 @@ from training.distribute import input_pipeline, make_strategy, worker_info
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
 from training.loss_scale import LossScaler
 from training.state import TrainingState
-from training.transfer import continues_run, copy_weights, freeze_layers
+from training.transfer import copy_weights, find_resume, freeze_layers
 from training.stats import Logger, StatsCollector
 
 Evaluate = Callable[[Generator, Path, float], Iterable[dict]]   # (G_ema, snapshot file, kimg) -> metric rows
@@ -56,23 +56,6 @@ class _PerStageSteps(logging.Filter):
 
 
 tf.get_logger().addFilter(_PerStageSteps())
-
-
-def find_resume(cfg: TrainConfig) -> Path | None:
-    """The run folder to continue (`cfg.resume`: a folder or 'latest' under cfg.outdir), or None (a new run,
-    perhaps from the network `cfg.resume` names)."""
-    if not continues_run(cfg.resume):             # not given, or a network to start a new run from
-        return None
-    if cfg.resume == "latest":
-        runs = sorted((p for p in Path(cfg.outdir).glob("[0-9][0-9][0-9][0-9][0-9]-*")
-                       if (p / "checkpoints" / "checkpoint").exists()), key=lambda p: p.name)
-        if not runs:
-            raise UserError(f"--resume latest: no run with a checkpoint under {cfg.outdir}/")
-        return runs[-1]
-    run = Path(cfg.resume)
-    if not (run / "checkpoints" / "checkpoint").exists():
-        raise UserError(f"--resume {run}: no checkpoint in {run / 'checkpoints'}")
-    return run
 
 
 def new_run_dir(outdir: str, desc: str) -> Path:

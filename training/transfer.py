@@ -32,6 +32,23 @@ def continues_run(resume: str | None) -> bool:
     return resume == "latest" or (Path(resume) / "checkpoints").is_dir()
 
 
+def find_resume(cfg: TrainConfig) -> Path | None:
+    """The run folder to continue (`cfg.resume`: a folder or 'latest' under cfg.outdir), or None (a new run,
+    perhaps from the network `cfg.resume` names)."""
+    if not continues_run(cfg.resume):             # not given, or a network to start a new run from
+        return None
+    if cfg.resume == "latest":
+        runs = sorted((p for p in Path(cfg.outdir).glob("[0-9][0-9][0-9][0-9][0-9]-*")
+                       if (p / "checkpoints" / "checkpoint").exists()), key=lambda p: p.name)
+        if not runs:
+            raise UserError(f"--resume latest: no run with a checkpoint under {cfg.outdir}/")
+        return runs[-1]
+    run = Path(cfg.resume)
+    if not (run / "checkpoints" / "checkpoint").exists():
+        raise UserError(f"--resume {run}: no checkpoint in {run / 'checkpoints'}")
+    return run
+
+
 def architecture(bundle) -> dict:
     """The options of `bundle`'s networks that define a run's architecture, as TrainConfig fields."""
     g = bundle.G_ema.get_config()
@@ -170,3 +187,17 @@ def freeze_layers(D, n: int) -> list[str]:
     for _, layer in layers[:n]:
         layer.trainable = False
     return [name for name, _ in layers[:n]]
+
+
+def conflicting_flags(given: dict, saved: TrainConfig) -> list[str]:
+    """`--flag VALUE (the run has OTHER)` for each flag given with --resume RUN whose value differs from the run's
+    own options (`given`: flag name -> value; the same value is no conflict)."""
+    out = []
+    for name, value in given.items():
+        have = getattr(saved, name, None)
+        same = value == have
+        if name == "data" and value and have:
+            same = Path(value).resolve() == Path(have).resolve()
+        if not same:
+            out.append(f"--{name} {value} (the run has {have})")
+    return out
