@@ -162,20 +162,26 @@ def project(G, target: np.ndarray, cfg: ProjectConfig | None = None, detector=No
         ramp *= min(1.0, t / cfg.lr_rampup)
         dist, reg, img = step(tf.constant(i, tf.int32), tf.constant(cfg.initial_lr * ramp, tf.float32),
                               tf.constant(w_noise_scale, tf.float32))
-        frame = None
-        if i % cfg.record_every == 0 or i == cfg.steps - 1:
-            frame = img.numpy()
-            out.frames.append(frame)
-            out.losses.append((i, float(dist), float(reg)))
-        if on_step is not None:
-            on_step(i, float(dist), frame)
-        if progress is not None:
-            progress.update(1, extra=f"dist {float(dist):.4f}")
+        report_step(out, i, cfg.steps, cfg.record_every, dist, reg, img, on_step, progress)
     w = w_opt.numpy()[0]
     out.w = w if cfg.w_plus else np.repeat(w, G.num_ws, axis=0)           # [num_ws, w_dim]
     out.image = to_uint8(G.synthesis(out.w[None], noise_mode="const")).numpy()[0]
     out.noise = [v.numpy() for v in noise]
     return out
+
+
+def report_step(out, i: int, steps: int, record_every: int, dist, other, img, on_step=None, progress=None) -> None:
+    """After step i of an optimisation (projection or tuning): keep a frame and the losses in `out` every
+    `record_every` steps and at the last, tell `on_step(step, distance, frame or None)` and the progress bar."""
+    frame = None
+    if i % record_every == 0 or i == steps - 1:
+        frame = img.numpy()
+        out.frames.append(frame)
+        out.losses.append((i, float(dist), float(other)))
+    if on_step is not None:
+        on_step(i, float(dist), frame)
+    if progress is not None:
+        progress.update(1, extra=f"dist {float(dist):.4f}")
 
 
 def apply_noise(G, maps: list[np.ndarray]) -> None:

@@ -66,6 +66,7 @@ def tune(G, w: np.ndarray, target: np.ndarray, cfg: TuneConfig | None = None, pr
     import keras
     import tensorflow as tf
 
+    from latent.projector import report_step
     from networks.ops import to_uint8
     cfg = cfg or TuneConfig()
     if cfg.steps < 0:
@@ -122,15 +123,7 @@ def tune(G, w: np.ndarray, target: np.ndarray, cfg: TuneConfig | None = None, pr
     for i in range(cfg.steps):
         local = cfg.locality_every > 0 and i % cfg.locality_every == 0
         dist, loc, img = step(tf.constant(1.0)) if local else step_plain()
-        frame = None
-        if i % cfg.record_every == 0 or i == cfg.steps - 1:
-            frame = img.numpy()
-            out.frames.append(frame)
-            out.losses.append((i, float(dist), float(loc)))
-        if on_step is not None:
-            on_step(i, float(dist), frame)
-        if progress is not None:
-            progress.update(1, extra=f"dist {float(dist):.4f}")
+        report_step(out, i, cfg.steps, cfg.record_every, dist, loc, img, on_step, progress)
     out.image = to_uint8(tuned.synthesis(pivot, noise_mode="const")).numpy()[0]
     out.seconds = time.perf_counter() - start
     return out
