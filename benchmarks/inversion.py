@@ -64,6 +64,10 @@ def main() -> None:
     net_id = dirs.network_id(path.name, G)
     framing = load_framing(framing_file(args.network))
     own_noise = [v.numpy() for v in noise_variables(G)]
+    detector = None
+    if args.distance == "inception":                      # the FID Inception features in the pivot's distance
+        from metrics.metrics import Detector
+        detector = Detector()
     encoder = None
     if args.encoder:
         from latent.encoder import load_encoder
@@ -122,7 +126,8 @@ def main() -> None:
             continue
         t = time.perf_counter()
         w_start = encoder.w(target[None])[0] if encoder is not None else None
-        res = project(G, target, ProjectConfig(steps=args.pivot_steps, distance=args.distance), w_start=w_start)
+        res = project(G, target, ProjectConfig(steps=args.pivot_steps, distance=args.distance), detector,
+                      w_start=w_start)
         t_pivot = time.perf_counter() - t
         apply_noise(G, res.noise)
         row = {"photo": Path(photo).name, "psnr_w": psnr(res.image, target), "ssim_w": ssim(res.image, target),
