@@ -95,7 +95,7 @@ def tune(G, w: np.ndarray, target: np.ndarray, cfg: TuneConfig | None = None, pr
         return pivot + length * d / (tf.norm(d[:, 0]) + 1e-8)
 
     @tf.function(autograph=False)
-    def step(with_locality):
+    def step():
         wr = w_ball()
         ref = G.synthesis(wr, noise_mode="const")                         # the untuned network's image at w_r
         with tf.GradientTape() as tape:
@@ -105,7 +105,7 @@ def tune(G, w: np.ndarray, target: np.ndarray, cfg: TuneConfig | None = None, pr
             if cfg.locality == "edit":                                    # the edit's change, not the image
                 moved, ref = moved - img, ref - base
             loc = tf.reduce_mean(tf.square(moved - ref))
-            loss = dist + cfg.locality_weight * loc * with_locality
+            loss = dist + cfg.locality_weight * loc
         grads = tape.gradient(loss, params)
         opt.apply_gradients([(g if g is not None else tf.zeros_like(p), p) for g, p in zip(grads, params)])
         return dist, loc, to_uint8(img)[0]
@@ -122,7 +122,7 @@ def tune(G, w: np.ndarray, target: np.ndarray, cfg: TuneConfig | None = None, pr
     out = Tuning(G=tuned, image=np.zeros(0))
     for i in range(cfg.steps):
         local = cfg.locality_every > 0 and i % cfg.locality_every == 0
-        dist, loc, img = step(tf.constant(1.0)) if local else step_plain()
+        dist, loc, img = step() if local else step_plain()
         report_step(out, i, cfg.steps, cfg.record_every, dist, loc, img, on_step, progress)
     out.image = to_uint8(tuned.synthesis(pivot, noise_mode="const")).numpy()[0]
     out.seconds = time.perf_counter() - start
