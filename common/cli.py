@@ -10,7 +10,8 @@ from common.errors import UserError
 
 def cli_main(main: Callable[[list[str]], int | None]) -> None:
     """Run an absl `main(argv)` so that UserError (and Ctrl-C) end with one clear line and exit code 2/130, and
-    a full disk (ENOSPC, EDQUOT, EFBIG, EROFS) with one line and exit code 1. Every writer writes under a
+    a full disk (ENOSPC, EDQUOT, EFBIG, EROFS) with one line and exit code 1, and a path the file system refuses
+    (a symlink loop, a name too long, /proc) with one line and exit code 2. Every writer writes under a
     temporary name and renames (common.files), so what a full disk interrupts is removed, never left half."""
     from absl import app, logging
 
@@ -24,13 +25,17 @@ def cli_main(main: Callable[[list[str]], int | None]) -> None:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             sys.exit(130)
-        except OSError as exc:                     # a full disk, a quota, a read-only file system: one line
-            from common.files import no_space_message
-            message = no_space_message(exc)
+        except (OSError, RuntimeError, UnicodeError) as exc:
+            from common.files import no_space_message, path_error_message
+            message = no_space_message(exc)        # a full disk, a quota, a read-only file system: exit 1
+            if message is not None:
+                print(f"error: {message}", file=sys.stderr)
+                sys.exit(1)
+            message = path_error_message(exc)      # a path the file system refuses: bad input, exit 2
             if message is None:
                 raise
             print(f"error: {message}", file=sys.stderr)
-            sys.exit(1)
+            sys.exit(2)
 
     def finished(argv: list[str]) -> int | None:
         code = wrapped(argv)

@@ -49,13 +49,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+NAME_MAX = 255  # bytes in one path component on Linux file systems
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether entries can be created in `folder`: tried, since permission bits say yes to root on /proc and /sys."""
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=folder))
+    except OSError:
+        return False
+    return True
+
+
+def check_path_names(path: str | os.PathLike, what: str) -> None:
+    """Every component of `path` fits the file system's name limit (UserError naming `what` otherwise)."""
+    for part in Path(path).parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise UserError(f"{what}: the name '{part[:40]}...' is {len(os.fsencode(part))} bytes long; "
+                            f"file names have at most {NAME_MAX}")
+
+
 def check_output_dir(path: str | os.PathLike, what: str) -> None:
     """Before any slow work: `path` must be a folder or creatable as one, and writable (UserError naming it)."""
     path = Path(path)
+    check_path_names(path, what)
     if path.exists() and not path.is_dir():
         raise UserError(f"{what} {path} exists and is not a folder")
     existing = next((p for p in [path, *path.absolute().parents] if p.exists()), None)
-    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if existing is None or not writable_folder(existing):
         raise UserError(f"{what} {path} cannot be written ({existing} is not a writable folder)")
 
 
@@ -65,6 +88,7 @@ def check_output_file(path: str | os.PathLike, what: str, suffix: str | None = N
     without replacing anything of the user's unless `overwrite`; its parent is a writable folder. UserError
     naming `what` and saying which rule it breaks."""
     path = Path(path)
+    check_path_names(path, what)
     if folder:
         check_output_dir(path, what)
         if path.is_dir() and any(path.iterdir()) and not overwrite:
@@ -74,6 +98,8 @@ def check_output_file(path: str | os.PathLike, what: str, suffix: str | None = N
         raise UserError(f"{what} {path} is a folder; give a file name" + (f" ending in {suffix}" if suffix else ""))
     if suffix and path.suffix.lower() != suffix:
         raise UserError(f"{what} {path}: the file name must end in {suffix}")
+    if suffix == ".keras" and path.suffix != suffix:                  # Keras saves and loads only lower case
+        raise UserError(f"{what} {path}: the file name must end in .keras, in lower case (Keras reads no other)")
     if path.exists() and not overwrite:
         raise UserError(f"{what} {path} exists; pass --overwrite to replace it")
     check_output_dir(path.absolute().parent, f"{what} {path}: the folder")
@@ -96,6 +122,25 @@ def no_space_message(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
         where = f" writing {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or os.strerror(exc.errno)}{where}"
+    return None
+
+
+# A path the user gave that the file system refuses: a symlink loop, a name too long, a place that cannot be
+# written (/proc, /sys, a file where a folder must be). These are bad input (exit 2), not our failure.
+PATH_ERRNOS = (errno.ELOOP, errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+               errno.EINVAL, errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.EXDEV, errno.EILSEQ)
+
+
+def path_error_message(exc: BaseException) -> str | None:
+    """A one-line message for a file-system refusal of a path the user gave, else None."""
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Symlink loop from "):    # pathlib.resolve()
+        return f"{str(exc)[len('Symlink loop from '):].strip(chr(39))}: a symbolic link loop; give a path that ends somewhere"
+    if isinstance(exc, UnicodeEncodeError) and "surrogates not allowed" in str(exc):
+        return "a file name is not valid text in this system's encoding; rename it (only UTF-8 names are read)"
+    if isinstance(exc, OSError) and exc.errno in PATH_ERRNOS:
+        name = exc.filename if exc.filename is not None else ""
+        where = f"{os.fsdecode(name)}: " if name else ""
+        return f"{where}{exc.strerror or os.strerror(exc.errno)}"
     return None
 
 

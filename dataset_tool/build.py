@@ -29,7 +29,7 @@ from dataset_tool.images import box_levels, encode_level
 from dataset_tool.labels import Labeler, LabelError
 from dataset_tool.sources import Source, is_image_name
 from common.errors import UserError
-from common.files import check_name, sha256_file
+from common.files import check_name, check_path_names, sha256_file, writable_folder
 from common.progress import Progress
 
 
@@ -96,8 +96,9 @@ def validate(cfg: CreateConfig) -> None:
             raise UserError(f"--overwrite replaces only a dataset made by this tool; {cfg.dest} holds "
                             f"{'no ' + fmt.MANIFEST_NAME if foreign == [fmt.MANIFEST_NAME] else foreign[0]}"
                             f"{'' if len(foreign) < 2 else f' and {len(foreign) - 1} other file(s)'} (not ours)")
+    check_path_names(dest, "destination")
     parent = next((p for p in [dest, *dest.parents] if p.exists()), None)
-    if parent is None or not os.access(parent, os.W_OK | os.X_OK):
+    if parent is None or not writable_folder(parent):
         raise UserError(f"cannot write the destination {cfg.dest}: {parent} is not writable")
 
 
@@ -288,14 +289,16 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
     state = {"source": source, "res": res, "channels": cfg.channels, "align": cfg.align, "faces": cfg.faces,
              "resize_filter": cfg.resize_filter, "encoding": cfg.encoding}
     jobs = cfg.jobs or os.cpu_count() or 1
-    target = min(len(tasks), cfg.max_images or len(tasks))
-    progress = Progress(target, desc="writing", enabled=not cfg.quiet)
+    limit = cfg.max_images or float("inf")                    # records; with --faces all a photo gives several
+    progress = Progress(len(tasks), desc="reading", enabled=not cfg.quiet)   # files, as the source lists them
     seen: dict[str, str] = {}
     duplicates: list[list[str]] = []
     rows: list[np.ndarray] = []
     alignment: list[dict] = []
-    written = upscaled = 0
+    written = upscaled = files_read = 0
     for r in _results(tasks, state, jobs):
+        files_read += 1
+        progress.update()
         if "error" in r:
             skipped.append((r["name"], r["error"]))
             continue
@@ -307,6 +310,8 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
                 continue
         label = label_rows[r["name"]] if labeler else None
         for face_idx, item in enumerate(r["items"]):
+            if written >= limit:
+                break
             c = item["shape"][0]
             for k, lvl in enumerate(lvls):
                 feature = {
@@ -323,15 +328,15 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
                 alignment.append({"record": written, "file": r["name"], "face": face_idx, **item["face"]})
             written += 1
             upscaled += bool(item["upscaled"])
-            progress.update()
-            if written >= target:
-                break
-        if written >= target:
+        if written >= limit:
             break
     for ws in writers.values():
         for w in ws:
             w.close()
     elapsed = progress.close()
+    if files_read < len(tasks):
+        log(f"--max_images {cfg.max_images} reached after {files_read:,} of {len(tasks):,} files; "
+            f"the other {len(tasks) - files_read:,} were not read")
     if written == 0:
         reasons = sorted({why for _, why in skipped})[:3]
         raise UserError(f"no usable images in {cfg.source} ({len(skipped)} skipped: {'; '.join(reasons)})")

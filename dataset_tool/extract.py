@@ -7,6 +7,7 @@ The output folder must be new or empty and --grid a new .png, unless --overwrite
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -41,16 +42,23 @@ def main(argv: list[str]) -> int:
     from common.images import contact_sheet
     from datasets.reader import open_level, read_records
     open_level(argv[1], FLAGS.res)                      # its records are readable
-    os.makedirs(outdir, exist_ok=True)
+    out = Path(outdir)
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"    # the PNGs land together or not at all
+    partial.mkdir(parents=True)
     sheet, n = [], 0
-    for i, (img, _) in enumerate(read_records(argv[1], FLAGS.res)):
-        if FLAGS.max_images is not None and i >= FLAGS.max_images:
-            break
-        with atomic_path(Path(outdir) / f"img{i:08d}.png") as tmp:         # complete files only
-            Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(tmp)
-        if len(sheet) < FLAGS.grid_size:
-            sheet.append(img)
-        n += 1
+    try:
+        for i, (img, _) in enumerate(read_records(argv[1], FLAGS.res)):
+            if FLAGS.max_images is not None and i >= FLAGS.max_images:
+                break
+            Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img).save(partial / f"img{i:08d}.png")
+            if len(sheet) < FLAGS.grid_size:
+                sheet.append(img)
+            n += 1
+        out.mkdir(parents=True, exist_ok=True)
+        for f in sorted(partial.iterdir()):
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     if FLAGS.grid and sheet:
         with atomic_path(FLAGS.grid) as tmp:
             contact_sheet(sheet).save(tmp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from common.errors import UserError
@@ -57,7 +58,7 @@ class Source:
             else:
                 self._open()
                 names = list(self._tar_members)
-        except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
+        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, zlib.error) as exc:   # damaged or cut short
             raise UserError(f"cannot read {self.path}: {exc}") from None
         return sorted(n for n in names if not _hidden(n))
 

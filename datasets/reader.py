@@ -10,6 +10,7 @@ file per level) is split by record: every worker reads the whole file and keeps 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -202,13 +203,34 @@ def read_records(path: str | Path, res: int | None = None) -> Iterator[tuple[np.
     labels = None
     if label_dim(layout) and not _has_record_labels(layout):
         labels = np.load(layout.labels_path).astype(np.float32)
+    expected = _recorded_count(layout, res)
+    n = 0
     try:
         for i, (img, lab) in enumerate(ds.as_numpy_iterator()):
             yield img, (labels[i] if labels is not None else lab)
+            n = i + 1
     except tf.errors.OpError as exc:
         raise UserError(f"cannot read {', '.join(files)}: {damaged_record_message(exc)}") from None
+    if expected is not None and n != expected:                  # a file cut at a record boundary reads cleanly
+        raise UserError(f"{', '.join(files)} hold(s) {n} records, but the dataset records {expected} "
+                        "(the dataset is damaged: check it with dataset_tool/create.py --info)")
+
+
+def _recorded_count(layout: fmt.DatasetLayout, res: int) -> int | None:
+    """The records the manifest (or, for official datasets, the labels file) says the level holds, or None."""
+    if layout.manifest:
+        for level in layout.manifest.get("levels") or []:
+            if isinstance(level, dict) and level.get("resolution") == res:
+                try:
+                    return sum(int(f["records"]) for f in level["files"])
+                except (KeyError, TypeError, ValueError):
+                    return None
+    return None
 
 
 def damaged_record_message(exc: tf.errors.OpError) -> str:
-    """One line for a damaged record (truncated file, bad checksum, undecodable image)."""
-    return f"{exc.message.splitlines()[0][:200]} (the dataset is damaged: check it with dataset_tool/create.py --info)"
+    """One line for a damaged record (truncated file, bad checksum, undecodable image), without TensorFlow's
+    function-node prefix and op suffix."""
+    text = re.sub(r"^\{\{[^}]*\}\}\s*", "", exc.message.splitlines()[0])
+    text = re.sub(r"\s*\[Op:.*$", "", text)
+    return f"{text[:200]} (the dataset is damaged: check it with dataset_tool/create.py --info)"

@@ -104,13 +104,15 @@ def test_no_face_two_faces_cut_face_and_tiny_face():
 
 
 def test_create_align_records_landmarks_and_lists_what_it_skipped(tmp_path):
-    """create.py --align --faces all on raw photos: one record per face, alignment.json with every record's
-    landmarks, skipped.txt with the reason for a photo without a face; the dataset verifies."""
+    """create.py --align --faces all on raw photos: one record per face (more faces than photos: none is
+    dropped), alignment.json with every record's landmarks, skipped.txt with the reason for a photo without a
+    face; the dataset verifies."""
     src = tmp_path / "raw"
     src.mkdir()
     Image.fromarray(place(face(0), 15, 1.6, canvas=(800, 600), at=(400, 300))).save(src / "one.jpg")
-    two = place(face(2), at=(200, 300), canvas=(900, 600))
-    two = np.where(two == 128, place(face(5), scale=0.8, at=(650, 300), canvas=(900, 600)), two)
+    two = place(face(2), at=(200, 300), canvas=(1400, 600))
+    two = np.where(two == 128, place(face(5), scale=0.8, at=(650, 300), canvas=(1400, 600)), two)
+    two = np.where(two == 128, place(face(3), scale=0.9, at=(1100, 300), canvas=(1400, 600)), two)
     Image.fromarray(two).save(src / "two.jpg")
     Image.fromarray(np.random.RandomState(1).randint(0, 256, (300, 300, 3), dtype=np.uint8)).save(src / "none.png")
     r = run_cli("dataset_tool/create.py", str(src), str(tmp_path / "ds"), "--res", "64", "--align", "--faces", "all",
@@ -118,11 +120,12 @@ def test_create_align_records_landmarks_and_lists_what_it_skipped(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     ds = tmp_path / "ds"
     manifest = json.loads((ds / "dataset.json").read_text())
-    assert manifest["count"] == 3 and manifest["preprocessing"]["crop"] == "FFHQ quad from landmarks"
+    assert manifest["count"] == 4 and manifest["preprocessing"]["crop"] == "FFHQ quad from landmarks"
     info = json.loads((ds / "alignment.json").read_text())
     assert info["framing"] == FFHQ.to_dict()
-    assert sorted((f["file"], f["face"]) for f in info["faces"]) == [("one.jpg", 0), ("two.jpg", 0), ("two.jpg", 1)]
-    assert sorted(f["record"] for f in info["faces"]) == [0, 1, 2]
+    assert sorted((f["file"], f["face"]) for f in info["faces"]) == [("one.jpg", 0), ("two.jpg", 0), ("two.jpg", 1),
+                                                                          ("two.jpg", 2)]
+    assert sorted(f["record"] for f in info["faces"]) == [0, 1, 2, 3]
     assert set(info["faces"][0]["landmarks"]) == {"eye_left", "eye_right", "nose", "mouth_left", "mouth_right"}
     assert "none.png\tno face found (--align)" in (ds / "skipped.txt").read_text()
     r = run_cli("dataset_tool/create.py", "--info", str(ds))
