@@ -134,7 +134,8 @@ PATH_ERRNOS = (errno.ELOOP, errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno
 def path_error_message(exc: BaseException) -> str | None:
     """A one-line message for a file-system refusal of a path the user gave, else None."""
     if isinstance(exc, RuntimeError) and str(exc).startswith("Symlink loop from "):    # pathlib.resolve()
-        return f"{str(exc)[len('Symlink loop from '):].strip(chr(39))}: a symbolic link loop; give a path that ends somewhere"
+        where = str(exc)[len("Symlink loop from "):].strip("'")
+        return f"{where}: a symbolic link loop; give a path that ends somewhere"
     if isinstance(exc, UnicodeEncodeError) and "surrogates not allowed" in str(exc):
         return "a file name is not valid text in this system's encoding; rename it (only UTF-8 names are read)"
     if isinstance(exc, OSError) and exc.errno in PATH_ERRNOS:
