@@ -31,7 +31,7 @@ from absl import flags  # noqa: E402
 
 from common.cli import cli_main, start_tensorflow  # noqa: E402
 from common.errors import UserError  # noqa: E402
-from common.files import check_output_dir, check_output_file  # noqa: E402
+from common.files import check_output_dir, check_output_file, undone_on_failure  # noqa: E402
 
 flags.DEFINE_string("network", None, "A .keras network of ours, a training run folder (newest snapshot), an "
                     "official NVIDIA .pkl (TF1 or PyTorch), an http(s) URL of one, a published name such as "
@@ -223,7 +223,8 @@ def main(argv: list[str]) -> int:
     net_id = network_id(path.name, G)               # of the network's own weights, before projected noise maps
     if projected is not None:
         G = modes.projection_generator(G, net_id, projected)
-    run(G, dataclasses.replace(render, net_id=net_id))
+    with undone_on_failure(planned, [render.outdir, folder]):    # a failure leaves the output as it was
+        run(G, dataclasses.replace(render, net_id=net_id))
     return 0
 
 

@@ -105,6 +105,26 @@ def check_output_file(path: str | os.PathLike, what: str, suffix: str | None = N
     check_output_dir(path.absolute().parent, f"{what} {path}: the folder")
 
 
+@contextlib.contextmanager
+def undone_on_failure(paths: list[Path], folders: list[Path]) -> Iterator[None]:
+    """On an exception, leave the output as it was: the files of `paths` that did not exist before are removed,
+    and so are the folders among `folders`, their parents and the files' folders that did not exist before,
+    once empty."""
+    new = [Path(p) for p in paths if not Path(p).exists()]
+    dirs = {d for f in [*map(Path, folders), *(p.parent for p in new)] for d in [f.absolute(), *f.absolute().parents]}
+    created = sorted((d for d in dirs if not d.exists()), key=lambda d: -len(d.parts))     # deepest first
+    try:
+        yield
+    except BaseException:
+        for p in new:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        for d in created:
+            with contextlib.suppress(OSError):
+                d.rmdir()                                              # only when empty
+        raise
+
+
 def check_name(name: str, what: str) -> str:
     """A name from the user that becomes part of a file name (`create.py --name`, a direction's name) must be
     one plain file-name part: no folder separator, not `.`/`..`, no leading dot or dash, no control

@@ -63,6 +63,8 @@ def to_array(img: Image.Image, channels: int = 3) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise BadImage("its pixels hold NaN or infinite values")
         if mode != "F" or arr.max() > 255.0:
             arr = arr * (255.0 / 65535.0)
         img = Image.fromarray(np.rint(arr).clip(0, 255).astype(np.uint8), mode="L")

@@ -50,8 +50,16 @@ class Framing:
             points = tuple((float(x), float(y)) for x, y in points)
             if len(points) != 4:
                 raise ValueError("a framing's points are four (x, y) pairs")
-        return Framing(float(d.get("eye_scale", 2.0)), float(d.get("mouth_scale", 1.8)),
-                       float(d.get("center_shift", 0.1)), str(d.get("name", "custom")), points)
+        framing = Framing(float(d.get("eye_scale", 2.0)), float(d.get("mouth_scale", 1.8)),
+                          float(d.get("center_shift", 0.1)), str(d.get("name", "custom")), points)
+        values = [framing.eye_scale, framing.mouth_scale, framing.center_shift, *np.ravel(points or [])]
+        if not np.all(np.isfinite(values)):
+            raise ValueError("it holds NaN or infinite numbers")
+        if not (0 < framing.eye_scale <= 10 and 0 < framing.mouth_scale <= 10 and abs(framing.center_shift) <= 1):
+            raise ValueError("its scales must lie in (0, 10] and its center_shift in [-1, 1]")
+        if points is not None and not all(-1 <= v <= 2 for v in np.ravel(points)):
+            raise ValueError("its points are fractions of the crop's side, between -1 and 2")
+        return framing
 
 
 FFHQ = Framing()
@@ -326,7 +334,8 @@ def load_framing(path) -> Framing:
     try:
         return Framing.from_dict(json.loads(open(path).read())["framing"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a framing file ({type(exc).__name__}: {exc})") from None
+        raise UserError(f"{path}: not a framing file ({type(exc).__name__}: {exc}); remake it with "
+                        "dataset_tool.align.measure_framing or delete it to use FFHQ's") from None
 
 
 def align(photo: np.ndarray, face: Face, size: int, framing: Framing = FFHQ, padding: bool = True) -> np.ndarray:

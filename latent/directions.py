@@ -121,11 +121,24 @@ def load_direction(folder: str | Path, name: str, component: int | None, net_id:
         info = json.loads(info_path.read_text()) if info_path.exists() else {}
     except (OSError, ValueError, EOFError) as exc:
         raise UserError(f"{path}: not a readable direction file ({exc})") from None
+    if not isinstance(info, dict):
+        raise UserError(f"{info_path}: not a direction's description (a JSON object is expected, got "
+                        f"{type(info).__name__}); remake it with --mode learn-direction or --mode directions")
+    if dirs.dtype.kind not in "fiu" or dirs.ndim not in (1, 2) or dirs.size == 0:
+        raise UserError(f"{path}: expected real numbers [N, w_dim] or [w_dim], got {dirs.dtype} {list(dirs.shape)}")
     made_for = str(info.get("network", ""))
     if made_for and made_for.split(":")[-1] != net_id.split(":")[-1]:
         raise UserError(f"{path} was made for network {made_for}, not {net_id}: directions only apply to the "
                         "network they were made for")
-    scales = info.get("scales") or [1.0] * (len(dirs) if dirs.ndim == 2 else 1)
+    count = len(dirs) if dirs.ndim == 2 else 1
+    scales = info.get("scales") or [1.0] * count
+    try:
+        scales = [float(v) for v in scales]
+    except (TypeError, ValueError):
+        scales = None
+    if scales is None or len(scales) != count or not all(np.isfinite(v) and v > 0 for v in scales):
+        raise UserError(f"{info_path}: its 'scales' must be {count} positive number(s), one per direction; remake "
+                        "it with --mode learn-direction or --mode directions")
     if dirs.ndim == 2:
         if component is None or component >= len(dirs):
             raise UserError(f"{name}.npy holds {len(dirs)} directions: pick one, e.g. --edit {name}:0={lo}..{hi}")
@@ -136,4 +149,6 @@ def load_direction(folder: str | Path, name: str, component: int | None, net_id:
         direction, scale = dirs, scales[0]
     if direction.shape != (w_dim,):
         raise UserError(f"{name}.npy has shape {direction.shape}, the network's w has {w_dim} dimensions")
+    if not np.all(np.isfinite(direction)) or not np.any(direction):
+        raise UserError(f"{path}: direction {name} holds NaN, infinite or only zero values; remake it")
     return direction.astype(np.float32), float(scale)

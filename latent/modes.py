@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from common.errors import UserError
-from common.files import atomic_path, check_output_dir
+from common.files import atomic_path, check_output_dir, writable_folder
 from common.images import contact_sheet, save_png, write_gif, write_video
 from common.progress import Progress
 from latent import directions as dirs
@@ -116,6 +116,11 @@ def projection_generator(G, net_id: str, projected: ProjectedLatents):
 def check_overwrite(paths: list[Path], overwrite: bool) -> None:
     """Nothing of the user's is replaced unasked: UserError naming what exists, unless `overwrite`."""
     existing = [p for p in paths if p.exists()]
+    for p in existing:                  # each can be replaced: a set is written whole, never half old, half new
+        if p.is_dir():
+            raise UserError(f"{p} is a folder, where this command writes a file; move it or choose another --outdir")
+        if not writable_folder(p.parent):
+            raise UserError(f"{p} cannot be replaced: {p.parent} is not a writable folder")
     if existing and not overwrite:
         more = f" and {len(existing) - 1} more of this command's outputs" if len(existing) > 1 else ""
         raise UserError(f"{existing[0]}{more} already exist(s); pass --overwrite to replace them, or choose another "

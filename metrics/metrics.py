@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,24 @@ def cache_key(data: str | Path, res: int, num_real: int | None, detector_id: str
                           .encode()).hexdigest()[:20]
 
 
+def _read_real_stats(path: Path) -> dict | None:
+    """A cached real-statistics file, or None (said in one line) when it is damaged: it is then computed again."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+        mu, sigma, feats = out["mu"], out["sigma"], out["features"]
+        ok = (mu.ndim == 1 and sigma.shape == (len(mu), len(mu)) and feats.ndim == 2 and feats.shape[1] == len(mu)
+              and int(out["n"]) == len(feats) >= 2 and np.isfinite(mu).all() and np.isfinite(sigma).all())
+    except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        ok, why = False, f"{type(exc).__name__}: {exc}"
+    else:
+        why = "its arrays do not fit together"
+    if not ok:
+        print(f"note: the cached real statistics {path} are damaged ({why}); computing them again", flush=True)
+        return None
+    return out
+
+
 def real_stats(data: str | Path, res: int, num_real: int | None, detector: Detector,
                cache_dir: Path | None = None, progress=None) -> dict:
     """mu, sigma, features and labels of the dataset's images at level `res` (the first `num_real`, or all),
@@ -119,9 +138,9 @@ def real_stats(data: str | Path, res: int, num_real: int | None, detector: Detec
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"real-{cache_key(data, res, num_real, detector.id)}.npz"
-        if path.is_file():
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
+        cached = _read_real_stats(path) if path.is_file() else None
+        if cached is not None:
+            return cached
     stats = FeatureStats(keep=None)
     labels, batch = [], []
 

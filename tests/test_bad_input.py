@@ -79,6 +79,7 @@ def world(tmp_path_factory) -> Path:
     (w / "dirs" / "age.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
     (w / "proj.npz").write_bytes(b"PK\x03\x04 truncated zip")
     import numpy as np
+    from PIL import Image
     from latent.directions import network_id
     G = bundle.G_ema
     latent = dict(w=np.zeros([1, G.num_ws, G.w_dim], np.float32), network=network_id("net.keras", G))
@@ -87,9 +88,18 @@ def world(tmp_path_factory) -> Path:
         (w / name).mkdir()
         np.savez(w / name / "projected_w.npz", tuned="tuned.keras", **latent)
     (w / "tunedbad" / "tuned.keras").write_bytes(b"PK\x03\x04 not a network")
-    from PIL import Image
     Image.new("1", (12000, 12000)).save(w / "huge.png")                     # 144 megapixels in a small file
     np.save(w / "plain.npy", latent["w"])
+    unit = np.eye(G.w_dim, dtype=np.float32)[0]
+    for name, vec, info in (("dlist", unit, "[1, 2]"), ("dabc", unit, '{"scales": "abc"}'),
+                            ("dfew", np.stack([unit] * 3), '{"scales": [1.0]}'),
+                            ("dnan", np.full(G.w_dim, np.nan, np.float32), "{}")):
+        (w / name).mkdir()
+        np.save(w / name / "age.npy", vec)
+        (w / name / "age.json").write_text(info)
+    (w / "nanframing.json").write_text('{"framing": {"eye_scale": NaN}}')
+    Image.fromarray(np.full((16, 16), np.nan, np.float32), mode="F").save(w / "nan.tif")
+    (w / "gen" / "proj.png").mkdir()                                        # a folder where a file goes
     np.savez(w / "empty.npz", w=np.zeros([0, G.num_ws, G.w_dim], np.float32))
     np.savez(w / "complex.npz", w=np.zeros([1, G.num_ws, G.w_dim], np.complex64))
     np.savez(w / "nan.npz", w=np.full([1, G.num_ws, G.w_dim], np.nan, np.float32))
@@ -254,6 +264,23 @@ CASES = [
     (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/out.KERAS"], "in lower case"),
     (["dataset_tool/create.py", f"{W}/cut.tar.gz", f"{W}/out"], "cannot read {w}/cut.tar.gz"),
     (["dataset_tool/extract.py", f"{W}/cutds", f"{W}/png4"], "hold(s) 4 records, but the dataset records 8"),
+    # the files beside a network: one reader per kind, checked (latent/directions.py, dataset_tool/align.py)
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age=-1..1", "--directions",
+      f"{W}/dlist", "--outdir", f"{W}/o"], "not a direction's description (a JSON object is expected, got list)"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age=-1..1", "--directions",
+      f"{W}/dabc", "--outdir", f"{W}/o"], "its 'scales' must be 1 positive number(s)"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age:0=-1..1", "--directions",
+      f"{W}/dfew", "--outdir", f"{W}/o"], "its 'scales' must be 3 positive number(s)"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age=-1..1", "--directions",
+      f"{W}/dnan", "--outdir", f"{W}/o"], "direction age holds NaN, infinite or only zero values"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/src/img0000.png",
+      "--framing", f"{W}/nanframing.json", "--outdir", f"{W}/o"], "not a framing file (ValueError: it holds NaN"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/nan.tif",
+      "--outdir", f"{W}/o"], "NaN or infinite values"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/src/img0000.png",
+      "--outdir", f"{W}/gen", "--overwrite"], "{w}/gen/proj.png is a folder, where this command writes a file"),
+    (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/src/img0000.png",
+      "--outdir", f"{W}/new/o"], "no face found"),
     # run_training.py: found before any run folder exists or any line is printed
     (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/runs2", "--freezed", "9"],
      "--freezed 9: D has 4 layers that can be frozen (0 to 4)"),
@@ -279,6 +306,13 @@ NEEDS_TF = {
     ("dataset_tool/create.py", "2 <= N <= 4096"),
     ("run_metrics.py", "Inception weights {w}/afile cannot be read: File is not a zip file"),
     ("dataset_tool/create.py", "cannot read {w}/cut.tar.gz"),
+    ("run_generator.py", "not a direction's description (a JSON object is expected, got list)"),
+    ("run_generator.py", "its 'scales' must be 1 positive number(s)"),
+    ("run_generator.py", "its 'scales' must be 3 positive number(s)"),
+    ("run_generator.py", "direction age holds NaN, infinite or only zero values"),
+    ("run_generator.py", "not a framing file (ValueError: it holds NaN"),
+    ("run_generator.py", "NaN or infinite values"),
+    ("run_generator.py", "no face found"),
     ("dataset_tool/extract.py", "hold(s) 4 records, but the dataset records 8"),
 }
 assert NEEDS_TF <= {(a[0], m) for a, m in CASES}

@@ -147,6 +147,12 @@ def test_real_stats_are_cached_by_key_and_metrics_run(tmp_path):
     b = real_stats(data, 16, None, det, cache_dir=tmp_path / "cache")
     assert det.calls == calls and int(a["n"]) == 40                                # second time from the cache
     np.testing.assert_array_equal(a["sigma"], b["sigma"])
+    cached = next((tmp_path / "cache").glob("real-*.npz"))                       # a cache cut short is remade
+    cached.write_bytes(cached.read_bytes()[:300])
+    c = real_stats(data, 16, None, det, cache_dir=tmp_path / "cache")
+    assert det.calls > calls and int(c["n"]) == 40
+    np.testing.assert_array_equal(a["sigma"], c["sigma"])
+    assert real_stats(data, 16, None, det, cache_dir=tmp_path / "cache")["n"] == 40 and det.calls == 2 * calls
     assert cache_key(data, 16, None, "toy") != cache_key(data, 8, None, "toy")
     assert cache_key(data, 16, None, "toy") != cache_key(data, 16, 20, "toy")
     assert cache_key(data, 16, None, "toy") != cache_key(data, 16, None, "other")
