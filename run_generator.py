@@ -10,6 +10,9 @@
     python run_generator.py --seeds 0-3 --edit age=-3..3 --steps 7             # render edits
     python run_generator.py --network ffhq.pkl --export ffhq.keras            # convert once, explicitly
     python run_generator.py --network ffhq.keras --export-savedmodel ffhq_sm  # serving: generate(z, psi)
+    python run_generator.py --export g.tflite --quantize int8                 # LiteRT (phones), builtin ops
+    python run_generator.py --export g.onnx                                   # ONNX Runtime and friends
+    python run_generator.py --export_web page/                                # a page that runs from disk
 
 Without --network: the newest snapshot under results/, else the face model that ships with the repo
 (`--network utkface-64`, models/utkface-64/MODEL_CARD.md); edits of it use its shipped age, gender and SeFa
@@ -46,7 +49,14 @@ flags.DEFINE_integer("class", None, "Class index for conditional networks.", low
 flags.DEFINE_string("outdir", "out", "Output folder.")
 flags.DEFINE_integer("batch", 8, "Images per generator call.", lower_bound=1)
 flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
-flags.DEFINE_string("export", None, "Convert --network to our .keras format at this path and exit.")
+flags.DEFINE_string("export", None, "Write --network to this file and exit: .keras (our format: convert once), "
+                    ".tflite (LiteRT, builtin ops only) or .onnx (ONNX): generate(z, psi[, c]) -> uint8 images, "
+                    "constant noise (docs/deployment.md).")
+flags.DEFINE_enum("quantize", "none", ["none", "float16", "int8"], "--export PATH.tflite: float32 weights, "
+                  "float16 weights, or int8 weights with float activations (dynamic range).")
+flags.DEFINE_string("export_web", None, "Write a static page into this folder (index.html and the files it "
+                    "needs) that draws faces in the browser from a seed and a truncation slider, opened from disk: "
+                    "the network as ONNX in onnxruntime-web, nothing fetched.")
 flags.DEFINE_boolean("overwrite", False, "Replace files this command would write that already exist (images, "
                      "directions, --export, --export_savedmodel); without it such a command stops before any work.")
 flags.DEFINE_boolean("ema_only", False, "--export: keep only G_ema (all that generation needs), not G and D "
@@ -107,10 +117,31 @@ FLAGS = flags.FLAGS
 NETWORK_NAMES = ("G_ema", "G", "D")
 
 
+EXPORT_FORMATS = {".keras": "Keras", ".tflite": "LiteRT", ".onnx": "ONNX"}
+
+
+def _check_export(export: str | None, quantize: str, export_web: str | None, overwrite: bool) -> None:
+    """--export's format from its suffix, --quantize only for LiteRT, --export_web's folder and runtime."""
+    if quantize != "none" and not (export and Path(export).suffix.lower() == ".tflite"):
+        raise UserError(f"--quantize {quantize} applies to --export PATH.tflite (LiteRT)")
+    if export:
+        suffix = Path(export).suffix
+        if suffix.lower() not in EXPORT_FORMATS:
+            raise UserError(f"--export {export}: the file name must end in .keras, .tflite (LiteRT) or .onnx (ONNX)")
+        check_output_file(export, "--export", suffix.lower(), overwrite)
+    if export_web:
+        check_output_file(export_web, "--export_web", overwrite=overwrite, folder=True)
+        from networks.webruntime import check_runtime
+        check_runtime()
+
+
 def _check_keep(keep: list[str] | None, ema_only: bool, export: str | None) -> set[str] | None:
     """The networks --export keeps besides G_ema (None: all the network has); UserError for a bad request."""
     if (keep or ema_only) and not export:
         raise UserError(f"{'--ema_only' if ema_only else '--keep'} applies to --export PATH")
+    if (keep or ema_only) and Path(export).suffix.lower() != ".keras":
+        raise UserError(f"{'--ema_only' if ema_only else '--keep'} applies to --export PATH.keras; LiteRT and ONNX "
+                        "files hold G_ema alone")
     if ema_only and keep:
         raise UserError("give --ema_only or --keep, not both")
     if ema_only:
@@ -152,12 +183,11 @@ def main(argv: list[str]) -> int:
         check_output_dir(folder, "--directions")
     else:
         folder = directions_folder(FLAGS.network, FLAGS.directions)
+    _check_export(FLAGS.export, FLAGS.quantize, FLAGS.export_web, FLAGS.overwrite)
     keep = _check_keep(FLAGS.keep, FLAGS.ema_only, FLAGS.export)
-    if FLAGS.export:
-        check_output_file(FLAGS.export, "--export", ".keras", FLAGS.overwrite)
     if FLAGS.export_savedmodel:
         check_output_file(FLAGS.export_savedmodel, "--export_savedmodel", overwrite=FLAGS.overwrite, folder=True)
-    exporting = bool(FLAGS.export or FLAGS.export_savedmodel)
+    exporting = bool(FLAGS.export or FLAGS.export_savedmodel or FLAGS.export_web)
     # Each mode: its check (before anything is loaded) and the call that runs it on the generator.
     seeds, rows, cols, edits = None, [], [], []
     if mode == "seeds":
@@ -211,10 +241,26 @@ def main(argv: list[str]) -> int:
     from networks.serialize import export_saved_model, load_network, save_bundle
     bundle = load_network(path)
     G = bundle.G_ema
-    if FLAGS.export:
+    if FLAGS.export and Path(FLAGS.export).suffix == ".keras":
         kept = _kept_networks(bundle, keep, path)
         save_bundle(FLAGS.export, G, kept.get("G"), kept.get("D"), bundle.metadata)
         print(f"wrote {FLAGS.export} ({', '.join(['G_ema', *kept])})")
+    elif FLAGS.export:
+        from networks import export
+        if Path(FLAGS.export).suffix.lower() == ".tflite":
+            size = export.export_litert(G, FLAGS.export, FLAGS.quantize)
+            what = f"LiteRT, builtin ops, {FLAGS.quantize if FLAGS.quantize != 'none' else 'float32'} weights"
+        else:
+            size = export.export_onnx(G, FLAGS.export)
+            what = f"ONNX opset {export.ONNX_OPSET}"
+        inputs = "z, psi, c" if G.c_dim else "z, psi"
+        print(f"wrote {FLAGS.export} ({what}, {size / 1e6:.1f} MB): generate({inputs}) -> images uint8 "
+              f"[N, {G.img_resolution}, {G.img_resolution}, {G.img_channels}], constant noise")
+    if FLAGS.export_web:
+        from networks import export
+        size = export.export_web(G, FLAGS.export_web, Path(path).name)
+        print(f"wrote {FLAGS.export_web}/index.html and its files ({size / 1e6:.1f} MB): open it in a browser, "
+              "no server needed")
     if FLAGS.export_savedmodel:
         export_saved_model(G, FLAGS.export_savedmodel)
         print(f"wrote SavedModel {FLAGS.export_savedmodel} (endpoint generate(z, psi) -> uint8 NHWC)")

@@ -25,11 +25,8 @@ def upfirdn2d(x, f: np.ndarray, up: int = 1, down: int = 1, pad=(0, 0, 0, 0), ga
     x: [N, H, W, C] -> [N, (H*up + y0 + y1 - k)//down + 1, ..., C].
     """
     c = x.shape[-1]
-    if up > 1:                                                     # [N, H, W, C] -> [N, H*up, W*up, C]
-        n, h, w = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
-        x = ops.reshape(x, [n, h, 1, w, 1, c])
-        x = ops.pad(x, [[0, 0], [0, 0], [0, up - 1], [0, 0], [0, up - 1], [0, 0]])
-        x = ops.reshape(x, [n, h * up, w * up, c])
+    if up > 1:
+        x = zero_insert(x, up)                                     # [N, H*up, W*up, C]
     x0, x1, y0, y1 = pad
     if any(p < 0 for p in pad):
         raise ValueError("negative padding is not used by StyleGAN2")
@@ -37,6 +34,17 @@ def upfirdn2d(x, f: np.ndarray, up: int = 1, down: int = 1, pad=(0, 0, 0, 0), ga
     kernel = (f[::-1, ::-1] * gain).astype(np.float32)
     kernel = np.tile(kernel[:, :, None, None], [1, 1, c, 1])        # [k, k, C, 1]
     return ops.depthwise_conv(x, ops.cast(kernel, x.dtype), strides=down, padding="valid")
+
+
+def zero_insert(x, up: int):
+    """[N, H, W, C] -> [N, H*up, W*up, C] with x at every up-th pixel, zeros between. Built from tensors of at
+    most four dimensions (a zero block beside the data, then a reshape that interleaves them), so every
+    exporter maps it to builtin ops (LiteRT has no 6-D Pad)."""
+    n, h, w, c = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2], x.shape[-1]
+    x = ops.concatenate([x, ops.zeros_like(ops.tile(x, [1, 1, 1, up - 1]))], axis=3)    # [N, H, W, up*C]
+    x = ops.reshape(x, [n, h, 1, w * up * c])                                           # a row: pixels, zeros
+    x = ops.concatenate([x, ops.zeros_like(ops.tile(x, [1, 1, up - 1, 1]))], axis=2)    # [N, H, up, W*up*C]
+    return ops.reshape(x, [n, h * up, w * up, c])
 
 
 def upsample2d(x, f: np.ndarray):

@@ -44,6 +44,7 @@ class Browser:
             pages = [t for t in json.load(r) if t["type"] == "page"]
         self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=60)
         self.next_id = 0
+        self.events: list[dict] = []            # notifications of enabled domains (Network.requestWillBeSent, ...)
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
 
     def call(self, method: str, **params) -> dict:
@@ -51,6 +52,8 @@ class Browser:
         self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
         while True:
             msg = json.loads(self.ws.recv())
+            if "method" in msg:
+                self.events.append(msg)
             if msg.get("id") == self.next_id:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
