@@ -8,6 +8,7 @@ MAX_WAITING wait for the worker; the upload that finds no room is refused (503),
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import secrets
@@ -28,6 +29,7 @@ TUNE_STEPS_RANGE = (0, 1000)      # pivotal tuning steps a client may ask for (0
 DEFAULT_TUNE_STEPS = 200          # as run_generator.py --tune_steps
 MAX_PHOTOS = 16                   # photos held in memory, finished or not
 MAX_WAITING = 4                   # photos waiting for the projection worker
+MAX_READING = 2                   # uploads read, decoded and aligned at once; one more is refused (503) first
 
 
 class UploadError(Exception):
@@ -112,6 +114,7 @@ class Photos:
         self.queue: queue.Queue[Photo | None] = queue.Queue()
         self.closing = False
         self.worker: threading.Thread | None = None
+        self.reading = threading.BoundedSemaphore(MAX_READING)   # admission: held from reading a body to its crop
 
     # ----------------------------------------------------------------------------------------- uploading
     def add(self, data: bytes, steps: int = DEFAULT_STEPS, tune_steps: int = DEFAULT_TUNE_STEPS) -> Photo:
@@ -139,6 +142,18 @@ class Photos:
         self._start_worker()
         self.queue.put(item)
         return item
+
+    @contextlib.contextmanager
+    def admit(self):
+        """Hold one of MAX_READING places to read, decode and align an upload; 503 at once when none is free or no
+        photo could be queued (before the body is read, so refused uploads cost no memory)."""
+        self._make_room(evict=False)
+        if not self.reading.acquire(blocking=False):
+            raise UploadError(503, f"{MAX_READING} photos are being read; try again in a few seconds")
+        try:
+            yield
+        finally:
+            self.reading.release()
 
     def _make_room(self, evict: bool = True) -> None:
         """Forget the least recently used finished photo when MAX_PHOTOS are held (`evict`; else only check

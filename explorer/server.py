@@ -85,6 +85,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.verbose:
             super().log_message(format, *args)
 
+    def log_line(self, text: str) -> None:
+        """One line on the server's log (stderr) about this request."""
+        print(f"explorer: {text}", file=sys.stderr, flush=True)
+
     def send_bytes(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -129,8 +133,9 @@ class Handler(BaseHTTPRequestHandler):
             self.fail(exc.status, str(exc))
         except UploadError as exc:
             self.fail(exc.status, str(exc))
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
+            self.log_line(f"{self.client_address[0]} went away during {self.command} {urlsplit(self.path).path}")
         except Exception as exc:                    # a bug: report it, keep serving
             print(f"explorer: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             self.fail(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error (see the server's log)")
@@ -197,17 +202,24 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return self.fail(HTTPStatus.LENGTH_REQUIRED, "send the photo with a Content-Length")
         length = int(length)
+        photos = self.server.renderer.photos
+        admission = None
         try:
             steps, tune_steps = self.upload_steps(length)
+            admission = photos.admit()                   # admitted before the body is read and decoded
+            admission.__enter__()
         except (UploadError, BadRequest):
             if length <= DRAIN:
                 self.drain(length)
             self.close_connection = True
             raise
-        data = self.rfile.read(length)
-        if len(data) != length:
-            return self.fail(HTTPStatus.BAD_REQUEST, "the upload ended early")
-        photo = self.server.renderer.photos.add(data, steps, tune_steps)
+        try:
+            data = self.rfile.read(length)
+            if len(data) != length:
+                return self.fail(HTTPStatus.BAD_REQUEST, "the upload ended early")
+            photo = photos.add(data, steps, tune_steps)
+        finally:
+            admission.__exit__(None, None, None)
         body = {"photo": photo.token, **photo.status()}
         self.send_bytes(HTTPStatus.ACCEPTED, (json.dumps(body) + "\n").encode(), "application/json",
                         {"Cache-Control": "no-store"})
@@ -344,6 +356,16 @@ class ExplorerServer(ThreadingHTTPServer):
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
+
+    def handle_error(self, request, client_address) -> None:
+        """One line for what escaped a handler (socketserver prints a traceback): a client that left while its
+        answer was being written, or a bug."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)):
+            print(f"explorer: {client_address[0]} went away ({type(exc).__name__})", file=sys.stderr, flush=True)
+        else:
+            print(f"explorer: {type(exc).__name__}: {exc} (a request from {client_address[0]})", file=sys.stderr,
+                  flush=True)
 
     @property
     def url(self) -> str:

@@ -130,6 +130,14 @@ def _read_real_stats(path: Path) -> dict | None:
     return out
 
 
+def check_enough_reals(data: str | Path, res: int) -> None:
+    """At least two images at `res` (statistics need two), counted from the files' framing: before any progress."""
+    from datasets import format as fmt
+    available = sum(fmt.tfrecord_count(f) for f in fmt.discover(data).files(res))
+    if available < 2:
+        raise UserError(f"{data} has {available} image(s) at {res}x{res}: too few for statistics")
+
+
 def real_stats(data: str | Path, res: int, num_real: int | None, detector: Detector,
                cache_dir: Path | None = None, progress=None) -> dict:
     """mu, sigma, features and labels of the dataset's images at level `res` (the first `num_real`, or all),
@@ -141,6 +149,7 @@ def real_stats(data: str | Path, res: int, num_real: int | None, detector: Detec
         cached = _read_real_stats(path) if path.is_file() else None
         if cached is not None:
             return cached
+    check_enough_reals(data, res)
     stats = FeatureStats(keep=None)
     labels, batch = [], []
 
@@ -208,6 +217,8 @@ def compute_metrics(specs: list[MetricSpec], G, data: str | Path, detector: Dete
     res = G.img_resolution
     if res not in fmt.discover(data).resolutions:
         raise UserError(f"{data} has no {res}x{res} level for this {res}x{res} network")
+    if any(spec.kind != "ppl" for spec in specs):
+        check_enough_reals(data, res)
     pf = progress_factory or (lambda total, desc: None)
     reals: dict = {}
     gens: dict = {} if generated is None or G.c_dim else generated

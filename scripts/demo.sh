@@ -30,6 +30,8 @@ $PY run_generator.py --overwrite --network $NET --mode project --target data/pho
     --num_steps $PROJ_STEPS --tune_steps $TUNE_STEPS --outdir "$SHIP/projection"
 $PY run_generator.py --overwrite --network $NET --projected-w "$SHIP/projection/projected_w.npz" --edit age=-3..3 \
     --outdir "$SHIP/projection"
+echo "== 5b. the model outside Python: a web page that draws faces in your browser, opened from disk"
+$PY run_generator.py --overwrite --network $NET --export_web "$SHIP/web"
 echo "   (the shipped model's part took $((SECONDS - T0)) s)"
 
 echo "== 6. train your own: data/faces (160 UTKFace photos, 200x200 JPEG) -> $OUT/faces-tfrecords"
@@ -46,6 +48,6 @@ echo "== 9. images from your run's newest snapshot -> $OUT/generated/"
 $PY run_generator.py --overwrite --network "$OUT/runs/00000-faces-tfrecords-small-32" --seeds 0-15 --grid --outdir "$OUT/generated"
 echo
 echo "The shipped model: $SHIP/grid.png, stylemix.png, interpolate.mp4, edit-age.png, edit-gender.png and"
-echo "projection/ (aligned.png, proj-w.png, proj.png, edit-age.png). Your run: $OUT/faces-sheet.png, $OUT/runs/00000-*/fakes*.png,"
+echo "projection/ (aligned.png, proj-w.png, proj.png, edit-age.png); open $SHIP/web/index.html in a browser. Your run: $OUT/faces-sheet.png, $OUT/runs/00000-*/fakes*.png,"
 echo "$OUT/generated/grid.png. Faces like the shipped model's need hours of training: see README."
 echo "demo finished in $((SECONDS - T0)) s"

@@ -53,6 +53,8 @@ def world(tmp_path_factory) -> Path:
     create_dataset(CreateConfig(source=str(w / "src"), dest=str(w / "ds"), res=8, **quiet), log=lambda *a, **k: None)
     shutil.copytree(w / "ds", w / "damaged")
     _truncate(w / "damaged" / "ds-r03.tfrecords", 0.6)
+    write_images(w / "src1", 1, size=(32, 32))                           # one image: too few for statistics
+    create_dataset(CreateConfig(source=str(w / "src1"), dest=str(w / "ds1"), res=32, **quiet), log=lambda *a, **k: None)
     shutil.copytree(w / "ds", w / "cutds")
     _cut_at_record(w / "cutds" / "ds-r03.tfrecords", 4)                 # 4 of 8 records, cut between two
     (w / "loop1").symlink_to("loop2")                                   # a symbolic link loop
@@ -195,6 +197,8 @@ CASES = [
     (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "project", "--target", f"{W}/afile",
       "--outdir", f"{W}/o"], "cannot read the image"),
     # run_metrics.py
+    (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/ds1", "--metrics", "fid1k"],
+     "has 1 image(s) at 32x32: too few for statistics"),
     (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/nowhere"], "does not exist"),
     (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/ds", "--metrics", "fidx"], "unknown metric"),
     # flags: absl's parse errors, bounds and non-finite numbers, all one line (common/cli.py: parse_flags)
@@ -318,6 +322,7 @@ NEEDS_TF = {
     ("dataset_tool/create.py", "2 <= N <= 4096"),
     ("run_metrics.py", "Inception weights {w}/afile cannot be read: File is not a zip file"),
     ("dataset_tool/create.py", "cannot read {w}/cut.tar.gz"),
+    ("run_metrics.py", "has 1 image(s) at 32x32: too few for statistics"),
     ("run_generator.py", "not a direction's description (a JSON object is expected, got list)"),
     ("run_generator.py", "its 'scales' must be 1 positive number(s)"),
     ("run_generator.py", "its 'scales' must be 3 positive number(s)"),

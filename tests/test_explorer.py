@@ -3,6 +3,7 @@ pixel-exact agreement with the run_generator.py command it shows, uploaded photo
 streamed progress, edited, refused when bad, kept apart between clients), the CLI, and a real headless Chromium."""
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -402,6 +403,24 @@ def test_photos_held_are_bounded():
     with pytest.raises(UploadError) as err:
         store._make_room()
     assert err.value.status == 503
+
+
+def test_uploads_are_admitted_before_they_are_read():
+    """At most MAX_READING uploads are read, decoded and aligned at once: one more is refused (503) before its body
+    is read, and a place frees when an upload is done (or fails)."""
+    from explorer.photos import MAX_READING
+    store = Photos(lambda: None, 32, 3, FFHQ, "")
+    with contextlib.ExitStack() as held:
+        for _ in range(MAX_READING):
+            held.enter_context(store.admit())
+        with pytest.raises(UploadError) as err:
+            held.enter_context(store.admit())
+        assert err.value.status == 503 and "being read" in str(err.value)
+    with pytest.raises(ValueError), store.admit():
+        raise ValueError("a failed decode")
+    with contextlib.ExitStack() as held:                           # every place is free again
+        for _ in range(MAX_READING):
+            held.enter_context(store.admit())
 
 
 # ------------------------------------------------------------------------------------------------ the script

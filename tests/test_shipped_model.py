@@ -145,7 +145,7 @@ def test_demo_reduced_variant(tmp_path):
     ship = tmp_path / "demo" / "utkface-64"
     for name in ("grid.png", "seed0015.png", "stylemix.png", "interpolate.mp4", "edit-age.png", "edit-gender.png",
                  "projection/proj.png", "projection/projected_w.npz", "projection/edit-age.png",
-                 "projection/tuned.keras", "projection/proj-w.png"):
+                 "projection/tuned.keras", "projection/proj-w.png", "web/index.html", "web/model.js"):
         assert (ship / name).is_file(), name
     aligned = Image.open(ship / "projection" / "aligned.png")            # the raw photo went through the aligner
     assert aligned.size == (64, 64) and "face" in aligned.text and "the largest of 1 face(s)" in proc.stdout
