@@ -64,7 +64,8 @@ def main() -> None:
     times = {name: {"inference": [], "training step": []} for name in variants}
     for _ in range(args.rounds):
         for name, (infer, train, _) in variants.items():
-            for label, fn in (("inference", lambda: infer(z).numpy()), ("training step", lambda: train(z)[0].numpy())):
+            for label, fn in (("inference", lambda f=infer: f(z).numpy()),
+                              ("training step", lambda f=train: f(z)[0].numpy())):
                 t0 = time.perf_counter()
                 for _ in range(args.reps):
                     fn()
