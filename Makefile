@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 LOCK   := requirements.lock
 
-.PHONY: demo test bench clean-demo lock
+.PHONY: demo test test-fast bench clean-demo lock
 
 # Exactly the versions in requirements.lock (what the tests last ran with); `make lock` refreshes it.
 $(STAMP): requirements.txt requirements-dev.txt $(LOCK) Makefile
@@ -37,6 +37,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	@bash scripts/test_deps.sh
 	$(PY) -m pytest -q -n 2 --durations=15 tests
+
+# The edit-test loop: everything but what trains, converts, drives a browser or runs a command per case.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow" --durations=10 tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_dataset_tool.py

@@ -57,6 +57,7 @@ def run_cli(*args: str, timeout: int = 300, env: dict | None = None) -> subproce
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "faults: SIGKILL fault-injection loops (STYLEGAN2_FAULT_TRIALS trials each)")
+    config.addinivalue_line("markers", "slow: left out of `make test-fast` (conftest.py: SLOW_MODULES, SLOW_TESTS)")
 
 
 @pytest.fixture
@@ -74,6 +75,28 @@ SLOW_FIRST = ("test_demo_reduced_variant", "test_mirrored_two_devices_equals_one
               "test_float16_training_stays_close_to_float32_for_several_iterations")
 
 
+# `make test-fast` (-m "not slow") leaves out what trains, converts, drives a browser or runs a command per case:
+# these modules whole, and the tests named here (over about 10 s each on 2 cores).
+SLOW_MODULES = {"test_training", "test_faults", "test_progressive", "test_bad_input", "test_export", "test_transfer",
+                "test_full_disk", "test_shipped_model"}
+SLOW_TESTS = {
+    "test_mirrored_two_devices_equals_one_device_with_ada", "test_trainer_p_follows_d_on_reals_and_resume_keeps_it",
+    "test_cli_projection_is_tuned_by_default_and_every_mode_draws_the_tuned_person",
+    "test_an_encoder_guesses_w_better_than_w_avg_and_the_projection_starts_there", "test_cli_learn_direction_then_edit",
+    "test_projection_recovers_a_generated_face_and_feeds_other_modes",
+    "test_pivotal_tuning_draws_the_photo_leaves_the_network_and_keeps_far_faces",
+    "test_only_the_chosen_images_are_transformed_each_as_on_its_own", "test_training_evaluates_metrics_at_snapshots",
+    "test_interpolation_video_and_gif_have_the_right_frames", "test_cli_generates_from_a_url_and_fails_in_one_line",
+    "test_cli_generates_nvidias_faces_from_their_pickle", "test_saved_model_generate_endpoint",
+    "test_inception_features_match_an_independent_transcription",
+    "test_p0_is_the_identity_bit_for_bit_and_p1_changes_every_image", "test_style_mix_grid_equals_mixing_by_hand",
+    "test_browser_moves_sliders_and_the_image_changes", "test_browser_uploads_a_photo_and_edits_it",
+}
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: next((rank[n] for n in rank if item.name.startswith(n)), len(rank)))
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
