@@ -46,10 +46,16 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--port {FLAGS.port} must be 0..65535")
     if not 0 <= FLAGS.sefa <= 64:
         raise UserError(f"--sefa {FLAGS.sefa} must be 0..64")
-    from explorer.server import host_warning
-    from networks.locate import directions_folder, encoder_file, find_network
+    import socket
+    try:                                          # an address that cannot be served fails before any other line
+        socket.getaddrinfo(FLAGS.host, FLAGS.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UserError(f"cannot serve on {FLAGS.host}:{FLAGS.port}: {getattr(exc, 'strerror', None) or exc}") from None
+    from networks.locate import check_network_arg, directions_folder, encoder_file, find_network
+    check_network_arg(FLAGS.network)
     path = find_network(FLAGS.network)
     folder = directions_folder(FLAGS.network, FLAGS.directions)
+    from explorer.server import host_warning
     start_tensorflow()
     from explorer.render import Renderer, find_directions
     from explorer.server import ExplorerServer

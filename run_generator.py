@@ -126,6 +126,8 @@ def _check_export(export: str | None, quantize: str, export_web: str | None, ove
         raise UserError(f"--quantize {quantize} applies to --export PATH.tflite (LiteRT)")
     if export:
         suffix = Path(export).suffix
+        if Path(export).is_dir():
+            check_output_file(export, "--export", ".keras", overwrite)        # says: a folder, give a file name
         if suffix.lower() not in EXPORT_FORMATS:
             raise UserError(f"--export {export}: the file name must end in .keras, .tflite (LiteRT) or .onnx (ONNX)")
         check_output_file(export, "--export", suffix.lower(), overwrite)
@@ -213,7 +215,7 @@ def main(argv: list[str]) -> int:
     else:
         num_steps = FLAGS.num_steps or (300 if FLAGS.tune else 1000)
         tune_steps = FLAGS.tune_steps if FLAGS.tune else 0
-        modes.check_project(FLAGS.target, num_steps, FLAGS.distance, tune_steps)
+        modes.check_project(FLAGS.target, num_steps, FLAGS.distance, tune_steps, FLAGS.framing)
 
         def run(G, r):
             detector = None

@@ -145,6 +145,8 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--resume {FLAGS.resume} starts a new run from that network: pass --data DATASET too"
                         if FLAGS.resume else "pass --data DATASET (or --resume latest|RUN)")
     # what the flags name, checked from the file system before TensorFlow starts (seconds sooner)
+    from training.config import check_durations
+    check_durations(FLAGS.kimg, FLAGS.kimg_per_tick, FLAGS.snap)
     check_output_dir(FLAGS.outdir, "--outdir")
     if FLAGS.strategy == "multiworker":
         from training.config import check_tf_config

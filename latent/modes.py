@@ -386,6 +386,12 @@ def edit(G, render: Render, folder: Path, seeds: list[int] | None,
 
 
 # ------------------------------------------------------------------------------------------------ projection
+def check_framing(framing: str | None) -> None:
+    """--framing names ffhq or something that exists (before TensorFlow starts)."""
+    if framing and framing != "ffhq" and not Path(framing).exists():
+        raise UserError(f"--framing {framing} does not exist (ffhq, a framing.json, or aligned faces)")
+
+
 def target_framing(network: str | None, framing: str | None) -> tuple:
     """(Framing, what it is) for aligning a photo to project: `--framing ffhq`, a framing.json, or a dataset /
     folder / archive of aligned faces (measured on up to 100 of them); without --framing the one recorded with
@@ -396,9 +402,8 @@ def target_framing(network: str | None, framing: str | None) -> tuple:
     if framing == "ffhq":
         return FFHQ, "NVIDIA's FFHQ framing (--framing ffhq)"
     if framing:
+        check_framing(framing)
         path = Path(framing)
-        if not path.exists():
-            raise UserError(f"--framing {framing} does not exist (ffhq, a framing.json, or aligned faces)")
         if path.suffix == ".json":
             return load_framing(path), f"the framing in {path}"
         try:
@@ -412,10 +417,14 @@ def target_framing(network: str | None, framing: str | None) -> tuple:
     return FFHQ, "NVIDIA's FFHQ framing (none is recorded with this network)"
 
 
-def check_project(target: str | None, num_steps: int, distance: str, tune_steps: int = 0) -> None:
+def check_project(target: str | None, num_steps: int, distance: str, tune_steps: int = 0,
+                  framing: str | None = None) -> None:
     if not target:
         raise UserError("--mode project needs --target photo.jpg (a photo with a face, or --noalign: an aligned "
                         "crop)")
+    if Path(target).is_dir():
+        raise UserError(f"--target {target} is a folder; give one photo file")
+    check_framing(framing)
     if not Path(target).is_file():
         raise UserError(f"--target {target} does not exist")
     if num_steps < 1:

@@ -94,6 +94,12 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def check_durations(kimg: float, kimg_per_tick: float, snap: int) -> None:
+    """The run's length, tick and snapshot interval are positive (UserError otherwise)."""
+    if kimg <= 0 or kimg_per_tick <= 0 or snap < 1:
+        raise UserError("--kimg, --kimg-per-tick and --snap must be positive")
+
+
 def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = None) -> TrainConfig:
     """Fill unset options from the preset / ADA heuristics; validate; UserError names the first problem.
     `num_images` (the dataset size, when known) picks the default augmentation: ada under 30k images."""
@@ -126,8 +132,7 @@ def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = 
                         "need at least 2 per replica")
     if out.loss not in ("stylegan2", "wgan-gp"):
         raise UserError(f"--loss {out.loss} must be stylegan2 or wgan-gp")
-    if out.kimg <= 0 or out.kimg_per_tick <= 0 or out.snap < 1:
-        raise UserError("--kimg, --kimg-per-tick and --snap must be positive")
+    check_durations(out.kimg, out.kimg_per_tick, out.snap)
     if out.progressive:
         r0 = out.lod_initial_res
         if r0 < 4 or r0 & (r0 - 1) or r0 > out.res:
