@@ -53,6 +53,8 @@ def main(argv: list[str]) -> int:
         raise UserError(f"cannot serve on {FLAGS.host}:{FLAGS.port}: {getattr(exc, 'strerror', None) or exc}") from None
     from networks.locate import check_network_arg, directions_folder, encoder_file, find_network
     check_network_arg(FLAGS.network)
+    if FLAGS.directions and not os.path.isdir(FLAGS.directions):
+        raise UserError(f"--directions {FLAGS.directions} is not a folder (of direction files: <name>.npy, .json)")
     path = find_network(FLAGS.network)
     folder = directions_folder(FLAGS.network, FLAGS.directions)
     from explorer.server import host_warning

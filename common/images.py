@@ -39,6 +39,8 @@ def open_image(data: bytes) -> Image.Image:
         pixels = str(exc).split(" pixels")[0].split("(")[-1]
         size = f"{int(pixels) / 1e6:.0f} megapixels" if pixels.isdigit() else "too many pixels"
         raise BadImage(f"{size}; at most {MAX_PIXELS / 1e6:.0f} are read") from None
+    except Image.UnidentifiedImageError:
+        raise BadImage("not an image format Pillow reads (JPEG, PNG, WebP, BMP, GIF, TIFF, ...)") from None
     except Exception as exc:  # Pillow raises many types for bad files
         raise BadImage(f"cannot decode: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     if w * h > MAX_PIXELS:

@@ -279,6 +279,8 @@ CASES = [
     (["run_generator.py", "--network", f"{W}/net.keras", "--mode", "interpolate", "--seeds", "1"],
      "equal walks of at least two seeds each"),
     (["run_explorer.py", "--network", f"{W}/nowhere.keras"], "does not exist"),
+    (["run_explorer.py", "--network", f"{W}/net.keras", "--directions", f"{W}/afile"],
+     "--directions {w}/afile is not a folder"),
     (["run_metrics.py", "--network", f"{W}/net.keras", "--data", f"{W}/ds", "--metrics", ""], "no metrics given"),
     (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/runs2", "--kimg", "0"], "must be positive"),
     (["run_training.py", "--data", f"{W}/ds", "--outdir", f"{W}/runs2", "--res", "100"], "is not a power of two"),
