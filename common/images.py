@@ -17,7 +17,6 @@ from common.files import atomic_path
 MAX_IMAGE_BYTES = 256 << 20   # one image file: a 100-megapixel photo is well below this
 MAX_PIXELS = 100_000_000      # one image, checked from its header before decoding (every command, the explorer)
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS   # Pillow refuses at twice this; between, the gate below refuses in one line
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)   # (Pillow's warning, not ours)
 RESIZE_FILTERS = {
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,
@@ -33,7 +32,9 @@ class BadImage(Exception):
 def open_image(data: bytes) -> Image.Image:
     """Fully decode `data` (so truncation is detected here) and apply its EXIF orientation."""
     try:
-        img = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():            # Pillow warns between its limit and twice it; the gate says it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
         w, h = img.size                                                   # from the header: nothing decoded yet
     except Image.DecompressionBombError as exc:                          # over twice the gate: Pillow's own
         pixels = str(exc).split(" pixels")[0].split("(")[-1]
@@ -98,7 +99,9 @@ def crop_resize(arr: np.ndarray, res: int, resize_filter: str = "lanczos") -> tu
 def image_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header after EXIF rotation, or None if unreadable. Cheap: no decode."""
     try:
-        img = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
         w, h = img.size
         orientation = img.getexif().get(0x0112, 1)
         return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

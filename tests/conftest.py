@@ -91,6 +91,10 @@ SLOW_TESTS = {
     "test_inception_features_match_an_independent_transcription",
     "test_p0_is_the_identity_bit_for_bit_and_p1_changes_every_image", "test_style_mix_grid_equals_mixing_by_hand",
     "test_browser_moves_sliders_and_the_image_changes", "test_browser_uploads_a_photo_and_edits_it",
+    "test_project_aligns_a_raw_photo_to_the_networks_framing",
+    "test_a_photo_is_aligned_projected_with_progress_and_edited",
+    "test_clients_see_only_their_own_photos", "test_cli_end_to_end_with_two_workers",
+    "test_align_finds_real_faces_with_what_installs",
 }
 
 
