@@ -9,7 +9,6 @@ MAX_WAITING wait for the worker; the upload that finds no room is refused (503),
 from __future__ import annotations
 
 import contextlib
-import io
 import queue
 import secrets
 import threading
@@ -20,7 +19,6 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from common.images import MAX_PIXELS          # pixels of one photo, as every command reads them
 
 MAX_UPLOAD = 20 << 20             # bytes of one uploaded photo
 STEPS_RANGE = (10, 1000)          # projection steps a client may ask for
@@ -83,19 +81,14 @@ def decode_upload(data: bytes, channels: int) -> np.ndarray:
     if not data:
         raise UploadError(400, "the upload is empty")
     try:
-        with Image.open(io.BytesIO(data)) as probe:                       # the header only: size before decoding
-            w, h = probe.size
-    except Image.DecompressionBombError:                               # Pillow's own limit, far above ours
-        raise UploadError(413, f"the photo has too many pixels; at most {MAX_PIXELS / 1e6:.0f} megapixels are "
-                               "accepted") from None
-    except Exception:                                                  # Pillow raises many types for non-images
-        raise UploadError(415, "not an image (JPEG, PNG, WebP, ... are accepted)") from None
-    if w * h > MAX_PIXELS:
-        raise UploadError(413, f"the photo has {w * h / 1e6:.0f} megapixels; at most {MAX_PIXELS / 1e6:.0f} are "
-                               "accepted")
+        img = open_image(data)                    # the one size gate of every command: the header, before decoding
+    except BadImage as exc:
+        if "megapixels" in str(exc):
+            raise UploadError(413, f"the photo has {exc}") from None
+        raise UploadError(415, f"not an image (JPEG, PNG, WebP, ... are accepted): {str(exc)[:120]}") from None
     try:
-        return to_array(open_image(data), channels)
-    except (BadImage, Image.DecompressionBombError, ValueError, OSError) as exc:
+        return to_array(img, channels)
+    except (BadImage, ValueError, OSError) as exc:
         raise UploadError(415, f"the image cannot be read ({str(exc)[:120]})") from None
 
 
