@@ -29,7 +29,7 @@ from latent.directions import network_id
 from networks.serialize import load_network
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
-from cdp import Browser, find_chromium  # noqa: E402
+from cdp import Browser, chromium_or_skip  # noqa: E402
 from photos import face, place  # noqa: E402
 
 NET = ROOT / "tests" / "fixtures" / "stylegan2-parity" / "uncond-32"
@@ -461,12 +461,7 @@ def test_browser_moves_sliders_and_the_image_changes(served, tmp_path):
     """Headless Chromium (Debian's package; `make test` installs it through scripts/test_deps.sh): load a view,
     drag the truncation slider and an edit slider with the mouse; each drag changes the image and the URL, and
     no request fails."""
-    binary = find_chromium()
-    if binary is None:
-        message = "no chromium on PATH and scripts/test_deps.sh could not install it (needs root or sudo)"
-        if os.environ.get("STYLEGAN2_REQUIRE_BROWSER") == "1":            # CI: never skipped
-            pytest.fail(message)
-        pytest.skip(message)
+    binary = chromium_or_skip()
     browser = Browser(binary, tmp_path / "profile")
     try:
         browser.call("Page.enable")
@@ -501,12 +496,7 @@ def test_browser_moves_sliders_and_the_image_changes(served, tmp_path):
 def test_browser_uploads_a_photo_and_edits_it(served, tmp_path):
     """Headless Chromium: choose a photo with the file picker, watch the projection's progress, then drag the age
     slider: the image changes. A photo without a face and an oversized file are refused with the server's words."""
-    binary = find_chromium()
-    if binary is None:
-        message = "no chromium on PATH and scripts/test_deps.sh could not install it (needs root or sudo)"
-        if os.environ.get("STYLEGAN2_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    binary = chromium_or_skip()
     photo, blank, huge = tmp_path / "me.jpg", tmp_path / "wall.png", tmp_path / "huge.jpg"
     photo.write_bytes(raw_photo(7, angle=-12))
     Image.new("RGB", (500, 400), (200, 180, 160)).save(blank)

@@ -3,12 +3,10 @@ LiteRT in the standalone `ai-edge-litert` interpreter (no TensorFlow, no Flex de
 prepare), ONNX in onnxruntime's CPU provider, and the web page in headless Chromium opened from file://."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli
@@ -102,13 +100,8 @@ def test_web_page_draws_the_same_faces_from_disk(tmp_path):
     """--export_web DIR, opened as file:// in headless Chromium: the page computes z from the seed as NumPy does
     (bit for bit), draws the faces the Keras generator draws (within 1 level), redraws when the seed and the
     truncation change, and loads nothing that is not in DIR."""
-    from cdp import Browser, find_chromium
-    binary = find_chromium()
-    if binary is None:
-        message = "no chromium on PATH and scripts/test_deps.sh could not install it (needs root or sudo)"
-        if os.environ.get("STYLEGAN2_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    from cdp import Browser, chromium_or_skip
+    binary = chromium_or_skip()
     net = FIXTURES / "uncond-32"
     r = run_cli("run_generator.py", "--network", str(net), "--export_web", str(tmp_path / "page"))
     assert r.returncode == 0, r.stderr[-2000:]

@@ -25,6 +25,21 @@ def find_chromium() -> str | None:
     return None
 
 
+def chromium_or_skip() -> str:
+    """The Chromium binary; else the test is skipped with one line saying why, or fails under CI
+    (STYLEGAN2_REQUIRE_BROWSER=1, where the browser tests must run)."""
+    import os
+
+    import pytest
+    binary = find_chromium()
+    if binary is None:
+        message = "no chromium on PATH and scripts/test_deps.sh could not install it (needs root or sudo)"
+        if os.environ.get("STYLEGAN2_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
 class Browser:
     """Headless Chromium with one page; `call` sends a CDP command and returns its result."""
 
