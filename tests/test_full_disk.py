@@ -68,7 +68,8 @@ def one_error_line(r: subprocess.CompletedProcess) -> str:
 
 def test_full_disk_keeps_the_previous_grid_whole(small_disk):
     """run_generator --grid on a disk with room for the 16 seed images but not the grid: the user's previous
-    grid.png is unchanged (it used to be truncated in place), no temporary file is left, one error line."""
+    grid.png is unchanged (it used to be truncated in place), the seed images written before the grid are removed
+    again (a command's outputs are a set: all or none), no temporary file is left, one error line."""
     disk = small_disk("512k")
     out = disk / "out"
     out.mkdir()
@@ -81,7 +82,7 @@ def test_full_disk_keeps_the_previous_grid_whole(small_disk):
     line = one_error_line(r)
     assert "No space left on device" in line and "grid" in line, line
     assert (out / "grid.png").read_bytes() == before
-    assert len(list(out.glob("seed*.png"))) == 16            # the failure was at the grid, after every seed
+    assert list(out.glob("seed*.png")) == []                 # written before the grid failed, then removed
     assert partial_files(disk) == []
 
 
