@@ -122,6 +122,7 @@ def test_web_page_draws_the_same_faces_from_disk(tmp_path):
         browser.call("Page.navigate", url=(tmp_path / "page" / "index.html").as_uri())
         browser.wait("window.stylegan2 && (window.stylegan2.draws >= 1 || window.stylegan2.error !== '')", 120)
         assert browser.js("window.stylegan2.error") == ""
+        assert browser.js("getComputedStyle(document.getElementById('class-box')).display") == "none"  # uncond.
         for seed in (0, 7, 123456, 4294967295):
             z = browser.js(f"Array.from(window.seedToZ({seed}, {G.z_dim})).join(',')")
             assert np.array_equal(np.array([float(v) for v in z.split(",")], np.float32), seed_to_z(seed, G.z_dim)[0])
