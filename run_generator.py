@@ -125,12 +125,10 @@ def _check_export(export: str | None, quantize: str, export_web: str | None, ove
     if quantize != "none" and not (export and Path(export).suffix.lower() == ".tflite"):
         raise UserError(f"--quantize {quantize} applies to --export PATH.tflite (LiteRT)")
     if export:
-        suffix = Path(export).suffix
-        if Path(export).is_dir():
-            check_output_file(export, "--export", ".keras", overwrite)        # says: a folder, give a file name
-        if suffix.lower() not in EXPORT_FORMATS:
+        suffix = Path(export).suffix.lower()
+        if suffix not in EXPORT_FORMATS and not Path(export).is_dir():      # a folder: check_output_file says so
             raise UserError(f"--export {export}: the file name must end in .keras, .tflite (LiteRT) or .onnx (ONNX)")
-        check_output_file(export, "--export", suffix.lower(), overwrite)
+        check_output_file(export, "--export", suffix if suffix in EXPORT_FORMATS else ".keras", overwrite)
     if export_web:
         check_output_file(export_web, "--export_web", overwrite=overwrite, folder=True)
         from networks.webruntime import check_runtime

@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -123,6 +124,18 @@ def undone_on_failure(paths: list[Path], folders: list[Path]) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 d.rmdir()                                              # only when empty
         raise
+
+
+def replace_folder(new: Path, dest: Path) -> None:
+    """Give the complete folder `new` the name `dest`; an existing `dest` (--overwrite) goes only then."""
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        dest.rename(old)
+        new.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(dest)
 
 
 def check_name(name: str, what: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 
 from common.errors import UserError
-from common.files import atomic_path
+from common.files import atomic_path, replace_folder
 from networks.ops import to_uint8
 from networks import webruntime
 from networks.stylegan2 import Generator
@@ -136,13 +136,7 @@ def export_web(G: Generator, folder: str | Path, network: str = "") -> int:
             f"ort.wasm.min.js, ort-glue.js and ort-wasm.js hold onnxruntime-web {webruntime.VERSION} (npm), "
             "Copyright (c) Microsoft Corporation, MIT License: https://github.com/microsoft/onnxruntime\n")
         size = sum(f.stat().st_size for f in tmp.iterdir())
-        if folder.exists():                                    # --overwrite: the old page goes only now
-            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-            folder.rename(old)
-            tmp.rename(folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(folder)
+        replace_folder(tmp, folder)                            # --overwrite: the old page goes only now
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -22,7 +22,7 @@ import numpy as np
 import keras
 
 from common.errors import UserError
-from common.files import CACHE, atomic_path
+from common.files import CACHE, atomic_path, replace_folder
 from networks.locate import snapshot_kimg  # noqa: F401  (also imported from here)
 from networks.convert import load_official_state
 from networks.ops import to_uint8
@@ -321,11 +321,4 @@ def export_saved_model(G: Generator, path: str | Path) -> None:
     tmp = path.with_name(f".{path.name}.partial")              # complete before it takes the name
     shutil.rmtree(tmp, ignore_errors=True)
     archive.write_out(str(tmp), verbose=False)
-    if path.exists():                                         # --overwrite: the old folder goes only now
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        path.rename(old)
-        tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(path)
+    replace_folder(tmp, path)                                 # --overwrite: the old folder goes only now
