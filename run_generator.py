@@ -12,6 +12,7 @@
     python run_generator.py --network ffhq.keras --export-savedmodel ffhq_sm  # serving: generate(z, psi)
     python run_generator.py --export g.tflite --quantize int8                 # LiteRT (phones), builtin ops
     python run_generator.py --export g.onnx                                   # ONNX Runtime and friends
+    python run_generator.py --export mine.pkl                                 # for stylegan2-ada-pytorch (G, D, G_ema)
     python run_generator.py --export_web page/                                # a page that runs from disk
 
 Without --network: the newest snapshot under results/, else the face model that ships with the repo
@@ -51,7 +52,8 @@ flags.DEFINE_integer("batch", 8, "Images per generator call.", lower_bound=1)
 flags.DEFINE_boolean("grid", False, "Also write grid.png with every image.")
 flags.DEFINE_string("export", None, "Write --network to this file and exit: .keras (our format: convert once), "
                     ".tflite (LiteRT, builtin ops only) or .onnx (ONNX): generate(z, psi[, c]) -> uint8 images, "
-                    "constant noise (docs/deployment.md).")
+                    "constant noise (docs/deployment.md); .pkl: G, D and G_ema as an NVIDIA network pickle that "
+                    "stylegan2-ada-pytorch's tools load (docs/networks.md).")
 flags.DEFINE_enum("quantize", "none", ["none", "float16", "int8"], "--export PATH.tflite: float32 weights, "
                   "float16 weights, or int8 weights with float activations (dynamic range).")
 flags.DEFINE_string("export_web", None, "Write a static page into this folder (index.html and the files it "
@@ -117,7 +119,7 @@ FLAGS = flags.FLAGS
 NETWORK_NAMES = ("G_ema", "G", "D")
 
 
-EXPORT_FORMATS = {".keras": "Keras", ".tflite": "LiteRT", ".onnx": "ONNX"}
+EXPORT_FORMATS = {".keras": "Keras", ".tflite": "LiteRT", ".onnx": "ONNX", ".pkl": "NVIDIA pickle"}
 
 
 def _check_export(export: str | None, quantize: str, export_web: str | None, overwrite: bool) -> None:
@@ -127,7 +129,8 @@ def _check_export(export: str | None, quantize: str, export_web: str | None, ove
     if export:
         suffix = Path(export).suffix.lower()
         if suffix not in EXPORT_FORMATS and not Path(export).is_dir():      # a folder: check_output_file says so
-            raise UserError(f"--export {export}: the file name must end in .keras, .tflite (LiteRT) or .onnx (ONNX)")
+            raise UserError(f"--export {export}: the file name must end in .keras, .tflite (LiteRT), .onnx (ONNX) "
+                            "or .pkl (NVIDIA's network pickle)")
         check_output_file(export, "--export", suffix if suffix in EXPORT_FORMATS else ".keras", overwrite)
     if export_web:
         check_output_file(export_web, "--export_web", overwrite=overwrite, folder=True)
@@ -141,7 +144,7 @@ def _check_keep(keep: list[str] | None, ema_only: bool, export: str | None) -> s
         raise UserError(f"{'--ema_only' if ema_only else '--keep'} applies to --export PATH")
     if (keep or ema_only) and Path(export).suffix.lower() != ".keras":
         raise UserError(f"{'--ema_only' if ema_only else '--keep'} applies to --export PATH.keras; LiteRT and ONNX "
-                        "files hold G_ema alone")
+                        "files hold G_ema alone, NVIDIA pickles G, D and G_ema")
     if ema_only and keep:
         raise UserError("give --ema_only or --keep, not both")
     if ema_only:
@@ -245,6 +248,12 @@ def main(argv: list[str]) -> int:
         kept = _kept_networks(bundle, keep, path)
         save_bundle(FLAGS.export, G, kept.get("G"), kept.get("D"), bundle.metadata)
         print(f"wrote {FLAGS.export} ({', '.join(['G_ema', *kept])})")
+    elif FLAGS.export and Path(FLAGS.export).suffix.lower() == ".pkl":
+        from networks import export
+        size, notes = export.export_nvidia_pickle(G, bundle.D, FLAGS.export, bundle.G)
+        print(f"wrote {FLAGS.export} (NVIDIA network pickle, (G, D, Gs) in NVlabs/stylegan2's layout, "
+              f"{size / 1e6:.1f} MB): stylegan2-ada-pytorch's legacy.load_network_pkl reads it"
+              + "".join(f"; {n}" for n in notes))
     elif FLAGS.export:
         from networks import export
         if Path(FLAGS.export).suffix.lower() == ".tflite":

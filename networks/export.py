@@ -1,5 +1,6 @@
 """Generators for deployment, outside Python and TensorFlow: LiteRT (`.tflite`, builtin ops only), ONNX (`.onnx`)
-and a static web page that runs the ONNX file in onnxruntime-web, opened from disk.
+and a static web page that runs the ONNX file in onnxruntime-web, opened from disk; and whole networks (G, D, G_ema)
+as an NVIDIA network pickle (`.pkl`) for the PyTorch tools built on stylegan2-ada-pytorch's loader.
 
 Each holds one function `generate(z [N, z_dim] float32, psi [] float32[, c [N, c_dim] float32]) -> images uint8
 [N, R, R, C]` with constant noise, the same images as `run_generator.py --noise-mode const`. The converters
@@ -9,8 +10,11 @@ them.
 from __future__ import annotations
 
 import base64
+import copyreg
+import io
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,7 +27,7 @@ from networks.ops import to_uint8
 from networks import webruntime
 from networks.stylegan2 import Generator
 
-FORMATS = {".keras": "Keras", ".tflite": "LiteRT", ".onnx": "ONNX"}
+FORMATS = {".keras": "Keras", ".tflite": "LiteRT", ".onnx": "ONNX", ".pkl": "NVIDIA pickle"}
 QUANTIZE = ("none", "float16", "int8")
 ONNX_OPSET = 17
 
@@ -34,7 +38,8 @@ def check_export(path: str, quantize: str) -> str:
     """The format of `--export PATH` from its suffix (UserError for another, or a quantization it lacks)."""
     suffix = Path(path).suffix
     if suffix not in FORMATS:
-        raise UserError(f"--export {path}: the file name must end in .keras, .tflite (LiteRT) or .onnx (ONNX)")
+        raise UserError(f"--export {path}: the file name must end in .keras, .tflite (LiteRT), .onnx (ONNX) or "
+                        ".pkl (NVIDIA's network pickle)")
     if quantize != "none" and suffix != ".tflite":
         raise UserError(f"--quantize {quantize} applies to LiteRT files (.tflite), not {suffix}")
     return FORMATS[suffix]
@@ -142,3 +147,113 @@ def export_web(G: Generator, folder: str | Path, network: str = "") -> int:
         raise
     return size
 
+
+
+# ----------------------------------------------------------------------------------- NVIDIA network pickle
+TF1_VERSION = 4                 # dnnlib.tflib.network.Network state version of NVlabs/stylegan2
+TF1_NOTE = ("# StyleGAN2 network written by stylegan2-tf (TensorFlow 2 / Keras 3). NVIDIA's TF1 build code is not "
+            "included: read it with stylegan2-ada-pytorch's legacy.load_network_pkl or with stylegan2-tf.\n")
+
+
+class _TF1Network:
+    """Pickles as `dnnlib.tflib.network.Network` with the given state, as TF1 wrote it: NEWOBJ of the class, then
+    BUILD with the state dict (see _TF1Pickler for the class name)."""
+
+    def __init__(self, state: dict) -> None:
+        self.state = state
+
+    def __reduce_ex__(self, protocol):
+        return (copyreg.__newobj__, (_TF1Network,), self.state)
+
+
+class _TF1Pickler(pickle._Pickler):
+    """The standard (pure Python) pickler, except that the class _TF1Network is written as the global
+    dnnlib.tflib.network.Network, the class NVIDIA's loaders expect."""
+
+    def save_global(self, obj, name=None):
+        if obj is _TF1Network:
+            self.write(pickle.GLOBAL + b"dnnlib.tflib.network\nNetwork\n")
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def _tf1_net(name: str, func: str, kwargs: dict, variables: dict, components: dict | None = None) -> _TF1Network:
+    return _TF1Network({"version": TF1_VERSION, "name": name, "static_kwargs": kwargs,
+                        "components": components or {}, "build_module_src": TF1_NOTE, "build_func_name": func,
+                        "variables": list(variables.items())})
+
+
+def tf1_generator_kwargs(G: Generator) -> dict:
+    """NVlabs/stylegan2 static kwargs of G (the names legacy.convert_tf_generator reads)."""
+    cfg = G.get_config()
+    kw = {"latent_size": G.z_dim, "dlatent_size": G.w_dim, "label_size": G.c_dim, "resolution": G.img_resolution,
+          "num_channels": G.img_channels, "mapping_layers": cfg["mapping_layers"],
+          "mapping_lrmul": cfg["mapping_lr_multiplier"], "w_avg_beta": cfg["w_avg_beta"],
+          "fmap_base": cfg["channel_base"] // 2, "fmap_max": cfg["channel_max"], "architecture": "skip",
+          "num_fp16_res": cfg["mixed_precision_res"] if cfg["mixed_precision"] == "float16" else 0}
+    if cfg["conv_clamp"] is not None:
+        kw["conv_clamp"] = cfg["conv_clamp"]
+    return kw
+
+
+def tf1_discriminator_kwargs(D) -> dict:
+    """NVlabs/stylegan2(-ada) static kwargs of D (the names legacy.convert_tf_discriminator reads)."""
+    cfg = D.get_config()
+    kw = {"label_size": D.c_dim, "resolution": D.img_resolution, "num_channels": D.img_channels,
+          "fmap_base": cfg["channel_base"] // 2, "fmap_max": cfg["channel_max"], "architecture": "resnet",
+          "mbstd_group_size": cfg["mbstd_group_size"], "mbstd_num_features": cfg["mbstd_num_channels"],
+          "num_fp16_res": cfg["mixed_precision_res"] if cfg["mixed_precision"] == "float16" else 0}
+    if D.c_dim:
+        kw.update(mapping_layers=cfg["mapping_layers"], mapping_fmaps=int(D.mapping.w_dim), mapping_lrmul=0.01)
+    if cfg["conv_clamp"] is not None:
+        kw["conv_clamp"] = cfg["conv_clamp"]
+    return kw
+
+
+def nvidia_pickle_bytes(G_ema: Generator, D, G: Generator | None = None) -> tuple[bytes, list[str]]:
+    """(G, D, Gs) as NVlabs/stylegan2 writes them (each a `dnnlib.tflib.network.Network` holding numpy arrays),
+    the format stylegan2-ada-pytorch's `legacy.load_network_pkl` converts; and notes on what was left out."""
+    from networks.convert import export_official_state
+    from networks.legacy import official_to_tf1
+    notes = []
+    for net in (G_ema, G):
+        if net is not None and net.lod > 0:
+            raise UserError(f"this network is a snapshot taken while a resolution was fading in (lod {net.lod:g}); "
+                            "NVIDIA's networks cannot render that: export a snapshot after the fade-in")
+    if D is None:
+        raise UserError("an NVIDIA network pickle holds G, D and G_ema; this network has no D (export one that "
+                        "has it, e.g. a training snapshot or the shipped model)")
+    if G is None:
+        notes.append("G is a copy of G_ema (this network has no G)")
+    d_state = export_official_state(D)
+    if D.progressive:
+        top = f"b{D.img_resolution}.fromrgb."
+        dropped = [k for k in d_state if ".fromrgb." in k and not k.startswith(top)]
+        d_state = {k: v for k, v in d_state.items() if k not in dropped}
+        if dropped:
+            notes.append(f"D's fromRGB layers below {D.img_resolution}x{D.img_resolution} (progressive growing) "
+                         "are left out: NVIDIA's D reads the full resolution only")
+
+    def generator(net: Generator, name: str) -> _TF1Network:
+        tf1 = official_to_tf1(export_official_state(net), "G")
+        part = lambda prefix: {k[len(prefix):]: v for k, v in tf1.items() if k.startswith(prefix)}  # noqa: E731
+        components = {"mapping": _tf1_net("G_mapping", "G_mapping", {}, part("mapping/")),
+                      "synthesis": _tf1_net("G_synthesis", "G_synthesis_stylegan2", {}, part("synthesis/"))}
+        return _tf1_net(name, "G_main", tf1_generator_kwargs(net), {"dlatent_avg": tf1["dlatent_avg"]}, components)
+
+    data = (generator(G if G is not None else G_ema, "G"),
+            _tf1_net("D", "D_stylegan2", tf1_discriminator_kwargs(D), official_to_tf1(d_state, "D")),
+            generator(G_ema, "Gs"))
+    buf = io.BytesIO()
+    _TF1Pickler(buf, protocol=4).dump(data)
+    return buf.getvalue(), notes
+
+
+def export_nvidia_pickle(G_ema: Generator, D, path: str | Path, G: Generator | None = None) -> tuple[int, list[str]]:
+    """Write (G, D, Gs) as an NVlabs/stylegan2 network pickle (see nvidia_pickle_bytes); returns its size in bytes
+    and notes on what was left out."""
+    data, notes = nvidia_pickle_bytes(G_ema, D, G)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+    return len(data), notes

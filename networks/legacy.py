@@ -367,3 +367,56 @@ def tf1_to_official(tf1: dict[str, np.ndarray], kind: str, static_kwargs: dict |
             v = v.T if v.ndim == 2 else conv(v)
         out[f"b{res}.{layer}.{leaf}"] = v
     return out
+
+
+# ----------------------------------------------------------------------------------- official -> TF1 names
+def official_to_tf1(state: dict[str, np.ndarray], kind: str) -> dict[str, np.ndarray]:
+    """Inverse of tf1_to_official (kind 'G' or 'D'): official names and layouts -> the variable names and layouts
+    inside an NVlabs/stylegan2 pickle (dense [in, out], conv [kh, kw, in, out], the generator's upsampling conv
+    spatially flipped, mod_bias = affine bias - 1 (float64, the only one: exact both ways), noise buffers
+    `synthesis/noiseK` [1, 1, H, W]). D's mapping is written at lr multiplier 0.01 (`mapping_lrmul` 0.01 goes with
+    it). Resample filters are not variables in TF1."""
+    out: dict[str, np.ndarray] = {}
+    conv = lambda w: np.asarray(w).transpose(2, 3, 1, 0)  # noqa: E731  [O, I, kh, kw] -> [kh, kw, I, O]
+    dense = lambda name, v: v.T if name.endswith("weight") else v  # noqa: E731
+    for name, v in state.items():
+        v = np.asarray(v, np.float32)
+        parts = name.split(".")
+        if parts[-1] == "resample_filter":
+            continue
+        if kind == "G":
+            if name == "mapping.w_avg":
+                out["dlatent_avg"] = v
+            elif parts[0] == "mapping":
+                layer = "LabelEmbed" if parts[1] == "embed" else f"Dense{parts[1][2:]}"
+                out[f"mapping/{layer}/{parts[2]}"] = dense(name, v)
+            elif parts[2] == "const":
+                out["synthesis/4x4/Const/const"] = v[None]
+            else:
+                res, layer, leaf = int(parts[1][1:]), parts[2], ".".join(parts[3:])
+                tf_layer = {"conv0": "Conv0_up", "conv1": "Conv" if res == 4 else "Conv1", "torgb": "ToRGB"}[layer]
+                base = f"synthesis/{res}x{res}/{tf_layer}"
+                if leaf == "noise_const":
+                    k = 0 if res == 4 else int(np.log2(res)) * 2 - (5 if layer == "conv0" else 4)
+                    out[f"synthesis/noise{k}"] = v[None, None]
+                elif leaf == "weight":
+                    w = conv(v)
+                    out[f"{base}/weight"] = w[::-1, ::-1] if layer == "conv0" else w
+                elif leaf == "affine.weight":
+                    out[f"{base}/mod_weight"] = v.T
+                elif leaf == "affine.bias":                 # float64: bias - 1 exactly, so + 1 gives it back
+                    out[f"{base}/mod_bias"] = v.astype(np.float64) - 1.0
+                else:
+                    out[f"{base}/{leaf}"] = v
+            continue
+        if parts[0] == "mapping":
+            layer = "LabelEmbed" if parts[1] == "embed" else f"Mapping{parts[1][2:]}"
+            out[f"{layer}/{parts[2]}"] = dense(name, v)
+        elif parts[0] == "b4" and parts[1] in ("conv", "fc", "out"):
+            layer = {"conv": "4x4/Conv", "fc": "4x4/Dense0", "out": "Output"}[parts[1]]
+            out[f"{layer}/{parts[2]}"] = conv(v) if v.ndim == 4 else dense(name, v)
+        else:
+            res = int(parts[0][1:])
+            layer = {"fromrgb": "FromRGB", "conv0": "Conv0", "conv1": "Conv1_down", "skip": "Skip"}[parts[1]]
+            out[f"{res}x{res}/{layer}/{parts[2]}"] = conv(v) if v.ndim == 4 else v
+    return {k: np.array(v, v.dtype, order="C") for k, v in out.items()}    # (ascontiguousarray makes 0-d 1-d)

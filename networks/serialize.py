@@ -71,7 +71,8 @@ def save_bundle(path: str | Path, G_ema: Generator, G: Generator | None = None, 
 
 def _options(g_kwargs: dict, d_kwargs: dict) -> tuple[dict, dict]:
     """The options of NVIDIA networks that no weight shape shows, from their init kwargs (PyTorch:
-    `synthesis_kwargs` of G, D's own; TF1: the static kwargs, same names): conv_clamp (every layer NVIDIA
+    `synthesis_kwargs` and `mapping_kwargs` of G, D's own; TF1: the static kwargs, same names): the mapping's
+    lr multiplier and w_avg decay, conv_clamp (every layer NVIDIA
     clamps, float32 ones included), the number of float16 resolutions, D's minibatch-stddev group and
     channels; and the architecture kinds, of which only skip G / resnet D (config E and F) exist here."""
     syn = g_kwargs.get("synthesis_kwargs") or g_kwargs
@@ -81,6 +82,12 @@ def _options(g_kwargs: dict, d_kwargs: dict) -> tuple[dict, dict]:
             raise UserError(f"{kind} architecture {kw['architecture']!r} is not supported (StyleGAN2 config E and "
                             f"F use a {want} {'generator' if kind == 'G' else 'discriminator'})")
     g, d = {}, {}
+    mapping = g_kwargs.get("mapping_kwargs") or g_kwargs                  # PyTorch names, else TF1 ones
+    lr = mapping.get("lr_multiplier", mapping.get("mapping_lrmul"))
+    if lr is not None:
+        g["mapping_lr_multiplier"] = float(lr)
+    if isinstance(mapping.get("w_avg_beta"), (int, float)):
+        g["w_avg_beta"] = float(mapping["w_avg_beta"])
     for out, kw in ((g, syn), (d, d_kwargs)):
         if kw.get("conv_clamp") is not None:
             out["conv_clamp"] = float(kw["conv_clamp"])

@@ -243,7 +243,7 @@ CASES = [
     (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "0-3", "--grid", "--outdir", f"{W}/gen"],
      "{w}/gen/seed0000.png and 1 more of this command's outputs already exist(s)"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/g.pt"],
-     "must end in .keras, .tflite (LiteRT) or .onnx (ONNX)"),
+     "must end in .keras, .tflite (LiteRT), .onnx (ONNX) or .pkl (NVIDIA's network pickle)"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/g.onnx", "--quantize", "int8"],
      "--quantize int8 applies to --export PATH.tflite"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/g.tflite", "--keep", "D"],
