@@ -1,4 +1,4 @@
-"""Benchmark: landmark alignment (dataset_tool/align.py), how alike and how fast.
+"""Benchmark: landmark alignment (alignment/faces.py), how alike and how fast.
 
     python benchmarks/bench_align.py [--faces 10] [--photos 20] [--create 40]
 
@@ -27,7 +27,7 @@ import numpy as np
 from benchlib import ROOT
 from PIL import Image
 
-from dataset_tool import align as al
+from alignment import faces as al
 
 
 def place(photo, angle, scale, at, canvas):

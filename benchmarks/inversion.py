@@ -48,7 +48,7 @@ def main() -> None:
 
     import numpy as np
 
-    from dataset_tool.align import load_framing
+    from alignment.faces import load_framing
     from latent import directions as dirs
     from latent.attributes import edit_strength, train_attribute_classifier
     from latent.modes import aligned_target

@@ -24,7 +24,7 @@ import numpy as np
 import dataset_tool
 from datasets import format as fmt
 from common.images import BadImage, crop_resize, image_size, open_image, to_array
-from dataset_tool.align import FFHQ
+from alignment.faces import FFHQ
 from dataset_tool.images import box_levels, encode_level
 from dataset_tool.labels import Labeler, LabelError
 from dataset_tool.sources import Source, is_image_name
@@ -44,7 +44,7 @@ class CreateConfig:
     channels: int = 3                 # 3 (RGB) or 1 (grayscale)
     max_images: int | None = None     # stop after this many written images
     shuffle_seed: int = 123           # write order = RandomState(seed).permutation(sorted files)
-    align: bool = False               # find faces by landmarks and crop them as FFHQ was (dataset_tool/align.py)
+    align: bool = False               # find faces by landmarks and crop them as FFHQ was (alignment/faces.py)
     faces: str = "largest"            # with align: the largest face of each photo, or all of them
     labels: str | None = None         # .csv / .json file, regex:PATTERN, or utkface
     label_classes: str = ""           # fields to one-hot: "gender=2,race=5"
@@ -165,7 +165,7 @@ def _process(task: tuple[int, str]) -> dict:
     try:
         arr = to_array(open_image(data), w["channels"])
         if w["align"]:
-            from dataset_tool.align import align_faces
+            from alignment.faces import align_faces
             crops = [(crop, face.to_dict()) for crop, face in align_faces(arr, w["res"], w["faces"])]
         else:
             crops = [(arr, None)]

@@ -97,3 +97,24 @@ class Source:
 
 def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def aligned_images(path):
+    """The images of `path` for `alignment.faces.measure_framing`: a dataset of ours (its top level), or a folder
+    or archive of aligned face photos; uint8 [H, W, C] arrays, lazily."""
+    from pathlib import Path
+    path = Path(path)
+    if (path / "dataset.json").is_file():
+        from datasets.reader import read_records
+        return (img for img, _ in read_records(path))
+    from common.images import BadImage, open_image, to_array
+    source = Source(path)
+
+    def decoded():
+        for name in source.list_files():
+            if is_image_name(name):
+                try:
+                    yield to_array(open_image(source.read(name)), 3)
+                except (BadImage, OSError, ValueError):
+                    continue
+    return decoded()

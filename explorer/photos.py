@@ -114,7 +114,7 @@ class Photos:
         """Align the largest face of an uploaded photo and queue its projection and tuning; UploadError says why
         not."""
         from common.images import BadImage
-        from dataset_tool.align import align_faces, detect_faces
+        from alignment.faces import align_faces, detect_faces
         for name, value, (lo, hi) in (("steps", steps, STEPS_RANGE), ("tune_steps", tune_steps, TUNE_STEPS_RANGE)):
             if not lo <= value <= hi:
                 raise UploadError(400, f"{name} {value} is out of range {lo}..{hi}")

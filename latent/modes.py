@@ -397,7 +397,8 @@ def target_framing(network: str | None, framing: str | None) -> tuple:
     folder / archive of aligned faces (measured on up to 100 of them); without --framing the one recorded with
     the network (the shipped model's, a run's), else NVIDIA's FFHQ framing."""
     from common.images import BadImage
-    from dataset_tool.align import FFHQ, aligned_images, load_framing, measure_framing
+    from alignment.faces import FFHQ, load_framing, measure_framing
+    from dataset_tool.sources import aligned_images
     from networks.locate import framing_file
     if framing == "ffhq":
         return FFHQ, "NVIDIA's FFHQ framing (--framing ffhq)"
@@ -442,7 +443,7 @@ def aligned_target(target: str, res: int, channels: int, framing, note: str, out
     written to out/aligned.png with its landmarks; UserError when the photo has no usable face."""
     import json
     from common.images import BadImage, read_image
-    from dataset_tool.align import align_faces, detect_faces
+    from alignment.faces import align_faces, detect_faces
     photo = read_image(target, 3, what="--target")
     found = detect_faces(photo, largest=True)
     try:
@@ -463,7 +464,7 @@ def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool 
             detector=None, fps: float = 30.0, framing=None, framing_note: str = "", tune_steps: int = 0,
             encoder=None) -> Path:
     """Find the latent of a face image: projected_w.npz, proj.png, target.png and proj.mp4 (target | progress).
-    With `framing` (a dataset_tool.align.Framing) the photo's largest face is aligned to it first (aligned.png);
+    With `framing` (an alignment.faces.Framing) the photo's largest face is aligned to it first (aligned.png);
     without, the photo is used as it is (centre square). `detector` (the FID Inception, for distance
     'inception') is passed in by the caller. With `tune_steps` the projection is the pivot of pivotal tuning:
     a copy of G tuned to draw the photo at it is written as tuned.keras (and proj-w.png is the pivot's image

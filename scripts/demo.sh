@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 OUT=${DEMO_OUT:-demo}
 QUICK=${DEMO_QUICK:-0}
 SEEDS=0-99; FRAMES=20; PROJ_STEPS=300; TUNE_STEPS=200; TRAIN_KIMG=1; KPT=0.25
-if [ "$QUICK" = 1 ]; then SEEDS=0-15; FRAMES=4; PROJ_STEPS=20; TUNE_STEPS=20; TRAIN_KIMG=0.064; KPT=0.032; fi
+if [ "$QUICK" = 1 ]; then SEEDS=0-15; FRAMES=4; PROJ_STEPS=4; TUNE_STEPS=4; TRAIN_KIMG=0.064; KPT=0.032; fi
 NET=utkface-64          # the shipped model (models/utkface-64/G_ema-D.keras, see its MODEL_CARD.md)
 SHIP=$OUT/utkface-64
 mkdir -p "$OUT"

@@ -1,4 +1,4 @@
-"""Landmark alignment of raw photos (dataset_tool/align.py, create.py --align): the same face rotated, scaled and
+"""Landmark alignment of raw photos (alignment/faces.py, create.py --align): the same face rotated, scaled and
 moved inside a larger photo aligns to the same crop, measured by image registration (OpenCV's ECC); no face, two
 faces, a face cut by the border and a tiny face are handled and reported."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import ROOT, run_cli
 from common.images import BadImage
-from dataset_tool.align import FFHQ, align, align_faces, detect_faces, load_framing, measure_framing, refine_face
+from alignment.faces import FFHQ, align, align_faces, detect_faces, load_framing, measure_framing, refine_face
 
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 from photos import FACES, face, place  # noqa: E402
@@ -131,7 +131,7 @@ def test_create_align_records_landmarks_and_lists_what_it_skipped(tmp_path):
     r = run_cli("dataset_tool/create.py", "--info", str(ds))
     assert r.returncode == 0, r.stderr[-2000:]
     # a crop is redone exactly from its recorded landmarks
-    from dataset_tool.align import Face
+    from alignment.faces import Face
     from datasets.reader import read_records
     rec = next(f for f in info["faces"] if f["file"] == "one.jpg")
     redone = align(np.asarray(Image.open(src / "one.jpg").convert("RGB")),
@@ -165,7 +165,7 @@ def test_project_aligns_a_raw_photo_to_the_networks_framing(tmp_path):
     photo = place(face(0), 18, 2.2, canvas=(1200, 900), at=(650, 420))
     Image.fromarray(photo).save(tmp_path / "photo.jpg", quality=92)
     r = run_cli("run_generator.py", "--network", "utkface-64", "--mode", "project", "--target",
-                str(tmp_path / "photo.jpg"), "--num-steps", "2", "--outdir", str(tmp_path / "out"))
+                str(tmp_path / "photo.jpg"), "--num-steps", "2", "--tune_steps", "2", "--outdir", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "to the framing recorded with the network" in r.stdout and "aligned.png" in r.stdout, r.stdout
     assert "2 steps at " in r.stdout and " ms/step after the first" in r.stdout, r.stdout     # time per step
@@ -181,7 +181,8 @@ def test_project_aligns_a_raw_photo_to_the_networks_framing(tmp_path):
                                  np.asarray(Image.fromarray(aligned).resize((128, 128))))
     assert abs(rot) < 4.0 and abs(s - 1) < 0.06 and shift < 6.0, (rot, s, shift)
     r = run_cli("run_generator.py", "--network", "utkface-64", "--mode", "project", "--target",
-                str(tmp_path / "photo.jpg"), "--num-steps", "2", "--framing", "ffhq", "--outdir", str(tmp_path / "o2"))
+                str(tmp_path / "photo.jpg"), "--num-steps", "2", "--notune", "--framing", "ffhq",
+                "--outdir", str(tmp_path / "o2"))
     assert r.returncode == 0 and "NVIDIA's FFHQ framing (--framing ffhq)" in r.stdout, r.stderr[-2000:]
     ffhq = np.asarray(Image.open(tmp_path / "o2" / "aligned.png")).astype(float)
     assert np.abs(ffhq - aligned).mean() > 10                  # FFHQ frames the face looser: another crop
@@ -189,7 +190,7 @@ def test_project_aligns_a_raw_photo_to_the_networks_framing(tmp_path):
     for f in FACES[40:50]:
         (tmp_path / "aligned" / f.name).write_bytes(f.read_bytes())
     r = run_cli("run_generator.py", "--network", "utkface-64", "--mode", "project", "--target",
-                str(tmp_path / "photo.jpg"), "--num-steps", "2", "--framing", str(tmp_path / "aligned"),
+                str(tmp_path / "photo.jpg"), "--num-steps", "2", "--notune", "--framing", str(tmp_path / "aligned"),
                 "--outdir", str(tmp_path / "o3"))
     assert r.returncode == 0 and "measured on 10 of its faces" in r.stdout, r.stdout + r.stderr[-2000:]
     measured = np.asarray(Image.open(tmp_path / "o3" / "aligned.png")).astype(float)

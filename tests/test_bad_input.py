@@ -312,7 +312,7 @@ CASES = [
     (["run_generator.py", "--network", f"{W}/net.keras", "--export", f"{W}/out.KERAS"], "in lower case"),
     (["dataset_tool/create.py", f"{W}/cut.tar.gz", f"{W}/out"], "cannot read {w}/cut.tar.gz"),
     (["dataset_tool/extract.py", f"{W}/cutds", f"{W}/png4"], "hold(s) 4 records, but the dataset records 8"),
-    # the files beside a network: one reader per kind, checked (latent/directions.py, dataset_tool/align.py)
+    # the files beside a network: one reader per kind, checked (latent/directions.py, alignment/faces.py)
     (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age=-1..1", "--directions",
       f"{W}/dlist", "--outdir", f"{W}/o"], "not a direction's description (a JSON object is expected, got list)"),
     (["run_generator.py", "--network", f"{W}/net.keras", "--seeds", "1", "--edit", "age=-1..1", "--directions",

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_cli
-from dataset_tool.align import FFHQ, align_faces
+from alignment.faces import FFHQ, align_faces
 from explorer.photos import MAX_PHOTOS, MAX_UPLOAD, Photo, Photos, UploadError
 from explorer.render import Renderer, find_directions
 from explorer.server import ExplorerServer, host_name, host_warning

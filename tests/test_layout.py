@@ -1,7 +1,7 @@
 """The package layers: every import between this project's packages points downward, and the base stays light.
 
     common                  errors, CLI start-up, progress, atomic files, image grids and encoding
-    datasets                the TFRecord layout and the tf.data reader
+    datasets, alignment     the TFRecord layout and the tf.data reader; face alignment by landmarks
     dataset_tool, networks  the dataset writer; the networks and their file formats
     training, latent        training; latent-space tools (seeds, mixing, walks, directions, projection)
     metrics, explorer       FID, KID, PPL, precision/recall; the browser explorer (server and page)
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from conftest import ROOT
 
-LAYERS = {"common": 0, "datasets": 1, "dataset_tool": 2, "networks": 2, "training": 3, "latent": 3, "metrics": 4,
-          "explorer": 4}
+LAYERS = {"common": 0, "datasets": 1, "alignment": 1, "dataset_tool": 2, "networks": 2, "training": 3, "latent": 3,
+          "metrics": 4, "explorer": 4}
 SCRIPTS = {"dataset_tool/create.py", "dataset_tool/extract.py"}      # command-line entry points, on top
 
 

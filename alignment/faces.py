@@ -296,28 +296,6 @@ def measure_framing(images, name: str, size: int = 256, limit: int = 200) -> tup
     return Framing(name=name, points=tuple((round(float(x), 4), round(float(y), 4)) for x, y in median)), len(found)
 
 
-def aligned_images(path):
-    """The images of `path` for `measure_framing`: a dataset of ours (its top level), or a folder or archive of
-    aligned face photos; uint8 [H, W, C] arrays, lazily."""
-    from pathlib import Path
-    path = Path(path)
-    if (path / "dataset.json").is_file():
-        from datasets.reader import read_records
-        return (img for img, _ in read_records(path))
-    from common.images import open_image, to_array
-    from dataset_tool.sources import Source, is_image_name
-    source = Source(path)
-
-    def decoded():
-        for name in source.list_files():
-            if is_image_name(name):
-                try:
-                    yield to_array(open_image(source.read(name)), 3)
-                except (BadImage, OSError, ValueError):
-                    continue
-    return decoded()
-
-
 def save_framing(path, framing: Framing, info: dict | None = None) -> None:
     """framing.json: the framing and how it was measured (written atomically)."""
     import json
@@ -335,7 +313,7 @@ def load_framing(path) -> Framing:
         return Framing.from_dict(json.loads(open(path).read())["framing"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path}: not a framing file ({type(exc).__name__}: {exc}); remake it with "
-                        "dataset_tool.align.measure_framing or delete it to use FFHQ's") from None
+                        "alignment.faces.measure_framing or delete it to use FFHQ's") from None
 
 
 def align(photo: np.ndarray, face: Face, size: int, framing: Framing = FFHQ, padding: bool = True) -> np.ndarray:
