@@ -150,3 +150,29 @@ def start_tensorflow() -> None:
 
 
 __all__ = ["UserError", "cli_main", "fail", "normalize_flag_names", "parse_flags", "start_tensorflow", "tune_malloc"]
+
+
+def define_flags(fields, flag_values=None) -> None:
+    """An absl flag per dataclass field (its name, default, and from `field.metadata`: help, choices, lower and
+    upper bounds), so that a config class is the one definition of a command's options. The type comes from the
+    field's annotation: bool, int, float, or str (an enum when it has choices)."""
+    from absl import flags
+    flags.disclaim_key_flags()            # the flags are the calling script's own (its --help, its key flags)
+    fv = {"flag_values": flag_values if flag_values is not None else flags.FLAGS}
+    for f in fields:
+        kind = str(f.type).split("|")[0].strip()
+        meta = f.metadata
+        bounds = {k: v for k, v in (("lower_bound", meta.get("lower")), ("upper_bound", meta.get("upper")))
+                  if v is not None}
+        if meta.get("choices"):
+            flags.DEFINE_enum(f.name, f.default, meta["choices"], meta["help"], **fv)
+        elif kind == "bool":
+            flags.DEFINE_boolean(f.name, f.default, meta["help"], **fv)
+        elif kind == "int":
+            flags.DEFINE_integer(f.name, f.default, meta["help"], **bounds, **fv)
+        elif kind == "float":
+            flags.DEFINE_float(f.name, f.default, meta["help"], **bounds, **fv)
+        elif kind == "str":
+            flags.DEFINE_string(f.name, f.default, meta["help"], **fv)
+        else:
+            raise TypeError(f"option {f.name}: no flag type for {f.type}")

@@ -437,3 +437,31 @@ def test_bench_training_times_mixed_precision_against_float32():
     assert ratio and abs(float(ratio.group(1)) - float(arms[1][1]) / float(arms[0][1])) < 0.01
     starts = re.findall(r"^training 32x32 from .*$", r.stdout, re.M)        # the training loop's own first line
     assert len(starts) == 2 and "bf16" not in starts[0] and starts[1].endswith("; bf16 in the 4 highest resolutions")
+
+
+def test_every_training_option_is_one_definition_in_train_config():
+    """run_training.py's flags are made from TrainConfig's option() fields: the same names, defaults, choices and
+    bounds, so a flag and the option it sets cannot drift apart; parsed values are typed."""
+    import dataclasses
+    from absl import flags
+    from common.cli import define_flags
+    from training.config import TrainConfig, command_line_options
+    fv = flags.FlagValues()
+    define_flags(command_line_options(), fv)
+    fv(["run_training.py"])
+    names = [f.name for f in command_line_options()]
+    assert set(names) == set(fv) and {"data", "res", "aug", "resume", "freezed", "dry_run"} <= set(names)
+    defaults = TrainConfig()
+    for name in names:
+        assert fv[name].value == getattr(defaults, name) and fv[name].help, name
+    assert not {"transfer", "keep", "noise_mode"} & set(names)          # set by presets, networks, tests
+    fv(["run_training.py", "--res", "64", "--aug", "fixed", "--p", "0.25", "--mirror", "--kimg", "2.5"])
+    cfg = TrainConfig(**{n: fv[n].value for n in names})
+    assert (cfg.res, cfg.aug, cfg.p, cfg.mirror, cfg.kimg) == (64, "fixed", 0.25, True, 2.5)
+    assert dataclasses.asdict(cfg)["res"] == 64
+    for bad in (["--res", "2"], ["--aug", "sometimes"], ["--p", "1.5"]):
+        try:
+            fv(["run_training.py", *bad])
+        except flags.IllegalFlagValueError:
+            continue
+        raise AssertionError(f"{bad} was accepted")

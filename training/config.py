@@ -33,28 +33,38 @@ PRESETS: dict[str, dict] = {
 LOD_KIMG_DEFAULT = 600.0
 
 
+def option(default, help: str, choices: list[str] | None = None, lower: float | None = None,
+           upper: float | None = None):
+    """A TrainConfig field that is also a command-line flag of run_training.py (same name, default and help)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "lower": lower,
+                                                        "upper": upper})
+
+
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run; saved as training_options.json in the run folder."""
+    """Everything that defines a training run; saved as training_options.json in the run folder. The fields made
+    with option() are run_training.py's flags; the others are set by presets, by a network a run starts from, or
+    by tests."""
 
-    data: str = ""                     # dataset folder (multi-resolution TFRecords)
-    res: int | None = None             # training resolution (a level of the dataset); None: its highest
-    outdir: str = "results"            # parent of the run folders
-    cfg: str = "auto"                  # preset: auto | stylegan2 | paper256 | paper512 | paper1024 | small
-    batch: int | None = None           # global batch (all replicas together)
-    gamma: float | None = None         # R1 weight (None: preset or 0.0002 * res^2 / batch)
-    kimg: float = 25000                # train for this many thousand real images
-    kimg_per_tick: float = 4.0         # status line, stats and checks every this many kimg
-    snap: int = 50                     # checkpoint + network snapshot + fakes grid every this many ticks
+    data: str = option("", "Dataset folder (made by dataset_tool/create.py, or official TFRecords).")
+    res: int | None = option(None, "Training resolution: a level of the dataset (default: its highest).", lower=4)
+    outdir: str = option("results", "Parent folder of the run folders.")
+    cfg: str = option("auto", "Preset (small: CPU-sized networks).", choices=list(PRESETS))
+    batch: int | None = option(None, "Global batch size (all replicas).", lower=1)
+    gamma: float | None = option(None, "R1 regularisation weight (default: the preset's, or 0.0002 * res^2 / batch).",
+                                 lower=0)
+    kimg: float = option(25000, "Total training length in thousands of real images.")
+    kimg_per_tick: float = option(4.0, "Progress/status interval in kimg.")
+    snap: int = option(50, "Snapshot (checkpoint, network, fakes grid) every N ticks.", lower=1)
     keep: int = 5                      # checkpoints kept
-    mirror: bool = False               # random horizontal flips of the reals
-    seed: int = 0                      # everything random derives from it
-    cond: bool = False                 # condition on the dataset's labels
-    glr: float | None = None           # G learning rate
-    dlr: float | None = None           # D learning rate
-    map: int | None = None             # mapping network depth
-    cbase: int | None = None           # channel base
-    cmax: int | None = None            # channel max
+    mirror: bool = option(False, "Random horizontal flips of the real images.")
+    seed: int = option(0, "Random seed (everything random derives from it).")
+    cond: bool = option(False, "Train a conditional network on the dataset's labels.")
+    glr: float | None = option(None, "G learning rate.", lower=0)
+    dlr: float | None = option(None, "D learning rate.", lower=0)
+    map: int | None = option(None, "Mapping network depth.", lower=1)
+    cbase: int | None = option(None, "Channel base (channels at res r: min(cbase / r, cmax)).", lower=1)
+    cmax: int | None = option(None, "Maximum channels per layer.", lower=1)
     zdim: int = 512                    # z size (a network's own when starting from one)
     wdim: int = 512                    # w size
     dmap: int = 8                      # depth of D's label mapping (conditional networks)
@@ -64,31 +74,51 @@ class TrainConfig:
     conv_clamp: float | None = None    # clip conv outputs to +-this (resolved: 256 with --mixed-precision)
     ema_kimg: float | None = None      # G_ema half-life in kimg
     ema_rampup: float | None = None    # ramp the EMA half-life up with training progress (None: preset; 0: off)
-    loss: str = "stylegan2"            # stylegan2 (non-saturating logistic + R1) | wgan-gp
+    loss: str = option("stylegan2", "Objective: non-saturating logistic + R1 (stylegan2) or WGAN-GP.",
+                       choices=["stylegan2", "wgan-gp"])
     pl_weight: float = 2.0             # path-length regularisation weight (0: off)
     style_mixing: float = 0.9          # style-mixing regularisation probability
     g_reg_interval: int = 4            # lazy path-length regularisation interval
     d_reg_interval: int = 16           # lazy R1 interval
     noise_mode: str = "random"         # per-pixel noise while training (const only for exact-equality tests)
-    strategy: str = "auto"             # auto | mirrored | multiworker (TF_CONFIG) | one_device
-    progressive: bool = False          # ProGAN / StyleGAN v1 growing: from lod_initial_res up to res
-    lod_initial_res: int = 8           # first resolution of the growing schedule
-    lod_training_kimg: float | None = None    # kimg at each resolution before the next fades in (None: preset)
-    lod_transition_kimg: float | None = None  # kimg of each fade-in (None: preset)
-    mixed_precision: str = "off"       # off (float32) | fp16 (loss-scaled) | bf16: top 4 resolutions of G and D
-    tf32: str = "off"                  # TensorFloat-32 on Ampere+ GPUs: off (as StyleGAN2-ADA) | on (TF's default)
-    jit: str = "off"                   # XLA-compile each phase's forward and backward pass: off | on
-    metrics: str = ""                  # evaluated at every snapshot, e.g. "fid50k_full,kid50k_full" ("": none)
-    aug: str | None = None             # ada | fixed | off (None: ada under ADA_MAX_IMAGES images, else off)
-    p: float | None = None             # --aug fixed: the augmentation probability
-    target: float = 0.6                # --aug ada: target of r_t = E[sign(D(real))]
-    ada_kimg: float | None = None      # --aug ada: kimg for p to move by 1, adjusted every ADA_INTERVAL iterations
-                                       # (None: 500, or 100 when starting from a network, as StyleGAN2-ADA)
+    strategy: str = option("auto", "auto: MirroredStrategy over all GPUs, one device on CPU; multiworker: "
+                           "MultiWorkerMirroredStrategy over the hosts in TF_CONFIG.",
+                           choices=["auto", "mirrored", "multiworker", "one_device"])
+    progressive: bool = option(False, "Grow progressively (ProGAN / StyleGAN v1 schedule) from --lod-initial-res "
+                               "to --res, fading each resolution in through the lower dataset levels.")
+    lod_initial_res: int = option(8, "Progressive: first resolution.", lower=4)
+    lod_training_kimg: float | None = option(None, "Progressive: kimg at each resolution before the next fades in "
+                                             "(default: 20 with --cfg small, else 600 as StyleGAN v1).")
+    lod_transition_kimg: float | None = option(None, "Progressive: kimg of each fade-in (default: 20 with --cfg "
+                                               "small, else 600).")
+    mixed_precision: str = option("off", "Run the 4 highest resolutions of G and D in float16 (with dynamic loss "
+                                  "scaling) or bfloat16; off: float32 (the CPU default).",
+                                  choices=["off", "fp16", "bf16"])
+    tf32: str = option("off", "TensorFloat-32 matmuls and convolutions on Ampere and newer GPUs (TensorFlow's "
+                       "default is on; off, as StyleGAN2-ADA, keeps float32 layers at float32 precision). No effect "
+                       "on CPU.", choices=["off", "on"])
+    jit: str = option("off", "XLA-compile each phase's forward and backward pass. On CPU it is 6x slower "
+                      "(benchmarks/bench_training.py --jit); on GPU unmeasured. XLA draws the path-length and random "
+                      "per-pixel noise from its own stream of the same seed.", choices=["off", "on"])
+    metrics: str = option("", "Metrics at every snapshot, e.g. fid50k_full,kid50k_full (fid2k: quick CPU check); "
+                          "results in metric-<name>.jsonl and TensorBoard.")
+    aug: str | None = option(None, "Augment every image D sees (StyleGAN2-ADA's bgc pipeline): ada adapts p to "
+                             f"keep E[sign(D(real))] at --target; fixed uses --p; default: ada for datasets under "
+                             f"{ADA_MAX_IMAGES // 1000}k images, else off.", choices=["ada", "fixed", "off"])
+    p: float | None = option(None, "--aug fixed: augmentation probability.", lower=0, upper=1)
+    target: float = option(0.6, "--aug ada: target of r_t = E[sign(D(real))].")
+    ada_kimg: float | None = option(None, "--aug ada: kimg for p to move from 0 to 1, adjusted every "
+                                    f"{ADA_INTERVAL} iterations (default 500; 100 when starting from a network, as "
+                                    "StyleGAN2-ADA).")
     max_nonfinite: int = 20            # stop after this many consecutive iterations with non-finite gradients
-    freezed: int = 0                   # D layers not trained, from the highest resolution down (Freeze-D)
-    resume: str | None = None          # run folder or 'latest' (continue it), or a network to start from
+    freezed: int = option(0, "Freeze-D: do not train D's first N layers, counted from the highest resolution "
+                          "(fromrgb, conv0, conv1, skip of each block), as StyleGAN2-ADA's --freezed.")
+    resume: str | None = option(None, "Continue a run: its folder, or 'latest' (newest run under --outdir). Or "
+                                "start a new run at kimg 0 from a trained network: an NVIDIA pickle, URL or "
+                                "published name (ffhq-256, ...), one of our .keras snapshots, or utkface-64 (the "
+                                "shipped model).")
     transfer: dict | None = None       # the network the run started from (source, file, sha256, kimg, networks)
-    dry_run: bool = False              # print the resolved options and exit
+    dry_run: bool = option(False, "Print the resolved options and exit.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -220,3 +250,8 @@ def read_run_options(run) -> TrainConfig:
         return TrainConfig(**saved)
     except TypeError as exc:
         raise UserError(f"{path}: {exc}") from None
+
+
+def command_line_options() -> list[dataclasses.Field]:
+    """The TrainConfig fields that are run_training.py's flags, in order."""
+    return [f for f in dataclasses.fields(TrainConfig) if "help" in f.metadata]
