@@ -12,6 +12,7 @@ from common.errors import UserError
 
 ADA_MAX_IMAGES = 30000      # --aug default: ada for datasets smaller than this, off otherwise
 ADA_INTERVAL = 4            # iterations between adjustments of p (StyleGAN2-ADA)
+ADA_KIMG = 500.0            # --ada-kimg default (StyleGAN2-ADA); 100 when a run starts from a network
 
 # name -> overrides of TrainConfig (None entries are resolved from the resolution in resolve()).
 PRESETS: dict[str, dict] = {
@@ -124,6 +125,17 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def check_choices(cfg: TrainConfig) -> None:
+    """Each option with choices holds one of them (the flags enforce it; a config built in code or read from a
+    run folder is checked here against the same definition). UserError names the first that does not."""
+    for f in command_line_options():
+        value, choices = getattr(cfg, f.name), f.metadata["choices"]
+        if choices and value is not None and value not in choices:
+            raise UserError(f"--{f.name.replace('_', '-')} {value} must be one of {', '.join(choices)}")
+    if cfg.noise_mode not in ("random", "const", "none"):
+        raise UserError(f"noise_mode {cfg.noise_mode} must be random, const or none")
+
+
 def check_durations(kimg: float, kimg_per_tick: float, snap: int) -> None:
     """The run's length, tick and snapshot interval are positive (UserError otherwise)."""
     if kimg <= 0 or kimg_per_tick <= 0 or snap < 1:
@@ -160,8 +172,7 @@ def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = 
     if out.pl_weight > 0 and per_replica < 2:
         raise UserError(f"--batch {out.batch}: path-length regularisation halves the batch; "
                         "need at least 2 per replica")
-    if out.loss not in ("stylegan2", "wgan-gp"):
-        raise UserError(f"--loss {out.loss} must be stylegan2 or wgan-gp")
+    check_choices(out)
     check_durations(out.kimg, out.kimg_per_tick, out.snap)
     if out.progressive:
         r0 = out.lod_initial_res
@@ -169,16 +180,8 @@ def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = 
             raise UserError(f"--lod-initial-res {r0} must be a power of two between 4 and --res {out.res}")
         if out.lod_training_kimg < 0 or out.lod_transition_kimg < 0:
             raise UserError("--lod-training-kimg and --lod-transition-kimg must not be negative")
-    if out.tf32 not in ("off", "on"):
-        raise UserError(f"--tf32 {out.tf32} must be off or on")
-    if out.jit not in ("off", "on"):
-        raise UserError(f"--jit {out.jit} must be off or on")
-    if out.mixed_precision not in ("off", "fp16", "bf16"):
-        raise UserError(f"--mixed-precision {out.mixed_precision} must be off, fp16 or bf16")
-    if out.noise_mode not in ("random", "const", "none"):
-        raise UserError(f"--noise-mode {out.noise_mode} must be random, const or none")
     if out.ada_kimg is None:
-        out.ada_kimg = 500.0
+        out.ada_kimg = ADA_KIMG
     if out.conv_clamp is None and out.mixed_precision != "off":
         out.conv_clamp = 256.0                            # StyleGAN2-ADA's clamp for float16 training
     blocks = int(np.log2(out.res)) - 2                     # D's blocks above 4x4
@@ -187,8 +190,6 @@ def resolve(cfg: TrainConfig, res: int, replicas: int, num_images: int | None = 
         raise UserError(f"--freezed {out.freezed}: D has {layers} layers that can be frozen (0 to {layers})")
     if out.aug is None:
         out.aug = "ada" if num_images is not None and num_images < ADA_MAX_IMAGES else "off"
-    if out.aug not in ("ada", "fixed", "off"):
-        raise UserError(f"--aug {out.aug} must be ada, fixed or off")
     if out.aug == "fixed" and (out.p is None or not 0 <= out.p <= 1):
         raise UserError("--aug fixed needs --p between 0 and 1")
     if out.aug != "fixed" and out.p is not None:

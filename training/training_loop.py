@@ -35,7 +35,7 @@ from networks.ops import to_uint8
 from networks.serialize import save_bundle
 from networks.stylegan2 import Discriminator, Generator, lod_fading, lod_resolution
 from training.augment import BGC, AugmentPipe, ada_adjust
-from training.config import ADA_INTERVAL, TrainConfig, progressive_lod, read_run_options
+from training.config import ADA_INTERVAL, ADA_KIMG, TrainConfig, progressive_lod, read_run_options
 from training.distribute import input_pipeline, make_strategy, worker_info
 from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
 from training.loss_scale import LossScaler
@@ -74,7 +74,7 @@ class Trainer:
                  evaluate: Evaluate | None = None, start_from=None) -> None:
         """start_from: a NetworkBundle whose G, D and G_ema the new run starts from (cfg.transfer says which)."""
         if cfg.ada_kimg is None:                # a config that did not go through resolve(): its default
-            cfg = dataclasses.replace(cfg, ada_kimg=500.0)
+            cfg = dataclasses.replace(cfg, ada_kimg=ADA_KIMG)
         self.cfg, self.strategy, self.run, self.evaluate = cfg, strategy, run, evaluate
         self.replicas = strategy.num_replicas_in_sync
         layout, _, shape = open_level(cfg.data, cfg.res)
