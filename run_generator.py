@@ -19,8 +19,8 @@ Without --network: the newest snapshot under results/, else the face model that 
 (`--network utkface-64`, models/utkface-64/MODEL_CARD.md); edits of it use its shipped age, gender and SeFa
 directions.
 
-This script only parses flags and dispatches: each mode is a function in `latent/modes.py`, with the
-check of its options beside it.
+This script only parses flags and dispatches: each mode is an object in `latent/modes.py` that checks its
+options, names the files it writes and runs.
 """
 from __future__ import annotations
 
@@ -169,6 +169,32 @@ def _kept_networks(bundle, keep: set[str] | None, path) -> dict:
     return out
 
 
+def _mode(mode: str, projected, exporting: bool, folder: Path):
+    """The mode object for --mode with its flags (latent/modes.py), checked."""
+    from latent import modes
+    if mode == "seeds":
+        return modes.Seeds.checked(FLAGS.seeds, projected, exporting, FLAGS.grid)
+    if mode == "style-mix":
+        return modes.StyleMix.checked(FLAGS.rows, FLAGS.cols, FLAGS.styles)
+    if mode == "interpolate":
+        return modes.Interpolate.checked(FLAGS.seeds, projected, FLAGS.walks, FLAGS.frames, FLAGS.fps, FLAGS.loop,
+                                         FLAGS.space)
+    if mode == "directions":
+        return modes.Directions.checked(folder, FLAGS.seeds, FLAGS.method, FLAGS.num)
+    if mode == "learn-direction":
+        return modes.LearnDirection.checked(folder, FLAGS.seeds, FLAGS.data, FLAGS.attribute, FLAGS.samples,
+                                            FLAGS.classifier_epochs)
+    if mode == "edit":
+        return modes.Edit.checked(folder, FLAGS.seeds, projected, FLAGS.edit or [])
+
+    def make_detector():
+        from metrics.metrics import Detector
+        return Detector()
+    return modes.Project.checked(FLAGS.target, FLAGS.num_steps or (300 if FLAGS.tune else 1000),
+                                 FLAGS.tune_steps if FLAGS.tune else 0, FLAGS.w_plus, FLAGS.distance, FLAGS.fps,
+                                 FLAGS.network, FLAGS.framing, FLAGS.align, FLAGS.encoder, make_detector)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]} (flags start with --)")
@@ -180,7 +206,7 @@ def main(argv: list[str]) -> int:
                           steps=FLAGS.steps)
     render.check()
     projected = load_projected(FLAGS.projected_w) if FLAGS.projected_w else None
-    from networks.locate import directions_folder, encoder_file
+    from networks.locate import directions_folder
     if mode in ("directions", "learn-direction"):               # written: never into the shipped model's folder
         folder = Path(FLAGS.directions or "directions")
         check_output_dir(folder, "--directions")
@@ -191,50 +217,8 @@ def main(argv: list[str]) -> int:
     if FLAGS.export_savedmodel:
         check_output_file(FLAGS.export_savedmodel, "--export_savedmodel", overwrite=FLAGS.overwrite, folder=True)
     exporting = bool(FLAGS.export or FLAGS.export_savedmodel or FLAGS.export_web)
-    # Each mode: its check (before anything is loaded) and the call that runs it on the generator.
-    seeds, rows, cols, edits = None, [], [], []
-    if mode == "seeds":
-        seeds = modes.check_seeds(FLAGS.seeds, projected, exporting)
-        run = lambda G, r: modes.seeds(G, r, seeds, FLAGS.grid, projected)  # noqa: E731
-    elif mode == "style-mix":
-        rows, cols = modes.check_style_mix(FLAGS.rows, FLAGS.cols)
-        run = lambda G, r: modes.style_mix(G, r, rows, cols, FLAGS.styles)  # noqa: E731
-    elif mode == "interpolate":
-        seeds = modes.check_interpolate(FLAGS.seeds, projected, FLAGS.walks, FLAGS.frames, FLAGS.fps)
-        run = lambda G, r: modes.interpolate(G, r, seeds, FLAGS.frames, FLAGS.loop, FLAGS.space,  # noqa: E731
-                                             FLAGS.fps, FLAGS.walks, projected)
-    elif mode == "directions":
-        seeds = modes.check_directions(FLAGS.seeds, FLAGS.method, FLAGS.num)
-        run = lambda G, r: modes.directions(G, r, folder, seeds, FLAGS.method, FLAGS.num)  # noqa: E731
-    elif mode == "learn-direction":
-        seeds = modes.check_learn_direction(FLAGS.seeds, FLAGS.data, FLAGS.attribute, FLAGS.samples)
-        run = lambda G, r: modes.learn_direction(G, r, folder, seeds, FLAGS.data, FLAGS.attribute,  # noqa: E731
-                                                 FLAGS.samples, FLAGS.classifier_epochs)
-    elif mode == "edit":
-        seeds, edits = modes.check_edit(FLAGS.seeds, projected, FLAGS.edit or [], folder)
-        run = lambda G, r: modes.edit(G, r, folder, seeds, edits, projected)  # noqa: E731
-    else:
-        num_steps = FLAGS.num_steps or (300 if FLAGS.tune else 1000)
-        tune_steps = FLAGS.tune_steps if FLAGS.tune else 0
-        modes.check_project(FLAGS.target, num_steps, FLAGS.distance, tune_steps, FLAGS.framing)
-
-        def run(G, r):
-            detector = None
-            if FLAGS.distance == "inception":
-                from metrics.metrics import Detector
-                detector = Detector()
-            framing, note = modes.target_framing(FLAGS.network, FLAGS.framing) if FLAGS.align else (None, "")
-            encoder = None
-            found = encoder_file(FLAGS.network) if FLAGS.encoder and not FLAGS.w_plus else None
-            if found is not None:
-                from latent.encoder import load_encoder
-                encoder = load_encoder(found, r.net_id, G.w_dim, G.num_ws)
-            modes.project(G, r, FLAGS.target, num_steps, FLAGS.w_plus, FLAGS.distance, detector, FLAGS.fps,
-                          framing, note, tune_steps, encoder)
-
-    planned = modes.planned_outputs(mode, render, seeds=seeds, projected=projected, grid=FLAGS.grid, rows=rows,
-                                    cols=cols, method=FLAGS.method, num=FLAGS.num, attribute=FLAGS.attribute or "",
-                                    edits=edits, folder=folder, tuning=mode == "project" and FLAGS.tune)
+    job = _mode(mode, projected, exporting, folder)          # checked before anything is loaded
+    planned = job.outputs(render)
     modes.check_overwrite(planned, FLAGS.overwrite)    # nothing of the user's replaced unasked
     from networks.locate import check_network_arg, find_network
     check_network_arg(FLAGS.network)
@@ -273,13 +257,13 @@ def main(argv: list[str]) -> int:
     if FLAGS.export_savedmodel:
         export_saved_model(G, FLAGS.export_savedmodel)
         print(f"wrote SavedModel {FLAGS.export_savedmodel} (endpoint generate(z, psi) -> uint8 NHWC)")
-    if mode == "seeds" and seeds is None and projected is None:
+    if not job.has_work():
         return 0
     net_id = network_id(path.name, G)               # of the network's own weights, before projected noise maps
     if projected is not None:
         G = modes.projection_generator(G, net_id, projected)
     with undone_on_failure(planned, [render.outdir, folder]):    # a failure leaves the output as it was
-        run(G, dataclasses.replace(render, net_id=net_id))
+        job.run(G, dataclasses.replace(render, net_id=net_id))
     return 0
 
 

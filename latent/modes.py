@@ -1,5 +1,7 @@
-"""The modes of `run_generator.py`: one function per mode with explicit parameters, each preceded by the
-check of its options (run before any network is loaded, so a bad flag costs nothing).
+"""The modes of `run_generator.py`, one object per mode (`Seeds`, `StyleMix`, `Interpolate`, `Directions`,
+`LearnDirection`, `Edit`, `Project`, at the end of this file): made with `checked(...)` from the command's options,
+which rejects a bad option before any network is loaded; `outputs(render)` names every file the mode will write
+(so nothing is replaced unasked); `run(G, render)` does the work with the function of the same name above it.
 
 Every mode takes the generator `G` and a `Render` (options shared by all modes: truncation, noise, class,
 batch, output folder, the network's id recorded in PNG metadata and direction files) and writes files.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable, ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -64,40 +67,6 @@ class Render:
 
     def meta(self, **extra) -> dict:
         return {"psi": self.psi, "noise_mode": self.noise_mode, "network": self.net_id, **self.extra_meta, **extra}
-
-
-def planned_outputs(mode: str, render: Render, seeds: list[int] | None = None,
-                    projected: ProjectedLatents | None = None, grid: bool = False, rows: list[int] = (),
-                    cols: list[int] = (), method: str = "", num: int = 0, attribute: str = "",
-                    edits: list[tuple[str, int | None, float, float]] = (), folder: Path | None = None,
-                    tuning: bool = False) -> list[Path]:
-    """Every file a mode will write (the names its functions below use), known before any work."""
-    out, seeds = render.outdir, list(seeds or [])
-    numbered = list(range(len(projected.w))) if projected is not None else seeds
-
-    def strips(name: str, ids: list[int]) -> list[Path]:
-        return [out / f"{name}-seed{i:04d}.png" for i in ids] + [out / f"{name}.png"]
-
-    if mode == "seeds":
-        return ([out / f"projected{i:02d}.png" for i in range(len(projected.w) if projected is not None else 0)]
-                + [out / f"seed{s:04d}.png" for s in seeds] + ([out / "grid.png"] if grid and seeds else []))
-    if mode == "style-mix":
-        return [out / f"mix-{r}-{c}.png" for r in rows for c in cols] + [out / "stylemix.png"]
-    if mode == "interpolate":
-        return [out / "interpolate.gif", out / "interpolate.mp4"]
-    if mode == "directions":
-        return ([folder / f"{method}.npy", folder / f"{method}.json"]
-                + [p for k in range(num) for p in strips(f"{method}{k:02d}", seeds)])
-    if mode == "learn-direction":
-        name = attribute.replace("=", "")
-        return [folder / f"{name}.npy", folder / f"{name}.json", *strips(f"edit-{name}", seeds)]
-    if mode == "edit":
-        return [p for name, comp, _, _ in edits
-                for p in strips(f"edit-{name if comp is None else f'{name}{comp:02d}'}", numbered)]
-    if mode == "project":
-        return [out / "projected_w.npz", out / "target.png", out / "proj.png", out / "proj.mp4", out / "aligned.png",
-                *([out / "tuned.keras", out / "proj-w.png"] if tuning else [])]
-    raise ValueError(f"unknown mode {mode}")
 
 
 def projection_generator(G, net_id: str, projected: ProjectedLatents):
@@ -529,3 +498,202 @@ def save_bundle_tuned(path: Path, G, net_id: str, target: str, pivot_steps: int,
     from networks.serialize import save_bundle
     return save_bundle(path, G, metadata={"tuned_from": net_id, "target": str(target), "pivot_steps": pivot_steps,
                                           "tune_steps": tune_steps, "method": "pivotal tuning (PTI)"})
+
+
+# ------------------------------------------------------------------------------------------ the mode objects
+def _strips(out: Path, name: str, ids: list[int]) -> list[Path]:
+    return [out / f"{name}-seed{i:04d}.png" for i in ids] + [out / f"{name}.png"]
+
+
+@dataclass
+class Mode:
+    """A run_generator.py mode with its options checked."""
+
+    name: ClassVar[str] = ""
+
+    def outputs(self, render: Render) -> list[Path]:
+        """Every file `run` writes, known before any work."""
+        raise NotImplementedError
+
+    def has_work(self) -> bool:
+        return True
+
+    def run(self, G, render: Render) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Seeds(Mode):
+    name: ClassVar[str] = "seeds"
+    seeds: list[int] | None = None                 # None: only the projected latents (or only an export)
+    projected: ProjectedLatents | None = None
+    grid: bool = False
+
+    @classmethod
+    def checked(cls, seeds_text: str | None, projected: ProjectedLatents | None, exporting: bool,
+                grid: bool) -> "Seeds":
+        return cls(check_seeds(seeds_text, projected, exporting), projected, grid)
+
+    def outputs(self, render: Render) -> list[Path]:
+        out, n = render.outdir, len(self.projected.w) if self.projected is not None else 0
+        return ([out / f"projected{i:02d}.png" for i in range(n)] + [out / f"seed{s:04d}.png" for s in self.seeds or []]
+                + ([out / "grid.png"] if self.grid and self.seeds else []))
+
+    def has_work(self) -> bool:
+        return self.seeds is not None or self.projected is not None
+
+    def run(self, G, render: Render) -> None:
+        seeds(G, render, self.seeds, self.grid, self.projected)
+
+
+@dataclass
+class StyleMix(Mode):
+    name: ClassVar[str] = "style-mix"
+    rows: list[int] = field(default_factory=list)
+    cols: list[int] = field(default_factory=list)
+    styles: str = "coarse"
+
+    @classmethod
+    def checked(cls, rows: str | None, cols: str | None, styles: str) -> "StyleMix":
+        return cls(*check_style_mix(rows, cols), styles)
+
+    def outputs(self, render: Render) -> list[Path]:
+        return [render.outdir / f"mix-{r}-{c}.png" for r in self.rows for c in self.cols] + \
+            [render.outdir / "stylemix.png"]
+
+    def run(self, G, render: Render) -> None:
+        style_mix(G, render, self.rows, self.cols, self.styles)
+
+
+@dataclass
+class Interpolate(Mode):
+    name: ClassVar[str] = "interpolate"
+    seeds: list[int] | None = None
+    projected: ProjectedLatents | None = None
+    frames: int = 60
+    loop: bool = False
+    space: str = "w"
+    fps: float = 30.0
+    walks: int = 1
+
+    @classmethod
+    def checked(cls, seeds_text: str | None, projected: ProjectedLatents | None, walks: int, frames: int,
+                fps: float, loop: bool, space: str) -> "Interpolate":
+        return cls(check_interpolate(seeds_text, projected, walks, frames, fps), projected, frames, loop, space,
+                   fps, walks)
+
+    def outputs(self, render: Render) -> list[Path]:
+        return [render.outdir / "interpolate.gif", render.outdir / "interpolate.mp4"]
+
+    def run(self, G, render: Render) -> None:
+        interpolate(G, render, self.seeds, self.frames, self.loop, self.space, self.fps, self.walks, self.projected)
+
+
+@dataclass
+class Directions(Mode):
+    name: ClassVar[str] = "directions"
+    folder: Path = Path("directions")
+    seeds: list[int] = field(default_factory=list)
+    method: str = "sefa"
+    num: int = 5
+
+    @classmethod
+    def checked(cls, folder: Path, seeds_text: str | None, method: str, num: int) -> "Directions":
+        return cls(folder, check_directions(seeds_text, method, num), method, num)
+
+    def outputs(self, render: Render) -> list[Path]:
+        return ([self.folder / f"{self.method}.npy", self.folder / f"{self.method}.json"]
+                + [p for k in range(self.num) for p in _strips(render.outdir, f"{self.method}{k:02d}", self.seeds)])
+
+    def run(self, G, render: Render) -> None:
+        directions(G, render, self.folder, self.seeds, self.method, self.num)
+
+
+@dataclass
+class LearnDirection(Mode):
+    name: ClassVar[str] = "learn-direction"
+    folder: Path = Path("directions")
+    seeds: list[int] = field(default_factory=list)
+    data: str = ""
+    attribute: str = ""
+    samples: int = 2000
+    classifier_epochs: int = 5
+
+    @classmethod
+    def checked(cls, folder: Path, seeds_text: str | None, data: str | None, attribute: str | None, samples: int,
+                classifier_epochs: int) -> "LearnDirection":
+        return cls(folder, check_learn_direction(seeds_text, data, attribute, samples), data, attribute, samples,
+                   classifier_epochs)
+
+    def outputs(self, render: Render) -> list[Path]:
+        name = self.attribute.replace("=", "")
+        return [self.folder / f"{name}.npy", self.folder / f"{name}.json",
+                *_strips(render.outdir, f"edit-{name}", self.seeds)]
+
+    def run(self, G, render: Render) -> None:
+        learn_direction(G, render, self.folder, self.seeds, self.data, self.attribute, self.samples,
+                        self.classifier_epochs)
+
+
+@dataclass
+class Edit(Mode):
+    name: ClassVar[str] = "edit"
+    folder: Path = Path("directions")
+    seeds: list[int] | None = None
+    edits: list[tuple[str, int | None, float, float]] = field(default_factory=list)
+    projected: ProjectedLatents | None = None
+
+    @classmethod
+    def checked(cls, folder: Path, seeds_text: str | None, projected: ProjectedLatents | None,
+                edits: list[str]) -> "Edit":
+        return cls(folder, *check_edit(seeds_text, projected, edits, folder), projected)
+
+    def outputs(self, render: Render) -> list[Path]:
+        ids = list(range(len(self.projected.w))) if self.projected is not None else list(self.seeds or [])
+        return [p for name, comp, _, _ in self.edits
+                for p in _strips(render.outdir, f"edit-{name if comp is None else f'{name}{comp:02d}'}", ids)]
+
+    def run(self, G, render: Render) -> None:
+        edit(G, render, self.folder, self.seeds, self.edits, self.projected)
+
+
+@dataclass
+class Project(Mode):
+    name: ClassVar[str] = "project"
+    target: str = ""
+    num_steps: int = 1000
+    tune_steps: int = 0                            # 0: the plain projection into W (--notune)
+    w_plus: bool = False
+    distance: str = "pixel"
+    fps: float = 30.0
+    network: str | None = None                     # --network as given: its framing and encoder are beside it
+    framing: str | None = None                     # --framing
+    align: bool = True
+    encoder: bool = True
+    make_detector: Callable | None = None          # distance 'inception': makes the FID Inception (metrics sits
+                                                   # above this package, so the command passes it in)
+
+    @classmethod
+    def checked(cls, target: str | None, num_steps: int, tune_steps: int, w_plus: bool, distance: str, fps: float,
+                network: str | None, framing: str | None, align: bool, encoder: bool,
+                make_detector: Callable | None = None) -> "Project":
+        check_project(target, num_steps, distance, tune_steps, framing)
+        return cls(target, num_steps, tune_steps, w_plus, distance, fps, network, framing, align, encoder,
+                   make_detector)
+
+    def outputs(self, render: Render) -> list[Path]:
+        out = render.outdir
+        return [out / "projected_w.npz", out / "target.png", out / "proj.png", out / "proj.mp4", out / "aligned.png",
+                *([out / "tuned.keras", out / "proj-w.png"] if self.tune_steps else [])]
+
+    def run(self, G, render: Render) -> None:
+        from networks.locate import encoder_file
+        detector = self.make_detector() if self.distance == "inception" and self.make_detector else None
+        framing, note = target_framing(self.network, self.framing) if self.align else (None, "")
+        encoder = None
+        found = encoder_file(self.network) if self.encoder and not self.w_plus else None
+        if found is not None:
+            from latent.encoder import load_encoder
+            encoder = load_encoder(found, render.net_id, G.w_dim, G.num_ws)
+        project(G, render, self.target, self.num_steps, self.w_plus, self.distance, detector, self.fps, framing,
+                note, self.tune_steps, encoder)

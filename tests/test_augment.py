@@ -313,7 +313,8 @@ def test_options():
     assert resolve(TrainConfig(data="x"), 8, 1).aug == "off"                  # size unknown: off
     assert resolve(TrainConfig(data="x", aug="fixed", p=0.3), 8, 1).p == 0.3
     for kw, msg in ((dict(aug="fixed"), "needs --p"), (dict(aug="ada", p=0.2), "only for --aug fixed"),
-                    (dict(aug="sometimes"), "--aug sometimes must be one of ada, fixed, off"), (dict(target=1.5), "--target")):
+                    (dict(aug="sometimes"), "--aug sometimes must be one of ada, fixed, off"),
+                    (dict(target=1.5), "--target")):
         with pytest.raises(UserError, match=msg):
             resolve(TrainConfig(data="x", **kw), 8, 1)
 
