@@ -206,7 +206,8 @@ def test_a_higher_res_grows_nvidias_network_its_blocks_kept_and_the_new_ones_fad
     assert (cfg.res, cfg.progressive, cfg.lod_initial_res, cfg.lod_training_kimg) == (64, True, 32, 0.0)
     assert cfg.transfer["grown_from"] == 32 and cfg.lod_transition_kimg == 20
     trainer = Trainer(cfg, tf.distribute.OneDeviceStrategy("/cpu:0"), tmp_path, start_from=bundle)
-    assert trainer.lod_at(0) == 1.0 and trainer.stage(0) == (32, False) and trainer.stage(8) == (64, True)
+    assert trainer.schedule.lod(0) == 1.0 and trainer.schedule.stage(0) == (32, False)
+    assert trainer.schedule.stage(8) == (64, True)
     assert {k.split(".")[1] if k.startswith("synthesis.") else k.split(".")[0]
             for k in trainer.new_weights} == {"b64", "b16", "b8", "b4"}
     assert all(k.startswith("synthesis.b64.") or k.startswith("b64.") or ".fromrgb." in k

@@ -1,8 +1,10 @@
 """The training loop: networks under tf.distribute, phases at their intervals, G_ema, ticks, snapshots, resume.
 
-The trainer delegates: the objective to `loss.StyleGAN2Loss`, float16 loss scaling to
-`loss_scale.LossScaler`, counters and the checkpoint to `state.TrainingState`, statistics to
-`stats.StatsCollector` (read once per tick) and `stats.Logger`, strategies to `distribute`. Metrics are
+The trainer delegates: building the networks, phases and optimizers to `build`, the progressive schedule to
+`schedule.Schedule`, the objective to `loss.StyleGAN2Loss`, float16 loss scaling to `loss_scale.LossScaler`,
+counters and the checkpoint to `state.TrainingState`, statistics to `stats.StatsCollector` (read once per tick)
+and `stats.Logger`, tick timing, the tick line and the non-finite guard to `report`, strategies to `distribute`.
+What stays here: the compiled steps, G_ema and ADA updates, the data feed, the loop and snapshots. Metrics are
 not imported here: the caller passes a factory of `evaluate(G_ema, snapshot, kimg)` functions that
 compute the metrics named in the config and return their result rows.
 
@@ -16,9 +18,7 @@ import dataclasses
 import json
 import logging
 import re
-import resource
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -29,22 +29,24 @@ import tensorflow as tf
 from common.errors import UserError
 from common.files import atomic_path, atomic_write
 from common.images import contact_sheet
-from common.progress import Progress, format_seconds
+from common.progress import Progress
 from datasets.reader import damaged_record_message, label_dim, make_dataset, open_level
 from networks.ops import to_uint8
 from networks.serialize import save_bundle
-from networks.stylegan2 import Discriminator, Generator, lod_fading, lod_resolution
+from networks.stylegan2 import Generator
 from training.augment import BGC, AugmentPipe, ada_adjust
-from training.config import ADA_INTERVAL, ADA_KIMG, TrainConfig, progressive_lod, read_run_options
+from training.config import ADA_INTERVAL, ADA_KIMG, TrainConfig, read_run_options
 from training.distribute import input_pipeline, make_strategy, worker_info
-from training.loss import StyleGAN2Loss, ema_beta, lazy_adam_params, make_phases
+from training.build import build_networks, phases_and_optimizers
+from training.loss import StyleGAN2Loss, ema_beta
 from training.loss_scale import LossScaler
 from training.state import TrainingState
-from training.transfer import copy_weights, find_resume, freeze_layers
+from training.report import NonfiniteGuard, TickTimer, tick_line
+from training.schedule import Schedule
+from training.transfer import find_resume
 from training.stats import Logger, StatsCollector
 
 Evaluate = Callable[[Generator, Path, float], Iterable[dict]]   # (G_ema, snapshot file, kimg) -> metric rows
-PRECISION = {"off": None, "fp16": "float16", "bf16": "bfloat16"}
 
 
 class _PerStageSteps(logging.Filter):
@@ -85,36 +87,11 @@ class Trainer:
         # TensorFloat-32 (Ampere and newer GPUs): TF's default is on; StyleGAN2-ADA turns it off
         tf.config.experimental.enable_tensor_float_32_execution(cfg.tf32 == "on")
         keras.utils.set_random_seed(cfg.seed)
-        precision = PRECISION[cfg.mixed_precision]
-        arch = dict(img_resolution=cfg.res, img_channels=self.channels, c_dim=self.c_dim, channel_base=cfg.cbase,
-                    channel_max=cfg.cmax, mixed_precision=precision, mixed_precision_res=cfg.fp16_res,
-                    conv_clamp=cfg.conv_clamp)
-        g_kwargs = dict(**arch, z_dim=cfg.zdim, w_dim=cfg.wdim, mapping_layers=cfg.map)
         with strategy.scope():
-            self.G = Generator(**g_kwargs, name="G")
-            self.G_ema = Generator(**g_kwargs, name="G_ema")
-            self.D = Discriminator(**arch, mbstd_group_size=min(cfg.mbstd_group, cfg.batch // self.replicas),
-                                   mbstd_num_channels=cfg.mbstd_channels, mapping_layers=cfg.dmap,
-                                   progressive=cfg.progressive, name="D")
-            self.frozen = freeze_layers(self.D, cfg.freezed)         # before the optimizer sees D's weights
-            self.new_weights: list[str] = []                          # weights a grown run adds (start_from)
-            if start_from is None:
-                for a, b in zip(self.G_ema.weights, self.G.weights):
-                    a.assign(b)
-            else:                                                    # transfer learning: the network's weights
-                self.new_weights = copy_weights(self.G_ema, start_from.G_ema)     # blocks a grown run adds
-                copy_weights(self.G, start_from.G if start_from.G is not None else start_from.G_ema)
-                if start_from.D is not None:
-                    self.new_weights += copy_weights(self.D, start_from.D)
-            has_reg = {"G": cfg.pl_weight > 0, "D": cfg.loss == "wgan-gp" or cfg.gamma > 0}
-            intervals = {"G": cfg.g_reg_interval, "D": 1 if cfg.loss == "wgan-gp" else cfg.d_reg_interval}
-            self.phases = make_phases(intervals["G"], intervals["D"], has_reg["G"], has_reg["D"])
-            self.opts = {}
-            for net, lr, model in (("G", cfg.glr, self.G), ("D", cfg.dlr, self.D)):
-                lr_c, b1, b2 = lazy_adam_params(lr, (0.0, 0.99), intervals[net] if has_reg[net] else None)
-                opt = keras.optimizers.Adam(learning_rate=lr_c, beta_1=b1, beta_2=b2, epsilon=1e-8, name=f"{net}_opt")
-                opt.build(model.trainable_weights)
-                self.opts[net] = opt
+            nets = build_networks(cfg, self.replicas, self.channels, self.c_dim, start_from)
+            self.G, self.G_ema, self.D = nets.G, nets.G_ema, nets.D
+            self.frozen, self.new_weights = nets.frozen, nets.new_weights
+            self.phases, self.opts = phases_and_optimizers(cfg, self.G, self.D)
             self.scaler = LossScaler(enabled=cfg.mixed_precision == "fp16")
             self.augment = None
             if cfg.aug in ("ada", "fixed"):
@@ -137,6 +114,7 @@ class Trainer:
                                    rng=self.rng, loss_scale=self.scaler.loss_scale,
                                    good_steps=self.scaler.good_steps, **extra)
         self.stats = StatsCollector()
+        self.schedule = Schedule(cfg)
         self.phase_runs: dict[str, int] = dict.fromkeys((p.name for p in self.phases), 0)
         # one compiled step per phase and stage (resolution, fading): one stage without growing
         self.steps: dict[tuple[str, int, bool], Callable] = {}
@@ -272,23 +250,8 @@ class Trainer:
         return np.asarray(contact_sheet(imgs, gw))
 
     # --------------------------------------------------------------------------------- loop
-    def lod_at(self, nimg: int) -> float:
-        """Progressive growing's level of detail after `nimg` images (0: full resolution, always so without
-        growing)."""
-        cfg = self.cfg
-        if not cfg.progressive:
-            return 0.0
-        return progressive_lod(nimg / 1000, cfg.res, cfg.lod_initial_res, cfg.lod_training_kimg,
-                               cfg.lod_transition_kimg)
-
     def current_lod(self) -> float:
-        return self.lod_at(self.state.nimg)
-
-    def stage(self, nimg: int) -> tuple[int, bool]:
-        """(resolution trained, fading in) after `nimg` images; the resolution is also the dataset level read.
-        (R, False) without growing."""
-        lod = self.lod_at(nimg)
-        return lod_resolution(self.cfg.res, lod), lod_fading(lod)
+        return self.schedule.lod(self.state.nimg)
 
     def reset_optimizers(self) -> None:
         """Zero the Adam moments and step counts, as ProGAN / StyleGAN v1 (`reset_opt_for_new_lod`) when
@@ -339,7 +302,7 @@ class Trainer:
         if st.nimg >= total_nimg:
             logger.print(f"already at {st.nimg / 1000:.3f} kimg, not below --kimg {cfg.kimg}: nothing to train")
             return
-        data_res = self.stage(st.nimg)[0]
+        data_res = self.schedule.stage(st.nimg)[0]
         if cfg.progressive and st.level_res != data_res:                    # (re)starting at a new level
             self._switch_level(data_res)
         # the data position: batches read so far (at the current level, when growing progressively)
@@ -353,13 +316,8 @@ class Trainer:
                     sheet.save(tmp, format="PNG")
             if cfg.transfer is not None:             # kimg 0 of a run from a network: that network, scored
                 self.snapshot(logger)                # on the new data (StyleGAN2-ADA's snapshot 000000)
-        tick_start_nimg, tick_start, tick_cpu = st.nimg, time.time(), time.process_time()
-        start_time = tick_start
-        # consecutive non-finite runs of each phase (a phase that runs every 4th iteration and always fails
-        # is stopped as surely as one that runs every iteration), kept on the device
-        streaks = {p.name: tf.constant(0.0) for p in self.phases}
-        longest = tf.constant(0.0)                 # the longest streak since the last check
-        skipped = tf.constant(0.0)                 # non-finite iterations since the last check
+        timer = TickTimer(st.nimg)
+        guard = NonfiniteGuard([p.name for p in self.phases], cfg.max_nonfinite)
         tick_nonfinite = st.nonfinite_total
         progress = Progress(total_nimg, desc="training", unit="img", enabled=sys.stderr.isatty())
         progress.count = st.nimg
@@ -370,17 +328,17 @@ class Trainer:
                         "fixed": f"; augmentation fixed (p {cfg.p})"}.get(cfg.aug or "off", "; no augmentation")
                      + (f"; {cfg.mixed_precision} in the {cfg.fp16_res} highest resolutions"
                         if cfg.mixed_precision != "off" else ""))
-        stage = self.stage(st.nimg)
+        stage = self.schedule.stage(st.nimg)
         if cfg.progressive:
-            logger.print(self.stage_message(stage))
+            logger.print(self.schedule.message(st.nimg))
         while True:
             if cfg.progressive:
                 lod = self.current_lod()
                 self.loss.lod.assign(lod)
-                stage = self.stage(st.nimg)
-                if st.nimg > 0 and stage != self.stage(st.nimg - cfg.batch):   # at the same iteration on resume
+                stage = self.schedule.stage(st.nimg)
+                if self.schedule.changes(st.nimg, cfg.batch):                  # at the same iteration on resume
                     self.reset_optimizers()
-                    logger.print(self.stage_message(stage) + "; optimizer state reset")
+                    logger.print(self.schedule.message(st.nimg) + "; optimizer state reset")
                 if stage[0] != data_res:                                   # the next resolution fades in
                     data_res = stage[0]
                     self._switch_level(data_res)
@@ -391,7 +349,6 @@ class Trainer:
                 real, c_real = next(dist)
             except tf.errors.OpError as exc:
                 raise UserError(f"cannot read {cfg.data}: {damaged_record_message(exc)}") from None
-            bad = tf.constant(0.0)
             signs, n_signs = 0.0, 0                      # batch means of sign(D(real)) this iteration (ADA)
             for phase in self.phases:
                 if st.iteration % phase.interval:
@@ -399,12 +356,10 @@ class Trainer:
                 stats, finite = self._step(phase, stage)(real, c_real, self._randomness(stage[0], phase))
                 self.phase_runs[phase.name] += 1
                 self.stats.report(stats)
-                bad = tf.maximum(bad, 1.0 - finite)
-                streaks[phase.name] = (streaks[phase.name] + 1.0) * (1.0 - finite)
-                longest = tf.maximum(longest, streaks[phase.name])
+                guard.phase(phase.name, finite)
                 if cfg.aug == "ada" and "Loss/signs/real" in stats:      # only ada feeds r_t back into p
                     signs, n_signs = signs + stats["Loss/signs/real"], n_signs + 1
-            skipped = skipped + bad
+            guard.iteration_done()
             st.nimg += cfg.batch
             st.iteration += 1
             if cfg.progressive:
@@ -414,32 +369,17 @@ class Trainer:
             self.ema_step(tf.constant(ema_beta(cfg.batch, cfg.ema_kimg, st.nimg, cfg.ema_rampup or None), tf.float32))
             progress.update(cfg.batch)
             done = st.nimg >= total_nimg
-            end_of_tick = done or st.nimg >= tick_start_nimg + cfg.kimg_per_tick * 1000
+            end_of_tick = done or st.nimg >= timer.nimg + cfg.kimg_per_tick * 1000
             if end_of_tick or st.iteration % cfg.max_nonfinite == 0:           # read the device counters
-                st.nonfinite_total += int(skipped.numpy())
-                if longest.numpy() >= cfg.max_nonfinite:
-                    raise UserError(f"{int(longest.numpy())} consecutive steps of one phase with non-finite "
-                                    f"gradients at {st.nimg / 1000:.1f} kimg; lower the learning rates or raise "
-                                    "--gamma, then --resume from the last checkpoint")
-                longest, skipped = tf.reduce_max(tf.stack(list(streaks.values()))), tf.constant(0.0)
+                st.nonfinite_total += guard.check(st.nimg / 1000)
             if not end_of_tick:
                 continue
             # ---- end of tick
             st.tick += 1
-            now = time.time()
-            tick_time = now - tick_start
-            cpu_time, tick_cpu = time.process_time() - tick_cpu, time.process_time()
-            tick_kimg = (st.nimg - tick_start_nimg) / 1000
-            mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-            stats = self.stats.collect()
-            stats.update({"Progress/tick": st.tick, "Progress/kimg": st.nimg / 1000,
-                          "Timing/sec_per_tick": tick_time, "Timing/sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
-                          "Timing/cpu_sec_per_tick": cpu_time,     # all cores; unlike wall time, not inflated
-                                                                   # by other processes sharing the machine
-                          "Timing/img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9),
-                          "Resources/peak_rss_gb": mem, "Progress/pl_mean": float(self.loss.pl_mean.numpy()),
-                          "Progress/loss_scale": float(self.scaler.loss_scale.numpy()),
-                          "Progress/lod": self.current_lod(), "Progress/nonfinite_total": st.nonfinite_total})
+            stats = {**timer.end(st.tick, st.nimg), **self.stats.collect(),
+                     "Progress/pl_mean": float(self.loss.pl_mean.numpy()),
+                     "Progress/loss_scale": float(self.scaler.loss_scale.numpy()),
+                     "Progress/lod": self.current_lod(), "Progress/nonfinite_total": st.nonfinite_total}
             if self.augment is not None:
                 stats["Progress/augment"] = float(self.augment.p.numpy())
                 stats["Progress/rt"] = (float(self.ada_rt.numpy()) if cfg.aug == "ada"
@@ -450,25 +390,14 @@ class Trainer:
                              f"this tick ({st.nonfinite_total} in all); weights and running statistics kept, "
                              f"loss scale {stats['Progress/loss_scale']:g}")
                 tick_nonfinite = st.nonfinite_total
-            logger.print(f"tick {st.tick:<5d} kimg {st.nimg / 1000:<8.1f} time {format_seconds(now - start_time):<10s} "
-                         f"sec/tick {tick_time:<7.1f} sec/kimg {tick_time / max(tick_kimg, 1e-9):<7.2f} "
-                         f"img/s {stats['Timing/img_per_sec']:<7.1f} mem {mem:.2f} GB "
-                         f"G {stats.get('Loss/G/loss', float('nan')):.3f} "
-                         f"D {stats.get('Loss/D/loss', float('nan')):.3f}"
-                         + (f" augment {stats['Progress/augment']:.3f}" if self.augment is not None else ""))
+            logger.print(tick_line(stats, timer.total()))
             if done or st.tick % cfg.snap == 0:
                 self.snapshot(logger)
-            tick_start, tick_start_nimg, tick_cpu = time.time(), st.nimg, time.process_time()
+            timer.start(st.nimg)
             if done:
                 break
         progress.close()
         logger.print(f"done: {st.nimg / 1000:g} kimg")
-
-    def stage_message(self, stage: tuple[int, bool]) -> str:
-        res, fade = stage
-        what = f"fading {res}x{res} in over {res // 2}x{res // 2}" if fade else f"{res}x{res}"
-        return (f"progressive: {what} from {self.state.nimg / 1000:.3f} kimg (lod {self.current_lod():.3f}); "
-                f"G and D run the blocks up to {res}x{res}")
 
     def snapshot_tag(self) -> str:
         """`000096` (kimg, as NVIDIA's names), or `000096.008` when the image count is not a whole kimg:
