@@ -259,7 +259,7 @@ def create_dataset(cfg: CreateConfig, log=_log) -> dict:
     tmp.mkdir()
     (tmp / fmt.INCOMPLETE_MARKER).write_text("this dataset is being built or its build was interrupted\n")
     try:
-        manifest = _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp, log)
+        manifest = _write(cfg, source, tasks, label_rows, labeler, skipped, res, name, tmp, log)
         os.unlink(tmp / fmt.INCOMPLETE_MARKER)
         if dest.exists():
             old = dest.parent / f".{dest.name}.old-{os.getpid()}"
@@ -281,11 +281,12 @@ def create_dataset(cfg: CreateConfig, log=_log) -> dict:
     return manifest
 
 
-def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp: Path, log) -> dict:
+def _write(cfg, source, tasks, label_rows, labeler, skipped, res, name, tmp: Path, log) -> dict:
+    from datasets import records
     top_lvl = fmt.log2_exact(res)
     lvls = list(range(top_lvl, 1, -1))                        # top first, down to r02
     paths = {lvl: [tmp / f for f in fmt.level_file_names(name, lvl, cfg.shards)] for lvl in lvls}
-    writers = {lvl: [tf.io.TFRecordWriter(str(p)) for p in ps] for lvl, ps in paths.items()}
+    writers = {lvl: [records.writer(p) for p in ps] for lvl, ps in paths.items()}
     state = {"source": source, "res": res, "channels": cfg.channels, "align": cfg.align, "faces": cfg.faces,
              "resize_filter": cfg.resize_filter, "encoding": cfg.encoding}
     jobs = cfg.jobs or os.cpu_count() or 1
@@ -314,14 +315,8 @@ def _write(cfg, tf, source, tasks, label_rows, labeler, skipped, res, name, tmp:
                 break
             c = item["shape"][0]
             for k, lvl in enumerate(lvls):
-                feature = {
-                    "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=[c, 2 ** lvl, 2 ** lvl])),
-                    "data": tf.train.Feature(bytes_list=tf.train.BytesList(value=[item["levels"][k]])),
-                }
-                if label is not None:
-                    feature["label"] = tf.train.Feature(float_list=tf.train.FloatList(value=label))
-                example = tf.train.Example(features=tf.train.Features(feature=feature))
-                writers[lvl][written % cfg.shards].write(example.SerializeToString())
+                record = records.encode(c, 2 ** lvl, item["levels"][k], label)
+                writers[lvl][written % cfg.shards].write(record)
             if label is not None:
                 rows.append(label)
             if item["face"] is not None:             # the landmarks each crop was made from: auditable, redoable

@@ -1,7 +1,8 @@
 """The on-disk dataset layout, shared by the writer (dataset_tool) and the reader (datasets/reader.py).
 
 Official StyleGAN layout: `<dir>/<name>-rNN.tfrecords`, NN = log2(resolution), one file per level, each
-record a `tf.train.Example` with `shape` (int64 [C, H, W]) and `data` (bytes, raw uint8 CHW). Optional
+record a `tf.train.Example` with `shape` (int64 [C, H, W]) and `data` (bytes, raw uint8 CHW; the schema is
+datasets/records.py, shared by the writer and the reader). Optional
 labels in `<name>-rxx.labels` (float32 .npy, [N, label_dim], record order).
 
 Our additions, all optional for readers: `<name>-rNN-SSSSS-of-KKKKK.tfrecords` shards (record i lives in

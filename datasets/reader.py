@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from datasets import format as fmt
+from datasets import records
 from common.errors import UserError
 
 PREFETCH = 4    # batches read ahead of the consumer
@@ -38,12 +39,6 @@ def fixed_pipeline(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
-_FEATURES = {
-    "shape": tf.io.FixedLenFeature([3], tf.int64),
-    "data": tf.io.FixedLenFeature([], tf.string),
-}
-
-
 def open_level(path: str | Path, res: int | None = None) -> tuple[fmt.DatasetLayout, int, tuple[int, int, int]]:
     """(layout, resolution, record shape [C, H, W]) for one level; res None picks the highest level."""
     layout, res = fmt.find_level(path, res)
@@ -54,7 +49,7 @@ def open_level(path: str | Path, res: int | None = None) -> tuple[fmt.DatasetLay
         raise UserError(f"cannot read {files[0]}: {exc.message.splitlines()[0]}") from None
     if first is None:
         raise UserError(f"{files[0]} holds no records")
-    shape = tuple(int(v) for v in tf.io.parse_single_example(first, _FEATURES)["shape"].numpy())
+    shape = records.record_shape(first)
     if shape[1:] != (res, res) or shape[0] not in (1, 3, 4):
         raise UserError(f"{files[0]} holds records of shape {list(shape)}; expected [C, {res}, {res}]")
     return layout, res, shape
@@ -74,18 +69,11 @@ def label_dim(layout: fmt.DatasetLayout) -> int:
 
 def _decode_fn(encoding: str, shape: tuple[int, int, int], ldim: int, record_labels: bool):
     """(serialized record, label from the .labels file or None) -> (uint8 [H, W, C], float32 [label_dim])."""
-    c, h, w = shape
-    spec = dict(_FEATURES)
-    if record_labels:
-        spec["label"] = tf.io.FixedLenFeature([ldim], tf.float32)
+    spec = records.feature_spec(ldim if record_labels else 0)
 
     def decode(serialized: tf.Tensor, file_label: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         ex = tf.io.parse_single_example(serialized, spec)
-        if encoding == "png":
-            img = tf.io.decode_png(ex["data"], channels=c)                                   # [H, W, C]
-        else:
-            img = tf.transpose(tf.reshape(tf.io.decode_raw(ex["data"], tf.uint8), [c, h, w]), [1, 2, 0])
-        img = tf.ensure_shape(img, [h, w, c])
+        img = records.decode_image(ex["data"], encoding, shape)
         if record_labels:
             return img, ex["label"]
         return img, file_label if file_label is not None else tf.zeros([ldim], tf.float32)
