@@ -115,10 +115,10 @@ def main(argv: list[str]) -> int:
     if FLAGS.resume and not resume_run:                    # a new run from a trained network
         cfg = from_network(cfg, FLAGS.resume)
     if not resume_run:
-        layout, res, _ = open_level(cfg.data, cfg.res)     # the level must exist
-        num_images = dataset_size(layout)
-        cfg = resolve(cfg, res, strategy.num_replicas_in_sync, num_images)
-        check_dataset(cfg, layout)
+        level = open_level(cfg.data, cfg.res)              # opened once, passed down to the trainer
+        num_images = dataset_size(level.layout)
+        cfg = resolve(cfg, level.res, strategy.num_replicas_in_sync, num_images)
+        check_dataset(cfg, level.layout)
     if not resume_run:                                     # once every option is known to be valid
         why = "" if FLAGS.aug else f" (default for {num_images} images; ada under {ADA_MAX_IMAGES})"
         print(f"augmentation: {cfg.aug}{why}", file=sys.stderr)
@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
             cfg = dataclasses.replace(read_run_options(find_resume(cfg)), resume=cfg.resume, kimg=cfg.kimg)
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
-    run = run_training(cfg, strategy, metrics=snapshot_metrics)
+    run = run_training(cfg, strategy, metrics=snapshot_metrics, level=None if resume_run else level)
     print(f"run folder: {run}")
     return 0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -39,8 +39,30 @@ def fixed_pipeline(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
-def open_level(path: str | Path, res: int | None = None) -> tuple[fmt.DatasetLayout, int, tuple[int, int, int]]:
-    """(layout, resolution, record shape [C, H, W]) for one level; res None picks the highest level."""
+class Level(NamedTuple):
+    """One opened level of a dataset: its layout, resolution and record shape [C, H, W] (unpacks as that
+    triple). Readers take it in place of a path: the level is opened once and passed down."""
+
+    layout: fmt.DatasetLayout
+    res: int
+    shape: tuple[int, int, int]
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0]
+
+    @property
+    def label_dim(self) -> int:
+        return label_dim(self.layout)
+
+
+def open_level(path: str | Path | Level, res: int | None = None) -> Level:
+    """The level `res` of the dataset in `path` (res None: its highest); a Level given for `path` is returned as
+    it is when it is that level, else its dataset's level `res` is opened."""
+    if isinstance(path, Level):
+        if res is None or res == path.res:
+            return path
+        path = path.layout.root
     layout, res = fmt.find_level(path, res)
     files = layout.files(res)
     try:
@@ -52,7 +74,7 @@ def open_level(path: str | Path, res: int | None = None) -> tuple[fmt.DatasetLay
     shape = records.record_shape(first)
     if shape[1:] != (res, res) or shape[0] not in (1, 3, 4):
         raise UserError(f"{files[0]} holds records of shape {list(shape)}; expected [C, {res}, {res}]")
-    return layout, res, shape
+    return Level(layout, res, shape)
 
 
 def _has_record_labels(layout: fmt.DatasetLayout) -> bool:
@@ -82,7 +104,7 @@ def _decode_fn(encoding: str, shape: tuple[int, int, int], ldim: int, record_lab
 
 
 def make_dataset(
-    path: str | Path,
+    path: str | Path | Level,         # dataset folder, or a level opened with open_level
     res: int | None = None,           # level to read (pixels); None: the highest
     batch_size: int = 32,             # images per batch (global when the batches are split by a tf.distribute strategy)
     shuffle: bool = True,             # shuffle records with a buffer of shuffle_buffer
@@ -178,7 +200,7 @@ def _records_per_pipeline(files: list[str], pipelines: int, index: int, split_by
     return per
 
 
-def read_records(path: str | Path, res: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def read_records(path: str | Path | Level, res: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every record of one level in global record order: (uint8 [H, W, C], label [label_dim])."""
     layout, res, shape = open_level(path, res)
     files = [str(f) for f in layout.files(res)]

@@ -30,7 +30,7 @@ from common.errors import UserError
 from common.files import atomic_path, atomic_write
 from common.images import contact_sheet
 from common.progress import Progress
-from datasets.reader import damaged_record_message, label_dim, make_dataset, open_level
+from datasets.reader import Level, damaged_record_message, make_dataset, open_level
 from networks.ops import to_uint8
 from networks.serialize import save_bundle
 from networks.stylegan2 import Generator
@@ -73,17 +73,18 @@ class Trainer:
     """Builds networks, optimizers and one compiled step per phase; `train()` runs to cfg.kimg."""
 
     def __init__(self, cfg: TrainConfig, strategy: tf.distribute.Strategy, run: Path,
-                 evaluate: Evaluate | None = None, start_from=None) -> None:
-        """start_from: a NetworkBundle whose G, D and G_ema the new run starts from (cfg.transfer says which)."""
+                 evaluate: Evaluate | None = None, start_from=None, level: Level | None = None) -> None:
+        """start_from: a NetworkBundle whose G, D and G_ema the new run starts from (cfg.transfer says which).
+        level: the dataset's level cfg.res when the caller has opened it (else it is opened here)."""
         if cfg.ada_kimg is None:                # a config that did not go through resolve(): its default
             cfg = dataclasses.replace(cfg, ada_kimg=ADA_KIMG)
         self.cfg, self.strategy, self.run, self.evaluate = cfg, strategy, run, evaluate
         self.replicas = strategy.num_replicas_in_sync
-        layout, _, shape = open_level(cfg.data, cfg.res)
-        self.c_dim = label_dim(layout) if cfg.cond else 0
+        self.level = open_level(level if level is not None else cfg.data, cfg.res)
+        self.c_dim = self.level.label_dim if cfg.cond else 0
         if cfg.cond and not self.c_dim:
             raise UserError(f"--cond: the dataset {cfg.data} has no labels")
-        self.channels = shape[0]
+        self.channels = self.level.channels
         # TensorFloat-32 (Ampere and newer GPUs): TF's default is on; StyleGAN2-ADA turns it off
         tf.config.experimental.enable_tensor_float_32_execution(cfg.tf32 == "on")
         keras.utils.set_random_seed(cfg.seed)
@@ -278,7 +279,7 @@ class Trainer:
         context = (tf.distribute.InputContext(num_input_pipelines=workers, input_pipeline_id=index,
                                               num_replicas_in_sync=self.replicas) if workers > 1 else None)
         per_pipeline = cfg.batch // workers
-        data = iter(make_dataset(cfg.data, res=res, batch_size=per_pipeline, seed=cfg.seed, mirror=cfg.mirror,
+        data = iter(make_dataset(self.level, res=res, batch_size=per_pipeline, seed=cfg.seed, mirror=cfg.mirror,
                                  input_context=context, skip_records=batches * per_pipeline,
                                  as_uint8=True))                               # 1 byte a value to the devices
         if self.replicas == 1:
@@ -308,7 +309,7 @@ class Trainer:
         # the data position: batches read so far (at the current level, when growing progressively)
         dist = self._open_data(data_res, st.level_batches if cfg.progressive else st.iteration)
         if not resumed:
-            reals = next(iter(make_dataset(cfg.data, res=cfg.res, batch_size=len(self.grid_latents()[0]),
+            reals = next(iter(make_dataset(self.level, res=cfg.res, batch_size=len(self.grid_latents()[0]),
                                            seed=cfg.seed, as_uint8=True)))[0].numpy()
             for name, sheet in (("reals.png", contact_sheet(list(reals), self.grid_latents()[2][0])),
                                 ("fakes_init.png", contact_sheet([self.fakes_grid()]))):
@@ -466,10 +467,11 @@ def load_transfer_source(cfg: TrainConfig):
 
 
 def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None,
-                 metrics: Callable[[TrainConfig], Evaluate] | None = None) -> Path:
+                 metrics: Callable[[TrainConfig], Evaluate] | None = None, level: Level | None = None) -> Path:
     """Create (or resume) a run folder and train; returns the run folder. When the run's options name
     metrics, `metrics(cfg)` makes the `evaluate(G_ema, snapshot, kimg)` run at every snapshot (it returns
-    rows with `metric`, `value`, `seconds`)."""
+    rows with `metric`, `value`, `seconds`). `level`: the dataset level of a new run, when the caller has
+    opened it."""
     strategy = strategy or make_strategy(cfg.strategy)
     chief, task, _ = worker_info(strategy)
     # Every worker runs the same steps (checkpoints and snapshots read variables collectively), but each
@@ -495,7 +497,8 @@ def run_training(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = Non
     if not (run / "training_options.json").exists():
         with atomic_write(run / "training_options.json") as f:
             f.write(json.dumps(cfg.to_dict(), indent=2))
-    trainer = Trainer(cfg, strategy, run, metrics(cfg) if cfg.metrics and chief else None, start_from=start_from)
+    trainer = Trainer(cfg, strategy, run, metrics(cfg) if cfg.metrics and chief else None, start_from=start_from,
+                      level=level if resume_dir is None else None)
     if trainer.frozen:
         notes.append(f"--freezed {cfg.freezed}: D's layers {', '.join(trainer.frozen)} are not trained")
     if resume_dir is not None:                  # before anything is written: an unresumable run stays untouched
