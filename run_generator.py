@@ -228,19 +228,20 @@ def main(argv: list[str]) -> int:
     from networks.serialize import export_saved_model, load_network, save_bundle
     bundle = load_network(path)
     G = bundle.G_ema
-    if FLAGS.export and Path(FLAGS.export).suffix == ".keras":
+    export_as = EXPORT_FORMATS.get(Path(FLAGS.export).suffix.lower()) if FLAGS.export else None
+    if export_as == "Keras":
         kept = _kept_networks(bundle, keep, path)
         save_bundle(FLAGS.export, G, kept.get("G"), kept.get("D"), bundle.metadata)
         print(f"wrote {FLAGS.export} ({', '.join(['G_ema', *kept])})")
-    elif FLAGS.export and Path(FLAGS.export).suffix.lower() == ".pkl":
+    elif export_as == "NVIDIA pickle":
         from networks import export
         size, notes = export.export_nvidia_pickle(G, bundle.D, FLAGS.export, bundle.G)
         print(f"wrote {FLAGS.export} (NVIDIA network pickle, (G, D, Gs) in NVlabs/stylegan2's layout, "
               f"{size / 1e6:.1f} MB): stylegan2-ada-pytorch's legacy.load_network_pkl reads it"
               + "".join(f"; {n}" for n in notes))
-    elif FLAGS.export:
+    elif export_as:
         from networks import export
-        if Path(FLAGS.export).suffix.lower() == ".tflite":
+        if export_as == "LiteRT":
             size = export.export_litert(G, FLAGS.export, FLAGS.quantize)
             what = f"LiteRT, builtin ops, {FLAGS.quantize if FLAGS.quantize != 'none' else 'float32'} weights"
         else:

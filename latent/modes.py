@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -509,8 +509,6 @@ def _strips(out: Path, name: str, ids: list[int]) -> list[Path]:
 class Mode:
     """A run_generator.py mode with its options checked."""
 
-    name: ClassVar[str] = ""
-
     def outputs(self, render: Render) -> list[Path]:
         """Every file `run` writes, known before any work."""
         raise NotImplementedError
@@ -524,7 +522,6 @@ class Mode:
 
 @dataclass
 class Seeds(Mode):
-    name: ClassVar[str] = "seeds"
     seeds: list[int] | None = None                 # None: only the projected latents (or only an export)
     projected: ProjectedLatents | None = None
     grid: bool = False
@@ -548,7 +545,6 @@ class Seeds(Mode):
 
 @dataclass
 class StyleMix(Mode):
-    name: ClassVar[str] = "style-mix"
     rows: list[int] = field(default_factory=list)
     cols: list[int] = field(default_factory=list)
     styles: str = "coarse"
@@ -567,7 +563,6 @@ class StyleMix(Mode):
 
 @dataclass
 class Interpolate(Mode):
-    name: ClassVar[str] = "interpolate"
     seeds: list[int] | None = None
     projected: ProjectedLatents | None = None
     frames: int = 60
@@ -591,7 +586,6 @@ class Interpolate(Mode):
 
 @dataclass
 class Directions(Mode):
-    name: ClassVar[str] = "directions"
     folder: Path = Path("directions")
     seeds: list[int] = field(default_factory=list)
     method: str = "sefa"
@@ -611,7 +605,6 @@ class Directions(Mode):
 
 @dataclass
 class LearnDirection(Mode):
-    name: ClassVar[str] = "learn-direction"
     folder: Path = Path("directions")
     seeds: list[int] = field(default_factory=list)
     data: str = ""
@@ -637,7 +630,6 @@ class LearnDirection(Mode):
 
 @dataclass
 class Edit(Mode):
-    name: ClassVar[str] = "edit"
     folder: Path = Path("directions")
     seeds: list[int] | None = None
     edits: list[tuple[str, int | None, float, float]] = field(default_factory=list)
@@ -659,7 +651,6 @@ class Edit(Mode):
 
 @dataclass
 class Project(Mode):
-    name: ClassVar[str] = "project"
     target: str = ""
     num_steps: int = 1000
     tune_steps: int = 0                            # 0: the plain projection into W (--notune)

@@ -27,22 +27,10 @@ from networks.ops import to_uint8
 from networks import webruntime
 from networks.stylegan2 import Generator
 
-FORMATS = {".keras": "Keras", ".tflite": "LiteRT", ".onnx": "ONNX", ".pkl": "NVIDIA pickle"}
 QUANTIZE = ("none", "float16", "int8")
 ONNX_OPSET = 17
 
 WEB_TEMPLATE = Path(__file__).with_name("web")
-
-
-def check_export(path: str, quantize: str) -> str:
-    """The format of `--export PATH` from its suffix (UserError for another, or a quantization it lacks)."""
-    suffix = Path(path).suffix
-    if suffix not in FORMATS:
-        raise UserError(f"--export {path}: the file name must end in .keras, .tflite (LiteRT), .onnx (ONNX) or "
-                        ".pkl (NVIDIA's network pickle)")
-    if quantize != "none" and suffix != ".tflite":
-        raise UserError(f"--quantize {quantize} applies to LiteRT files (.tflite), not {suffix}")
-    return FORMATS[suffix]
 
 
 def _signature(G: Generator):

@@ -98,11 +98,12 @@ def test_cli_export_reads_back_as_the_same_networks(tmp_path, fixture):
     else:
         source = FIXTURES / fixture
     before = load_network(source)
-    r = run_cli("run_generator.py", "--network", str(source), "--export", str(tmp_path / "net.pkl"))
+    out = tmp_path / ("net.pkl" if fixture == "trained" else "NET.PKL")      # the suffix in either case
+    r = run_cli("run_generator.py", "--network", str(source), "--export", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "legacy.load_network_pkl" in r.stdout
     assert ("G is a copy of G_ema" in r.stdout) == (fixture != "trained")
-    after = load_network(tmp_path / "net.pkl", cache=False)
+    after = load_network(out, cache=False)
     for name in ("G_ema", "G", "D"):
         ours, back = getattr(before, name) or before.G_ema, getattr(after, name)
         a, b = official(ours), official(back)
