@@ -1,12 +1,12 @@
 """Benchmark: full training iterations (Gmain, Greg/4, Dmain, Dreg/16) on CPU, img/s of real images consumed.
 
     python benchmarks/bench_training.py [--setting ref64|small32|narrow32|utk64|f256] [--iters 48] [--aug-p 0.2]
-        [--jit] [--replicas 2] [--phase-times] [--mixed-precision bf16|fp16]
+        [--warmup 16] [--jit] [--replicas 2] [--phase-times] [--mixed-precision bf16|fp16]
 
 ref64: res 64, channel_base 8192, channel_max 256, batch 16, 2 mapping layers (REFERENCE §4: NVIDIA's
 stylegan2-ada-pytorch does 2.69 img/s on this machine kind; goal 1.3x = 3.5 img/s). small32: the `small`
 preset at 32x32. narrow32: the same with 64 channels throughout (the README's ADA comparison). f256: config F
-at 256, batch 4. Iterations are timed after a warm-up of 16 (tracing).
+at 256, batch 4. Iterations are timed after a warm-up of `--warmup` (16; the first traces every phase).
 `--aug-p P` also times the same setting with ADA's pipeline at a fixed p (`--aug fixed --p P`) in the same
 process and prints the ratio to the run without augmentation. `--remapping off` turns grappler's remapper
 (op fusions such as Conv2D + BiasAdd + LeakyRelu) off for the process, to measure what it contributes;
@@ -38,8 +38,8 @@ SETTINGS = {
 
 
 def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str = "off",
-                  replicas: int = 1, mixed_precision: str = "off") -> tuple[float, object]:
-    """img/s of `iters` training iterations after a warm-up of 16 on random data, and the Trainer."""
+                  replicas: int = 1, mixed_precision: str = "off", warm: int = 16) -> tuple[float, object]:
+    """img/s of `iters` training iterations after a warm-up of `warm` on random data, and the Trainer."""
     import tensorflow as tf
 
     from training.config import TrainConfig, resolve
@@ -49,7 +49,7 @@ def time_training(setting: str, iters: int, aug: str, p: float | None, jit: str 
     tmp = tempfile.mkdtemp(prefix="bench-train-")
     try:
         data = random_dataset(tmp, s["res"])
-        warm, total = 16, 16 + iters
+        total = warm + iters
         cfg = TrainConfig(data=data, outdir=f"{tmp}/runs", cfg="small", batch=s["batch"], cbase=s["cbase"],
                           cmax=s["cmax"], map=s["map"], kimg=total * s["batch"] / 1000,
                           kimg_per_tick=warm * s["batch"] / 1000, snap=10**6, aug=aug, p=p, jit=jit,
@@ -110,6 +110,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--setting", default="ref64", choices=sorted(SETTINGS))
     ap.add_argument("--iters", type=int, default=48)
+    ap.add_argument("--warmup", type=int, default=16, help="untimed iterations first (the first traces each phase)")
     ap.add_argument("--aug-p", type=float, default=None, help="also time ADA's pipeline at this fixed p")
     ap.add_argument("--remapping", choices=("on", "off"), default="on", help="grappler's remapper (op fusions)")
     ap.add_argument("--phase-times", action="store_true", help="also time each compiled phase step")
@@ -127,7 +128,7 @@ def main() -> None:
     if args.remapping == "off":
         import tensorflow as tf
         tf.config.optimizer.set_experimental_options({"remapping": False})
-    rate, trainer = time_training(args.setting, args.iters, "off", None, replicas=args.replicas)
+    rate, trainer = time_training(args.setting, args.iters, "off", None, replicas=args.replicas, warm=args.warmup)
     if args.phase_times and args.replicas == 1:          # (feeds one device's batch)
         print("phase steps (ms, mean of 8 after 2 warm-up calls): " + ", ".join(
             f"{name} {ms:.1f}" for name, ms in phase_times(trainer).items()) + f"; remapping {args.remapping}")
@@ -140,16 +141,17 @@ def main() -> None:
     print(f"main phases {gf:.1f} GFLOP/img -> {gf * rate:.0f} GFLOP/s = {gf * rate / peak:.0%} of the measured "
           f"float32 matmul peak ({peak:.0f} GFLOP/s)")
     if args.jit:
-        jit_rate, jit_trainer = time_training(args.setting, args.iters, "off", None, jit="on")
+        jit_rate, jit_trainer = time_training(args.setting, args.iters, "off", None, jit="on", warm=args.warmup)
         if args.phase_times:
             print("phase steps with XLA (ms): " + ", ".join(f"{name} {ms:.1f}"
                                                           for name, ms in phase_times(jit_trainer).items()))
         print(f"--jit on (XLA): {jit_rate / rate:.2f} x the img/s without")
     if args.mixed_precision:
-        mp_rate, _ = time_training(args.setting, args.iters, "off", None, mixed_precision=args.mixed_precision)
+        mp_rate, _ = time_training(args.setting, args.iters, "off", None, mixed_precision=args.mixed_precision,
+                                   warm=args.warmup)
         print(f"--mixed-precision {args.mixed_precision}: {mp_rate / rate:.2f} x the img/s of float32")
     if args.aug_p is not None:
-        aug_rate, _ = time_training(args.setting, args.iters, "fixed", args.aug_p)
+        aug_rate, _ = time_training(args.setting, args.iters, "fixed", args.aug_p, warm=args.warmup)
         print(f"augmentation at p = {args.aug_p}: {aug_rate / rate:.2f} x the img/s without")
 
 

@@ -53,7 +53,7 @@ class PeakRSS:
         self.peak = max(self.peak, _tree_rss(os.getpid()))
 
 
-def matmul_peak_gflops(n: int = 4096, reps: int = 5) -> float:
+def matmul_peak_gflops(n: int = 2048, reps: int = 10) -> float:
     """The machine's float32 matmul rate in GFLOP/s, measured with TensorFlow ([n, n] x [n, n], after a warm-up)."""
     import time
 
