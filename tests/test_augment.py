@@ -319,6 +319,18 @@ def test_options():
             resolve(TrainConfig(data="x", **kw), 8, 1)
 
 
+def test_every_phase_shares_one_trace_of_the_augmentation(data8, tmp_path):
+    """The augmentation is one tf.function that Gmain, Dmain (reals and fakes) and Dreg call: after an iteration
+    that ran all four phases it was traced once, not once per call (its ~1,700 ops built four times)."""
+    from training.stats import Logger
+    from training.training_loop import Trainer
+    trainer = Trainer(tiny(data8, tmp_path, kimg=0.004, kimg_per_tick=0.004), tf.distribute.OneDeviceStrategy("/cpu:0"),
+                      tmp_path)
+    trainer.train(Logger(tmp_path), resumed=True)
+    assert trainer.phase_runs == {"Gmain": 1, "Dmain": 1, "Dreg": 1}                  # (no path length reg.)
+    assert trainer.augment._rows_fn.experimental_get_tracing_count() == 1
+
+
 def test_mirrored_two_devices_equals_one_device_with_ada(data8, tmp_path):
     """Two replicas on two logical CPUs end with the same weights, G_ema and p as one device (the whole
     training step under MirroredStrategy: the split batch, per-example loss scaling, globally drawn latents,

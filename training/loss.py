@@ -115,10 +115,9 @@ class StyleGAN2Loss:
         replica, so the result does not depend on the number of replicas. `fade`: progressive growing, the
         image's resolution is fading in."""
         if self.augment is not None:
-            n = tf.shape(img)[0]
             seed = tf.random.experimental.stateless_fold_in(rnd["aug_seed"], AUG_KEYS[key])
-            params = self.augment.sample(self.global_batch, seed, img.shape[1:3])
-            img = self.augment.apply(img, {k: _slice(v, n) for k, v in params.items()})
+            rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+            img = self.augment.rows(img, seed, self.global_batch, rid * tf.shape(img)[0])
         if not self.progressive:
             return tf.cast(self.D(img, c), tf.float32)[:, 0]
         return tf.cast(self.D(img, c, lod=self.lod if fade else None), tf.float32)[:, 0]
