@@ -84,6 +84,9 @@ flags.DEFINE_boolean("tune", True, "project: pivotal tuning (PTI) after the proj
 flags.DEFINE_integer("tune_steps", 200, "project: pivotal tuning steps.", lower_bound=1, upper_bound=100000)
 flags.DEFINE_boolean("encoder", True, "project: start from the w the network's encoder (encoder.keras beside it, "
                      "shipped with utkface-64) guesses for the photo; --noencoder: start at w_avg.")
+flags.DEFINE_float("w_prior", None, "project: weight of the prior that keeps w among the network's own ws (P space, "
+                   "Zhu et al. 2020), so edits act as on generated faces; default 0.01 with --tune, 0 with --notune.",
+                   lower_bound=0.0, upper_bound=100.0)
 flags.DEFINE_boolean("w_plus", False, "project: optimise one w per layer (W+) instead of a single w.")
 flags.DEFINE_enum("distance", "pixel", ["pixel", "inception"], "project: image distance (pixel MSE, or plus "
                   "FID-Inception feature distance; the official LPIPS/VGG16 weights are not available offline).")
@@ -192,7 +195,8 @@ def _mode(mode: str, projected, exporting: bool, folder: Path):
         return Detector()
     return modes.Project.checked(FLAGS.target, FLAGS.num_steps or (300 if FLAGS.tune else 1000),
                                  FLAGS.tune_steps if FLAGS.tune else 0, FLAGS.w_plus, FLAGS.distance, FLAGS.fps,
-                                 FLAGS.network, FLAGS.framing, FLAGS.align, FLAGS.encoder, make_detector)
+                                 FLAGS.network, FLAGS.framing, FLAGS.align, FLAGS.encoder, make_detector,
+                                 FLAGS.w_prior)
 
 
 def main(argv: list[str]) -> int:

@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--network", default="utkface-64")
     ap.add_argument("--data", default=None, help="labelled dataset for the age and gender classifiers")
     ap.add_argument("--pivot-steps", type=int, default=300)
+    ap.add_argument("--w-prior", type=float, default=0.0, help="weight of the P-space prior on the pivot's w")
     ap.add_argument("--variant", action="append", default=[],
                     help="NAME:key=value,... TuneConfig fields that differ from the defaults (repeatable)")
     ap.add_argument("--classifiers", default=None, help="folder to keep the trained classifiers in and reuse")
@@ -126,8 +127,8 @@ def main() -> None:
             continue
         t = time.perf_counter()
         w_start = encoder.w(target[None])[0] if encoder is not None else None
-        res = project(G, target, ProjectConfig(steps=args.pivot_steps, distance=args.distance), detector,
-                      w_start=w_start)
+        pcfg = ProjectConfig(steps=args.pivot_steps, distance=args.distance, w_prior=args.w_prior)
+        res = project(G, target, pcfg, detector, w_start=w_start)
         t_pivot = time.perf_counter() - t
         apply_noise(G, res.noise)
         row = {"photo": Path(photo).name, "psnr_w": psnr(res.image, target), "ssim_w": ssim(res.image, target),

@@ -431,15 +431,17 @@ def aligned_target(target: str, res: int, channels: int, framing, note: str, out
 
 def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool = False, distance: str = "pixel",
             detector=None, fps: float = 30.0, framing=None, framing_note: str = "", tune_steps: int = 0,
-            encoder=None) -> Path:
+            encoder=None, w_prior: float | None = None) -> Path:
     """Find the latent of a face image: projected_w.npz, proj.png, target.png and proj.mp4 (target | progress).
     With `framing` (an alignment.faces.Framing) the photo's largest face is aligned to it first (aligned.png);
     without, the photo is used as it is (centre square). `detector` (the FID Inception, for distance
     'inception') is passed in by the caller. With `tune_steps` the projection is the pivot of pivotal tuning:
     a copy of G tuned to draw the photo at it is written as tuned.keras (and proj-w.png is the pivot's image
     before tuning); every command that reads the projected_w.npz draws with it. `encoder` (latent/encoder.py)
-    gives the projection's starting w instead of w_avg."""
-    from latent.projector import ProjectConfig, apply_noise, load_target, project as run_projection, save_projection
+    gives the projection's starting w instead of w_avg. `w_prior`: the P-space prior's weight (None: PIVOT_W_PRIOR
+    with tuning, else 0)."""
+    from latent.projector import (PIVOT_W_PRIOR, ProjectConfig, apply_noise, load_target, project as run_projection,
+                                  save_projection)
     from latent.tuning import TuneConfig, psnr, ssim, tune
     render.prepare(G)
     if framing is not None:
@@ -453,7 +455,9 @@ def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool 
         guess = LatentRunner(G).synthesize(w_start[None])[0]
         lines.append(f"encoder: the starting w in {time.perf_counter() - start:.2f} s; PSNR {psnr(guess, image):.1f} "
                      f"dB, SSIM {ssim(guess, image):.3f}")
-    cfg = ProjectConfig(steps=num_steps, w_plus=w_plus, distance=distance)
+    if w_prior is None:
+        w_prior = PIVOT_W_PRIOR if tune_steps else 0.0
+    cfg = ProjectConfig(steps=num_steps, w_plus=w_plus, distance=distance, w_prior=w_prior)
     progress = Progress(cfg.steps, desc="projecting", unit="step")
     times: list[float] = []                                    # when each step ended (the first one traces)
     result = run_projection(G, image, cfg, detector, progress, on_step=lambda *_: times.append(time.perf_counter()),
@@ -463,7 +467,8 @@ def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool 
     out = render.outdir
     frames = list(result.frames)
     lines += [f"projection into {'W+' if cfg.w_plus else 'W'}: {cfg.steps} steps at {per_step:.0f} ms/step after "
-             f"the first, distance {result.distance}; PSNR {psnr(result.image, image):.1f} dB, SSIM "
+             f"the first, distance {result.distance}{f', prior {w_prior:g}' if w_prior else ''}; PSNR "
+             f"{psnr(result.image, image):.1f} dB, SSIM "
              f"{ssim(result.image, image):.3f}"]
     final = result.image
     if tune_steps:
@@ -663,14 +668,15 @@ class Project(Mode):
     encoder: bool = True
     make_detector: Callable | None = None          # distance 'inception': makes the FID Inception (metrics sits
                                                    # above this package, so the command passes it in)
+    w_prior: float | None = None                   # None: PIVOT_W_PRIOR when tuning follows, else 0
 
     @classmethod
     def checked(cls, target: str | None, num_steps: int, tune_steps: int, w_plus: bool, distance: str, fps: float,
                 network: str | None, framing: str | None, align: bool, encoder: bool,
-                make_detector: Callable | None = None) -> "Project":
+                make_detector: Callable | None = None, w_prior: float | None = None) -> "Project":
         check_project(target, num_steps, distance, tune_steps, framing)
         return cls(target, num_steps, tune_steps, w_plus, distance, fps, network, framing, align, encoder,
-                   make_detector)
+                   make_detector, w_prior)
 
     def outputs(self, render: Render) -> list[Path]:
         out = render.outdir
@@ -687,4 +693,4 @@ class Project(Mode):
             from latent.encoder import load_encoder
             encoder = load_encoder(found, render.net_id, G.w_dim, G.num_ws)
         project(G, render, self.target, self.num_steps, self.w_plus, self.distance, detector, self.fps, framing,
-                note, self.tune_steps, encoder)
+                note, self.tune_steps, encoder, self.w_prior)

@@ -325,6 +325,24 @@ def test_pivotal_tuning_draws_the_photo_leaves_the_network_and_keeps_far_faces(t
     assert drift(tuned.G) < 0.7 * drift(free.G), (drift(tuned.G), drift(free.G))
 
 
+def test_the_p_space_prior_whitens_the_sampled_ws_and_holds_the_pivot_among_them(tmp_path):
+    """The prior's statistics: the mapping's last activation undone exactly, the sampled pre-activations whitened to
+    unit covariance. A projection with the prior ends far nearer the sampled ws (Mahalanobis) than one without."""
+    from latent.projector import ProjectConfig, _undo_lrelu, p_space_prior, project
+    x = np.random.RandomState(0).randn(100, 8)
+    np.testing.assert_allclose(_undo_lrelu(np.where(x >= 0, x, 0.2 * x) * np.sqrt(2)), x, rtol=0, atol=1e-12)
+    G = load_network(NET).G_ema
+    w = sample_w(LatentRunner(G, batch=1000), 4000, 1)                         # [4000, w_dim]
+    mean, whiten = p_space_prior(w)
+    white = (_undo_lrelu(w.astype(np.float64)) - mean) @ whiten
+    np.testing.assert_allclose(np.cov(white, rowvar=False), np.eye(G.w_dim), rtol=0, atol=1e-3)
+    mahalanobis = lambda ws: float(np.mean(((_undo_lrelu(ws[0].astype(np.float64)) - mean) @ whiten) ** 2))  # noqa: E731
+    target = _face32(tmp_path / "face.png")
+    free = project(G, target, ProjectConfig(steps=40))
+    held = project(G, target, ProjectConfig(steps=40, w_prior=1.0))
+    assert mahalanobis(held.w) < 0.5 * mahalanobis(free.w), (mahalanobis(held.w), mahalanobis(free.w))
+
+
 def test_cli_projection_is_tuned_by_default_and_every_mode_draws_the_tuned_person(tmp_path):
     """--mode project (default: pivotal tuning) writes tuned.keras beside projected_w.npz and reports both PSNRs;
     --projected-w then draws with the tuned network: projected00.png and the middle of an edit strip equal
