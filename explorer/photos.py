@@ -216,7 +216,7 @@ class Photos:
                 self._update(photo, state="failed", error=f"projection failed: {str(exc)[:200]}")
 
     def _project(self, G, photo: Photo) -> None:
-        from latent.projector import PIVOT_W_PRIOR, ProjectConfig, apply_noise, project
+        from latent.projector import ProjectConfig, apply_noise, default_w_prior, project
         from latent.tuning import TuneConfig, psnr, tune
         self._update(photo, state="projecting")
         started = []                                    # when the first step of each phase (which traces) ended
@@ -240,7 +240,7 @@ class Photos:
             from latent.runner import LatentRunner
             w_start = self.encoder.w(photo.aligned[None])[0]
             self._update(photo, frame=LatentRunner(G).synthesize(w_start[None])[0], frame_step=0)
-        cfg = ProjectConfig(steps=photo.steps, w_prior=PIVOT_W_PRIOR if photo.tune_steps else 0.0)
+        cfg = ProjectConfig(steps=photo.steps, w_prior=default_w_prior(photo.tune_steps))
         result = project(G, photo.aligned, cfg, on_step=progress(0), w_start=w_start)
         scores = {"w": psnr(result.image, photo.aligned)}
         tuned = None

@@ -438,10 +438,10 @@ def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool 
     'inception') is passed in by the caller. With `tune_steps` the projection is the pivot of pivotal tuning:
     a copy of G tuned to draw the photo at it is written as tuned.keras (and proj-w.png is the pivot's image
     before tuning); every command that reads the projected_w.npz draws with it. `encoder` (latent/encoder.py)
-    gives the projection's starting w instead of w_avg. `w_prior`: the P-space prior's weight (None: PIVOT_W_PRIOR
-    with tuning, else 0)."""
-    from latent.projector import (PIVOT_W_PRIOR, ProjectConfig, apply_noise, load_target, project as run_projection,
-                                  save_projection)
+    gives the projection's starting w instead of w_avg. `w_prior`: the P-space prior's weight (None: the default,
+    `default_w_prior`)."""
+    from latent.projector import (ProjectConfig, apply_noise, default_w_prior, load_target,
+                                  project as run_projection, save_projection)
     from latent.tuning import TuneConfig, psnr, ssim, tune
     render.prepare(G)
     if framing is not None:
@@ -455,8 +455,7 @@ def project(G, render: Render, target: str, num_steps: int = 1000, w_plus: bool 
         guess = LatentRunner(G).synthesize(w_start[None])[0]
         lines.append(f"encoder: the starting w in {time.perf_counter() - start:.2f} s; PSNR {psnr(guess, image):.1f} "
                      f"dB, SSIM {ssim(guess, image):.3f}")
-    if w_prior is None:
-        w_prior = PIVOT_W_PRIOR if tune_steps else 0.0
+    w_prior = default_w_prior(tune_steps) if w_prior is None else w_prior
     cfg = ProjectConfig(steps=num_steps, w_plus=w_plus, distance=distance, w_prior=w_prior)
     progress = Progress(cfg.steps, desc="projecting", unit="step")
     times: list[float] = []                                    # when each step ended (the first one traces)
@@ -668,7 +667,7 @@ class Project(Mode):
     encoder: bool = True
     make_detector: Callable | None = None          # distance 'inception': makes the FID Inception (metrics sits
                                                    # above this package, so the command passes it in)
-    w_prior: float | None = None                   # None: PIVOT_W_PRIOR when tuning follows, else 0
+    w_prior: float | None = None                   # None: latent.projector.default_w_prior
 
     @classmethod
     def checked(cls, target: str | None, num_steps: int, tune_steps: int, w_plus: bool, distance: str, fps: float,

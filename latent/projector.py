@@ -36,6 +36,11 @@ DISTANCES = ("pixel", "inception")
 PIVOT_W_PRIOR = 0.01
 
 
+def default_w_prior(tune_steps: int) -> float:
+    """The prior's weight when none is given: PIVOT_W_PRIOR for a pivot that tuning follows, else 0."""
+    return PIVOT_W_PRIOR if tune_steps else 0.0
+
+
 @dataclass
 class ProjectConfig:
     steps: int = 1000                   # optimisation steps
@@ -75,14 +80,10 @@ def p_space_prior(w_samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _undo_lrelu(w):
-    """The inverse of the mapping's last activation lrelu(x, 0.2) * sqrt(2) (numpy or TensorFlow values)."""
+    """The inverse of the mapping's last activation lrelu(x, 0.2) * sqrt(2) (networks.ops.LRELU_GAIN), for numpy
+    arrays and tensors alike: y where y >= 0, y / 0.2 = 5y below."""
     y = w / np.sqrt(2.0)
-    return y * ((y >= 0) * 1.0 + (y < 0) * 5.0) if isinstance(y, np.ndarray) else _tf_undo(y)
-
-
-def _tf_undo(y):
-    import tensorflow as tf
-    return tf.where(y >= 0, y, y * 5.0)
+    return y + 2 * (y - abs(y))
 
 
 def noise_variables(G) -> list:

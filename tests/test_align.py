@@ -181,9 +181,10 @@ def test_project_aligns_a_raw_photo_to_the_networks_framing(tmp_path):
                                  np.asarray(Image.fromarray(aligned).resize((128, 128))))
     assert abs(rot) < 4.0 and abs(s - 1) < 0.06 and shift < 6.0, (rot, s, shift)
     r = run_cli("run_generator.py", "--network", "utkface-64", "--mode", "project", "--target",
-                str(tmp_path / "photo.jpg"), "--num-steps", "2", "--notune", "--framing", "ffhq",
+                str(tmp_path / "photo.jpg"), "--num-steps", "2", "--notune", "--framing", "ffhq", "--w-prior", "0.5",
                 "--outdir", str(tmp_path / "o2"))
     assert r.returncode == 0 and "NVIDIA's FFHQ framing (--framing ffhq)" in r.stdout, r.stderr[-2000:]
+    assert "distance pixel, prior 0.5; PSNR" in r.stdout, r.stdout                   # --w-prior as given
     ffhq = np.asarray(Image.open(tmp_path / "o2" / "aligned.png")).astype(float)
     assert np.abs(ffhq - aligned).mean() > 10                  # FFHQ frames the face looser: another crop
     (tmp_path / "aligned").mkdir()                         # --framing FOLDER: measured on its aligned faces

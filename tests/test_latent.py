@@ -256,6 +256,7 @@ def test_projection_recovers_a_generated_face_and_feeds_other_modes(tmp_path):
     assert r.returncode == 2 and "no face found; pass --noalign to project the photo as it is" in r.stderr, r.stderr
     r = run_cli(*project, "--noalign")
     assert r.returncode == 0, r.stderr
+    assert "prior" not in r.stdout                                  # --notune: no prior unless asked
     assert not (tmp_path / "aligned.png").exists()
     G = load_network(NET).G_ema
     w_avg = np.repeat(G.mapping.w_avg.numpy()[None, None], G.num_ws, axis=1)
@@ -331,6 +332,9 @@ def test_the_p_space_prior_whitens_the_sampled_ws_and_holds_the_pivot_among_them
     from latent.projector import ProjectConfig, _undo_lrelu, p_space_prior, project
     x = np.random.RandomState(0).randn(100, 8)
     np.testing.assert_allclose(_undo_lrelu(np.where(x >= 0, x, 0.2 * x) * np.sqrt(2)), x, rtol=0, atol=1e-12)
+    import tensorflow as tf
+    activated = tf.nn.leaky_relu(tf.constant(x, tf.float32), 0.2) * np.sqrt(2)        # the graph's form
+    np.testing.assert_allclose(_undo_lrelu(activated).numpy(), x, rtol=0, atol=1e-5)
     G = load_network(NET).G_ema
     w = sample_w(LatentRunner(G, batch=1000), 4000, 1)                         # [4000, w_dim]
     mean, whiten = p_space_prior(w)
@@ -355,6 +359,7 @@ def test_cli_projection_is_tuned_by_default_and_every_mode_draws_the_tuned_perso
     m = re.search(r"projection into W: 40 steps.*PSNR ([\d.]+) dB, SSIM [\d.]+\npivotal tuning: 60 steps in [\d.]+ s; "
                   r"PSNR ([\d.]+) dB, SSIM [\d.]+; tuned.keras [\d.]+ MB", r.stdout)
     assert m and float(m[2]) > float(m[1]) + 6, r.stdout
+    assert "distance pixel, prior 0.01; PSNR" in r.stdout                   # the pivot's prior, by default
     for name in ("tuned.keras", "proj-w.png", "proj.png", "projected_w.npz", "proj.mp4"):
         assert (out / name).is_file(), name
     tuned = load_network(out / "tuned.keras")

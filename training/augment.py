@@ -91,7 +91,7 @@ class AugmentPipe:
                              aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.filter = np.asarray(SYM6, np.float64) / np.sum(SYM6)      # [12], sums to 1
         self.static_shapes = False     # True under XLA (--jit on): no data-dependent shapes in apply()
-        self._rows_fn = None           # rows() as one tf.function, traced once per shape and shared by the phases
+        self._rows_fn = tf.function(self._rows, autograph=False)   # rows(): traced once per shape, for every phase
 
     # ------------------------------------------------------------------------------------- parameters
     @staticmethod
@@ -241,8 +241,6 @@ class AugmentPipe:
         from `seed` [2] (a replica's share of the global batch). One tf.function: inside training steps its graph
         and gradients are built once per image shape and shared by every phase that calls it (Gmain, Dmain's
         reals and fakes, Dreg), not rebuilt in each (about 1,700 ops per call), with the same ops and results."""
-        if self._rows_fn is None:
-            self._rows_fn = tf.function(self._rows, autograph=False)
         return self._rows_fn(images, seed, total, start)
 
     def _rows(self, images: tf.Tensor, seed: tf.Tensor, total: int, start: tf.Tensor) -> tf.Tensor:
