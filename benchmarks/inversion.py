@@ -83,7 +83,8 @@ def main() -> None:
             kind = type(getattr(TuneConfig(), key))
             kw[key] = kind(value)
         variants[name] = dataclasses.replace(TuneConfig(), **kw)
-    print(f"network {net_id}; pivot {args.pivot_steps} steps ({args.distance}); tuning {variants}")
+    print(f"network {net_id}; pivot {args.pivot_steps} steps ({args.distance}, prior {args.w_prior:g}); "
+          f"tuning {variants}")
 
     clfs, edits = {}, {}
     if args.data:
@@ -164,7 +165,7 @@ def main() -> None:
             print(f"{attr} edit -3..3 std, {key}: " + ", ".join(f"{k} {v:.3f}" for k, v in got.items()))
     if args.json:
         Path(args.json).write_text(json.dumps({"variants": {k: dataclasses.asdict(v) for k, v in variants.items()},
-                                               "pivot_steps": args.pivot_steps,
+                                               "pivot_steps": args.pivot_steps, "w_prior": args.w_prior,
                                                "rows": rows, "summary": summary}, indent=1))
 
 
